@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: (MIT OR Apache-2.0) */
+/*
+ * lxprof.h — the one contract between the kernel programs and user space.
+ *
+ * Every record that crosses the ring buffer, and every map key/value that user
+ * space reads or writes, is defined here and nowhere else. The Rust side is
+ * generated from this file by bindgen (profiler/build.rs); the build fails if
+ * the two drift.
+ *
+ * Rules: fixed-size types only, explicit padding, every struct a multiple of
+ * 8 bytes, no pointers. Timestamps are CLOCK_MONOTONIC nanoseconds
+ * (bpf_ktime_get_ns), the clock the emulator also stamps Lambda phases with.
+ * "pid" is the kernel's tgid (a process), "tid" the kernel's pid (a thread).
+ */
+#ifndef LXPROF_H
+#define LXPROF_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+#endif
+
+#define LXPROF_TASK_COMM_LEN 16
+#define LXPROF_PATH_LEN 256
+
+/* Kinds of record in the `events` ring buffer. Append only: numbers are stable. */
+enum lxprof_event_kind {
+	LXPROF_EVENT_ON_CPU = 1,     /* struct lxprof_on_cpu */
+	LXPROF_EVENT_FORK = 2,       /* struct lxprof_fork (new process or new thread) */
+	LXPROF_EVENT_EXEC = 3,       /* struct lxprof_exec */
+	LXPROF_EVENT_EXIT = 4,       /* struct lxprof_exit (a thread; group_dead marks the process) */
+	LXPROF_EVENT_COMM = 5,       /* struct lxprof_comm (thread renamed) */
+	LXPROF_EVENT_PAGE_FAULT = 6, /* struct lxprof_page_fault */
+	LXPROF_EVENT_RSS = 7,        /* struct lxprof_rss */
+	LXPROF_EVENT_ALLOC = 8,      /* struct lxprof_alloc (reserved for allocation probes) */
+	LXPROF_EVENT_SAMPLE = 9,     /* struct lxprof_sample (reserved for stack sampling) */
+};
+
+/* First field of every record. */
+struct lxprof_event_header {
+	u32 kind;   /* enum lxprof_event_kind */
+	u32 cpu;    /* CPU the record was written on */
+	u64 ts_ns;  /* when it happened (for ON_CPU: when the interval ended) */
+	u32 pid;    /* process (tgid) */
+	u32 tid;    /* thread */
+};
+
+/* A thread ran on a CPU from start_ns to header.ts_ns, then was switched out. */
+struct lxprof_on_cpu {
+	struct lxprof_event_header header;
+	u64 start_ns;
+	u32 prev_state; /* scheduler state when switched out: 0 = preempted (runnable) */
+	u32 _pad;
+};
+
+/* A task was created. For a new thread, child_pid == parent_pid. */
+struct lxprof_fork {
+	struct lxprof_event_header header; /* pid/tid: the parent */
+	u32 child_pid;
+	u32 child_tid;
+	char comm[LXPROF_TASK_COMM_LEN]; /* the child's name at creation */
+};
+
+/* A process called execve successfully. */
+struct lxprof_exec {
+	struct lxprof_event_header header;
+	u32 old_tid; /* the thread that called exec (it becomes the leader) */
+	u32 _pad;
+	char comm[LXPROF_TASK_COMM_LEN];
+	char filename[LXPROF_PATH_LEN]; /* NUL terminated, truncated if longer */
+};
+
+/* A thread exited. */
+struct lxprof_exit {
+	struct lxprof_event_header header;
+	u32 exit_code;  /* the kernel's wait status: (code << 8) | signal */
+	u32 group_dead; /* 1 when this was the last thread: the process is gone */
+};
+
+/* A thread changed its name (prctl PR_SET_NAME, pthread_setname_np, /proc/.../comm). */
+struct lxprof_comm {
+	struct lxprof_event_header header;
+	char comm[LXPROF_TASK_COMM_LEN];
+};
+
+/* A user-mode page fault (exceptions/page_fault_user). */
+struct lxprof_page_fault {
+	struct lxprof_event_header header;
+	u64 address;
+	u64 ip;
+	u64 error_code;
+};
+
+/* RSS counters of mm member types (kmem/rss_stat), for the current process. */
+enum lxprof_rss_member {
+	LXPROF_RSS_FILE = 0,  /* MM_FILEPAGES */
+	LXPROF_RSS_ANON = 1,  /* MM_ANONPAGES */
+	LXPROF_RSS_SWAP = 2,  /* MM_SWAPENTS (not resident) */
+	LXPROF_RSS_SHMEM = 3, /* MM_SHMEMPAGES */
+};
+
+struct lxprof_rss {
+	struct lxprof_event_header header;
+	u32 member;    /* enum lxprof_rss_member */
+	u32 _pad;
+	u64 size_bytes; /* new value of that counter, in bytes */
+};
+
+/* Reserved: allocation calls, filled by the allocation probes. */
+enum lxprof_alloc_op {
+	LXPROF_ALLOC_MALLOC = 1,
+	LXPROF_ALLOC_CALLOC = 2,
+	LXPROF_ALLOC_REALLOC = 3,
+	LXPROF_ALLOC_FREE = 4,
+	LXPROF_ALLOC_MMAP = 5,
+	LXPROF_ALLOC_MUNMAP = 6,
+	LXPROF_ALLOC_BRK = 7,
+};
+
+struct lxprof_alloc {
+	struct lxprof_event_header header;
+	u32 op; /* enum lxprof_alloc_op */
+	u32 _pad;
+	u64 size;    /* bytes requested (or released) */
+	u64 address; /* returned or freed address */
+};
+
+/* Reserved: a cpu-clock sample with stack ids into the `stacks` map. */
+struct lxprof_sample {
+	struct lxprof_event_header header;
+	s32 user_stack_id;   /* < 0: none */
+	s32 kernel_stack_id; /* < 0: none */
+};
+
+/* Value of the `traced` map (key: u32 pid). */
+struct lxprof_traced {
+	u32 root_pid; /* the pid lxprof was asked to follow, whose tree this belongs to */
+	u32 _pad;
+};
+
+/* Values of the per-CPU `counters` array (key: enum lxprof_counter). */
+enum lxprof_counter {
+	LXPROF_COUNTER_LOST = 0,       /* records dropped: ring buffer full */
+	LXPROF_COUNTER_EVENTS = 1,     /* records written */
+	LXPROF_COUNTER_MAX = 2,
+};
+
+#endif /* LXPROF_H */

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian bookworm machine (run as root): system
+# packages, kernel mounts lxprof needs, and the extension builds. Safe to re-run;
+# each step skips work already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  # eBPF build: clang for the BPF target, libbpf headers, bindgen's libclang, bpftool
+  clang-19 llvm-19 libclang-19-dev libbpf-dev bpftool
+  # C# extensions on Mono (JIT and full AOT)
+  mono-mcs mono-runtime mono-runtime-dbg
+  libmono-system-net-http4.0-cil libmono-system-runtime-serialization4.0-cil
+  libmono-system-json4.0-cil
+  # Node.js extension, local S3 server's venv, benchmarks' peer
+  nodejs npm python3-venv linux-perf hyperfine
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node/npm/python may come from elsewhere on this machine kind: only install if absent.
+filtered=()
+for p in "${missing[@]}"; do
+  case "$p" in
+    nodejs) command -v node >/dev/null || filtered+=("$p") ;;
+    npm) command -v npm >/dev/null || filtered+=("$p") ;;
+    python3-venv) python3 -c 'import venv, ensurepip' 2>/dev/null || filtered+=("$p") ;;
+    *) filtered+=("$p") ;;
+  esac
+done
+if ((${#filtered[@]})); then
+  echo "setup: installing ${filtered[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${filtered[@]}" >/dev/null
+fi
+
+# tracefs is not mounted at boot on this machine kind; aya needs it for tracepoints.
+if [ ! -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+fi
+
+# Extension builds (C#, AOT, Node) and the local S3 server's venv, if present.
+if [ -x extensions/build.sh ]; then
+  extensions/build.sh
+fi

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite, setup included: `sudo scripts/test.sh`.
+# Tests that need root and BPF fail (not skip) when CI=true and BPF is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+cargo build --workspace --all-targets
+cargo test --workspace -- --test-threads="${LXPROF_TEST_THREADS:-2}"
