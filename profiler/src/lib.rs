@@ -2,5 +2,16 @@
 //! function it rides along with.
 //!
 //! The binary (`main.rs`) only parses the command line; everything else is here.
+//! Recording is apart from conversion: [`probes`] emit [`events`], [`model`]
+//! builds processes and threads from them, [`export`] turns the model into files.
 
+pub mod counters;
 pub mod events;
+pub mod export;
+pub mod launch;
+pub mod model;
+pub mod output;
+pub mod preflight;
+pub mod probes;
+pub mod rawlog;
+pub mod record;

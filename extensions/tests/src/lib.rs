@@ -1,0 +1,1 @@
+//! End-to-end tests of the compared extensions live in `tests/`.

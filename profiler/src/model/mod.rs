@@ -1,0 +1,1 @@
+//! The recording model built from events.

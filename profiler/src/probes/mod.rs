@@ -1,0 +1,1 @@
+//! Kernel probes: load, attach, read.
