@@ -74,11 +74,14 @@ struct lxprof_exec {
 	char filename[LXPROF_PATH_LEN]; /* NUL terminated, truncated if longer */
 };
 
-/* A thread exited. */
+/* A thread exited, with its lifetime counters (exact, from task_struct). */
 struct lxprof_exit {
 	struct lxprof_event_header header;
 	u32 exit_code;  /* the kernel's wait status: (code << 8) | signal */
 	u32 group_dead; /* 1 when this was the last thread: the process is gone */
+	u64 min_flt;    /* minor page faults of this thread (task->min_flt) */
+	u64 maj_flt;    /* major page faults of this thread (task->maj_flt) */
+	u64 sum_exec_runtime_ns; /* CPU time of this thread (task->se.sum_exec_runtime) */
 };
 
 /* A thread changed its name (prctl PR_SET_NAME, pthread_setname_np, /proc/.../comm). */

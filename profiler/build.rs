@@ -8,7 +8,10 @@ use anyhow::{Context, bail};
 
 fn main() -> anyhow::Result<()> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
-    let ebpf = manifest.join("../ebpf").canonicalize().context("ebpf/ directory")?;
+    let ebpf = manifest
+        .join("../ebpf")
+        .canonicalize()
+        .context("ebpf/ directory")?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     println!("cargo:rerun-if-changed={}", ebpf.display());
     println!("cargo:rerun-if-env-changed=LXPROF_CLANG");
@@ -61,10 +64,23 @@ fn compile_bpf_programs(ebpf: &std::path::Path, out: &std::path::Path) -> anyhow
         .collect();
     sources.sort();
     for src in sources {
-        let name = src.file_name().unwrap().to_string_lossy().trim_end_matches(".c").to_string();
+        let name = src
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".c")
+            .to_string();
         let obj = out.join(format!("{name}.o"));
         let status = Command::new(&clang)
-            .args(["-target", "bpf", "-g", "-O2", "-D__TARGET_ARCH_x86", "-Wall", "-Werror"])
+            .args([
+                "-target",
+                "bpf",
+                "-g",
+                "-O2",
+                "-D__TARGET_ARCH_x86",
+                "-Wall",
+                "-Werror",
+            ])
             .arg("-I")
             .arg(ebpf)
             .arg("-c")

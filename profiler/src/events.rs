@@ -83,6 +83,12 @@ pub struct Exit {
     pub exit_code: u32,
     /// The last thread of the process exited.
     pub group_dead: bool,
+    /// Minor page faults of this thread over its life.
+    pub min_flt: u64,
+    /// Major page faults of this thread over its life.
+    pub maj_flt: u64,
+    /// CPU time of this thread over its life, per the scheduler.
+    pub sum_exec_runtime_ns: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,14 +158,22 @@ pub enum DecodeError {
     #[error("unknown record kind {kind}")]
     UnknownKind { kind: u32 },
     #[error("record kind {kind} has unknown value {value} in field {field}")]
-    BadField { kind: u32, field: &'static str, value: u64 },
+    BadField {
+        kind: u32,
+        field: &'static str,
+        value: u64,
+    },
 }
 
 /// Reads a `T` from the start of `bytes`, which must be long enough.
 fn read<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
     let need = size_of::<T>();
     if bytes.len() < need {
-        return Err(DecodeError::TooShort { kind, need, len: bytes.len() });
+        return Err(DecodeError::TooShort {
+            kind,
+            need,
+            len: bytes.len(),
+        });
     }
     // SAFETY: length checked above; T is a plain-old-data bindgen struct
     // (integers and byte arrays only), valid for any bit pattern; read_unaligned
@@ -169,12 +183,21 @@ fn read<T: Copy>(bytes: &[u8], kind: u32) -> Result<T, DecodeError> {
 
 /// A NUL-terminated C string in a fixed array, lossily as UTF-8.
 pub fn c_str(chars: &[std::os::raw::c_char]) -> String {
-    let bytes: Vec<u8> = chars.iter().map(|&c| c as u8).take_while(|&b| b != 0).collect();
+    let bytes: Vec<u8> = chars
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&b| b != 0)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn header(h: &lxprof_event_header) -> Header {
-    Header { cpu: h.cpu, ts_ns: h.ts_ns, pid: h.pid, tid: h.tid }
+    Header {
+        cpu: h.cpu,
+        ts_ns: h.ts_ns,
+        pid: h.pid,
+        tid: h.tid,
+    }
 }
 
 fn stack_id(id: i32) -> Option<u32> {
@@ -224,11 +247,17 @@ impl Event {
                     header: header(&r.header),
                     exit_code: r.exit_code,
                     group_dead: r.group_dead != 0,
+                    min_flt: r.min_flt,
+                    maj_flt: r.maj_flt,
+                    sum_exec_runtime_ns: r.sum_exec_runtime_ns,
                 })
             }
             k if k == K::LXPROF_EVENT_COMM as u32 => {
                 let r: lxprof_comm = read(bytes, kind)?;
-                Event::Comm(Comm { header: header(&r.header), comm: c_str(&r.comm) })
+                Event::Comm(Comm {
+                    header: header(&r.header),
+                    comm: c_str(&r.comm),
+                })
             }
             k if k == K::LXPROF_EVENT_PAGE_FAULT as u32 => {
                 let r: lxprof_page_fault = read(bytes, kind)?;
@@ -246,9 +275,19 @@ impl Event {
                     1 => RssMember::Anon,
                     2 => RssMember::Swap,
                     3 => RssMember::Shmem,
-                    v => return Err(DecodeError::BadField { kind, field: "member", value: v.into() }),
+                    v => {
+                        return Err(DecodeError::BadField {
+                            kind,
+                            field: "member",
+                            value: v.into(),
+                        });
+                    }
                 };
-                Event::Rss(Rss { header: header(&r.header), member, size_bytes: r.size_bytes })
+                Event::Rss(Rss {
+                    header: header(&r.header),
+                    member,
+                    size_bytes: r.size_bytes,
+                })
             }
             k if k == K::LXPROF_EVENT_ALLOC as u32 => {
                 let r: lxprof_alloc = read(bytes, kind)?;
@@ -260,9 +299,20 @@ impl Event {
                     5 => AllocOp::Mmap,
                     6 => AllocOp::Munmap,
                     7 => AllocOp::Brk,
-                    v => return Err(DecodeError::BadField { kind, field: "op", value: v.into() }),
+                    v => {
+                        return Err(DecodeError::BadField {
+                            kind,
+                            field: "op",
+                            value: v.into(),
+                        });
+                    }
                 };
-                Event::Alloc(Alloc { header: header(&r.header), op, size: r.size, address: r.address })
+                Event::Alloc(Alloc {
+                    header: header(&r.header),
+                    op,
+                    size: r.size,
+                    address: r.address,
+                })
             }
             k if k == K::LXPROF_EVENT_SAMPLE as u32 => {
                 let r: lxprof_sample = read(bytes, kind)?;
@@ -333,7 +383,12 @@ mod tests {
         assert_eq!(
             ev,
             Event::OnCpu(OnCpu {
-                header: Header { cpu: 0, ts_ns: 2_000, pid: 7, tid: 8 },
+                header: Header {
+                    cpu: 0,
+                    ts_ns: 2_000,
+                    pid: 7,
+                    tid: 8
+                },
                 start_ns: 1_500,
                 prev_state: 0
             })
@@ -342,8 +397,14 @@ mod tests {
         let mut padded = bytes.clone();
         padded.extend([0u8; 8]);
         assert!(Event::from_bytes(&padded).is_ok());
-        assert!(matches!(Event::from_bytes(&bytes[..bytes.len() - 1]), Err(DecodeError::TooShort { .. })));
-        assert!(matches!(Event::from_bytes(&bytes[..3]), Err(DecodeError::TooShortForHeader { .. })));
+        assert!(matches!(
+            Event::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::TooShort { .. })
+        ));
+        assert!(matches!(
+            Event::from_bytes(&bytes[..3]),
+            Err(DecodeError::TooShortForHeader { .. })
+        ));
     }
 
     #[test]
@@ -353,9 +414,14 @@ mod tests {
         for (i, b) in b"/bin/true".iter().enumerate() {
             r.filename[i] = *b as _;
         }
-        let Event::Exec(e) = Event::from_bytes(&as_bytes(&r)).unwrap() else { panic!() };
+        let Event::Exec(e) = Event::from_bytes(&as_bytes(&r)).unwrap() else {
+            panic!()
+        };
         assert_eq!(e.filename, "/bin/true");
         r.header.kind = 99;
-        assert_eq!(Event::from_bytes(&as_bytes(&r)), Err(DecodeError::UnknownKind { kind: 99 }));
+        assert_eq!(
+            Event::from_bytes(&as_bytes(&r)),
+            Err(DecodeError::UnknownKind { kind: 99 })
+        );
     }
 }
