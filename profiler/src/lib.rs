@@ -5,13 +5,18 @@
 //! Recording is apart from conversion: [`probes`] emit [`events`], [`model`]
 //! builds processes and threads from them, [`export`] turns the model into files.
 
+pub mod classify;
+pub mod compare;
 pub mod counters;
 pub mod events;
 pub mod export;
+pub mod flamegraph;
 pub mod launch;
 pub mod model;
 pub mod output;
+pub mod perfetto;
 pub mod preflight;
 pub mod probes;
 pub mod rawlog;
 pub mod record;
+pub mod symbolize;

@@ -1,0 +1,1 @@
+//! Sample classification: app / JIT / GC / runtime / kernel, from per-runtime rules.

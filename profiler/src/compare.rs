@@ -1,0 +1,1 @@
+//! `lxprof compare`: two recordings side by side.

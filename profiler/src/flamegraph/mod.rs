@@ -1,0 +1,1 @@
+//! Folded stacks and SVG flamegraphs.

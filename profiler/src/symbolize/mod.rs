@@ -1,0 +1,1 @@
+//! Symbolization of native, JIT and kernel addresses.
