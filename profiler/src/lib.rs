@@ -19,4 +19,5 @@ pub mod preflight;
 pub mod probes;
 pub mod rawlog;
 pub mod record;
+pub mod stacks;
 pub mod symbolize;
