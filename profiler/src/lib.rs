@@ -19,5 +19,6 @@ pub mod preflight;
 pub mod probes;
 pub mod rawlog;
 pub mod record;
+pub mod runtime_env;
 pub mod stacks;
 pub mod symbolize;

@@ -1,0 +1,1 @@
+//! How to make stacks and JIT names visible for known runtimes.
