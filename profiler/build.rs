@@ -18,6 +18,7 @@ fn main() -> anyhow::Result<()> {
 
     generate_bindings(&ebpf, &out)?;
     compile_bpf_programs(&ebpf, &out)?;
+    generate_perfetto_protos(&manifest, &out)?;
     Ok(())
 }
 
@@ -93,5 +94,22 @@ fn compile_bpf_programs(ebpf: &std::path::Path, out: &std::path::Path) -> anyhow
             bail!("{clang} failed on {}", src.display());
         }
     }
+    Ok(())
+}
+
+/// `proto/perfetto_subset.proto` → `$OUT_DIR/perfetto.protos.rs` with prost;
+/// protox parses the .proto in Rust, so no `protoc` is needed.
+fn generate_perfetto_protos(
+    manifest: &std::path::Path,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let dir = manifest.join("proto");
+    let file = dir.join("perfetto_subset.proto");
+    println!("cargo:rerun-if-changed={}", file.display());
+    let fds = protox::compile([&file], [&dir]).context("parsing proto/perfetto_subset.proto")?;
+    prost_build::Config::new()
+        .out_dir(out)
+        .compile_fds(fds)
+        .context("generating Rust for proto/perfetto_subset.proto")?;
     Ok(())
 }
