@@ -306,6 +306,12 @@ fn read_lambda(lambda: &Value, rec: &mut Recording) {
 fn apply_role_values(f: &mut RoleFigures, vals: &[&Value]) {
     let m = |keys: &[&str]| mean(vals.iter().map(|v| num(v, keys)));
     if let Some(x) = m(&["cpu_ns", "avg_cpu_ns"]) {
+        // Process-level categories are recording totals: scale their split
+        // to the per-invocation CPU (replaced below when by_role has its own).
+        let scale = f.cpu_ns.filter(|&t| t > 0.0).map(|t| x / t);
+        for c in &mut f.categories {
+            *c = c.zip(scale).map(|(c, k)| c * k);
+        }
         f.cpu_ns = Some(x);
     }
     f.post_runtime_cpu_ns = m(&["post_runtime_cpu_ns", "avg_post_runtime_cpu_ns"]);
@@ -417,8 +423,9 @@ fn markdown(a: &Recording, b: &Recording, diffs: &[RoleDiff]) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "# lxprof compare: {} (A) vs {} (B)\n", a.label, b.label);
     let scope = if a.lambda || b.lambda {
-        "Per role: CPU, faults and allocations are means per invocation where the recording has \
-         Lambda invocations, totals otherwise."
+        "Per role: CPU (and its categories), faults and allocations are means per invocation \
+         where the recording has Lambda invocations (categories the invocations lack are the \
+         recording's split scaled to that CPU), totals otherwise; max RSS is per recording."
     } else {
         "Per role: totals over the recording."
     };
@@ -536,6 +543,18 @@ mod tests {
             duration(&json!({"duration_ms": 2.0}), "duration"),
             Some(2e6)
         );
+    }
+
+    #[test]
+    fn process_categories_scale_to_per_invocation_cpu() {
+        let mut f = RoleFigures {
+            cpu_ns: Some(100.0),
+            categories: [Some(60.0), Some(40.0), None, None, None],
+            ..Default::default()
+        };
+        apply_role_values(&mut f, &[&json!({"cpu_ns": 10})]);
+        assert_eq!(f.cpu_ns, Some(10.0));
+        assert_eq!(f.categories[..2], [Some(6.0), Some(4.0)]);
     }
 
     #[test]
