@@ -17,10 +17,22 @@ pub(super) struct Interner {
     mappings: HashMap<String, u64>,
     frames: HashMap<(u64, u64), u64>,
     callstacks: HashMap<Vec<u64>, u64>,
+    /// Entries interned since the last [`Interner::take_new`].
     pub(super) data: proto::InternedData,
 }
 
 impl Interner {
+    /// The entries interned since the last call, if any.
+    pub(super) fn take_new(&mut self) -> Option<proto::InternedData> {
+        let d = std::mem::take(&mut self.data);
+        let empty = d.function_names.is_empty()
+            && d.frames.is_empty()
+            && d.callstacks.is_empty()
+            && d.mapping_paths.is_empty()
+            && d.mappings.is_empty();
+        (!empty).then_some(d)
+    }
+
     /// The callstack iid of `frames` (leaf first, as in `ResolvedSample`).
     pub(super) fn callstack(&mut self, frames: &[Frame]) -> u64 {
         let ids: Vec<u64> = if frames.is_empty() {
@@ -140,5 +152,8 @@ mod tests {
         );
         assert_eq!(i.data.mappings.len(), 2);
         assert_eq!(i.callstack(&[]), 3);
+        assert!(i.take_new().is_some());
+        assert_eq!(i.callstack(&[frame("main", Some("exe"))]), 2);
+        assert!(i.take_new().is_none(), "nothing new to intern");
     }
 }

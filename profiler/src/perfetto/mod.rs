@@ -5,10 +5,12 @@
 //! - `ClockSnapshot`: trace time 0 (BOOTTIME domain, Perfetto's default trace
 //!   clock) is [`PerfettoInput::origin_mono_ns`] on CLOCK_MONOTONIC.
 //! - The first packet of sequence 1 clears incremental state and carries the
-//!   `TracePacketDefaults` (`StackSampleDefaults.source = "lxprof"`) and all
-//!   `InternedData`: function names, one mapping per module, frames,
-//!   callstacks (root first) and one `StackSample.CounterDescriptor` per
-//!   [`WeightUnit`].
+//!   `TracePacketDefaults` (`StackSampleDefaults.source = "lxprof"`) and one
+//!   interned `StackSample.CounterDescriptor` per [`WeightUnit`]
+//!   (`InternedData` field 50).
+//! - Profiling `InternedData` (function names, one mapping per module,
+//!   frames, callstacks root first) rides on the first sample packet that
+//!   uses each entry, in time order, as Perfetto's own producers do.
 //! - `TrackDescriptor`s for every process and thread (and counter tracks).
 //! - One `StackSample` (TracePacket field 135, Perfetto v59) per sample:
 //!   inline task context (pid, tid), execution mode (kernel when the leaf is a

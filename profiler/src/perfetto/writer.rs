@@ -39,31 +39,26 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
             .position(|&x| x == u)
             .map_or(0, |p| p as u64 + 1)
     };
-    interner.data.stack_sample_counter_descriptors = units
-        .iter()
-        .map(|&u| stack_sample::CounterDescriptor {
-            iid: Some(unit_iid(u)),
-            name: Some(u.counter_name().to_string()),
-            unit_field: Some(stack_sample::counter_descriptor::UnitField::Unit(
-                unit_code(u) as i32,
-            )),
-            ..Default::default()
-        })
-        .collect();
+    let descriptors = proto::InternedData {
+        stack_sample_counter_descriptors: units
+            .iter()
+            .map(|&u| stack_sample::CounterDescriptor {
+                iid: Some(unit_iid(u)),
+                name: Some(u.counter_name().to_string()),
+                unit_field: Some(stack_sample::counter_descriptor::UnitField::Unit(
+                    unit_code(u) as i32,
+                )),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    };
 
-    // Timed packets, sorted by time at the end (stable: input order on ties).
-    let mut timed: Vec<(u64, TracePacket)> = Vec::new();
+    // Everything timed, sorted by time (stable: input order on ties).
+    let mut timed: Vec<(u64, Timed)> = Vec::new();
     for stream in &input.samples {
         for s in stream.samples {
-            let callstack = interner.callstack(&s.frames);
-            let ts = rel(s.ts_ns);
-            timed.push((
-                ts,
-                stack_sample_packet(s, ts, callstack, unit_iid(stream.unit)),
-            ));
-            if opts.perf_samples && stream.unit == WeightUnit::CpuNanoseconds {
-                timed.push((ts, perf_sample_packet(s, ts, callstack)));
-            }
+            timed.push((rel(s.ts_ns), Timed::Sample(s, stream.unit)));
         }
     }
     for sl in &input.slices {
@@ -81,9 +76,9 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
             ..Default::default()
         };
         let start = rel(sl.start_ns);
-        timed.push((start, event_packet(start, begin)));
+        timed.push((start, Timed::Other(event_packet(start, begin))));
         let stop = rel(sl.start_ns.saturating_add(sl.dur_ns));
-        timed.push((stop, event_packet(stop, end)));
+        timed.push((stop, Timed::Other(event_packet(stop, end))));
     }
     for (i, c) in input.counters.iter().enumerate() {
         for &(ts, value) in &c.points {
@@ -93,18 +88,40 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
                 double_counter_value: Some(value),
                 ..Default::default()
             };
-            timed.push((rel(ts), event_packet(rel(ts), ev)));
+            timed.push((rel(ts), Timed::Other(event_packet(rel(ts), ev))));
         }
     }
     timed.sort_by_key(|(ts, _)| *ts);
 
     let mut packets = vec![
         clock_packet(input.origin_mono_ns),
-        first_packet(interner, opts),
+        first_packet(descriptors, opts),
     ];
     packets.extend(track_packets(input));
-    packets.extend(timed.into_iter().map(|(_, p)| p));
+    // Samples intern their callstacks in file order: each packet carries the
+    // interned entries it is the first to use.
+    for (ts, item) in timed {
+        match item {
+            Timed::Other(p) => packets.push(p),
+            Timed::Sample(s, unit) => {
+                let callstack = interner.callstack(&s.frames);
+                let mut p = stack_sample_packet(s, ts, callstack, unit_iid(unit));
+                p.interned_data = interner.take_new();
+                packets.push(p);
+                if opts.perf_samples && unit == WeightUnit::CpuNanoseconds {
+                    packets.push(perf_sample_packet(s, ts, callstack));
+                }
+            }
+        }
+    }
     proto::Trace { packet: packets }.encode_to_vec()
+}
+
+/// A timed item: a sample (packets made in time order, for interning) or a
+/// finished packet.
+enum Timed<'a> {
+    Sample(&'a ResolvedSample, WeightUnit),
+    Other(TracePacket),
 }
 
 fn unit_code(u: WeightUnit) -> stack_sample::Unit {
@@ -209,7 +226,7 @@ fn clock_packet(origin_mono_ns: u64) -> TracePacket {
     }
 }
 
-fn first_packet(interner: Interner, opts: &PerfettoOptions) -> TracePacket {
+fn first_packet(interned: proto::InternedData, opts: &PerfettoOptions) -> TracePacket {
     TracePacket {
         timestamp: Some(0),
         trusted_packet_sequence_id: Some(SEQUENCE),
@@ -222,7 +239,7 @@ fn first_packet(interner: Interner, opts: &PerfettoOptions) -> TracePacket {
                 primary_descriptor: None,
             }),
         }),
-        interned_data: Some(interner.data),
+        interned_data: Some(interned),
         ..Default::default()
     }
 }
