@@ -76,9 +76,9 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
             ..Default::default()
         };
         let start = rel(sl.start_ns);
-        timed.push((start, Timed::Other(event_packet(start, begin))));
+        timed.push((start, Timed::Other(Box::new(event_packet(start, begin)))));
         let stop = rel(sl.start_ns.saturating_add(sl.dur_ns));
-        timed.push((stop, Timed::Other(event_packet(stop, end))));
+        timed.push((stop, Timed::Other(Box::new(event_packet(stop, end)))));
     }
     for (i, c) in input.counters.iter().enumerate() {
         for &(ts, value) in &c.points {
@@ -88,7 +88,7 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
                 double_counter_value: Some(value),
                 ..Default::default()
             };
-            timed.push((rel(ts), Timed::Other(event_packet(rel(ts), ev))));
+            timed.push((rel(ts), Timed::Other(Box::new(event_packet(rel(ts), ev)))));
         }
     }
     timed.sort_by_key(|(ts, _)| *ts);
@@ -102,7 +102,7 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
     // interned entries it is the first to use.
     for (ts, item) in timed {
         match item {
-            Timed::Other(p) => packets.push(p),
+            Timed::Other(p) => packets.push(*p),
             Timed::Sample(s, unit) => {
                 let callstack = interner.callstack(&s.frames);
                 let mut p = stack_sample_packet(s, ts, callstack, unit_iid(unit));
@@ -121,7 +121,7 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
 /// finished packet.
 enum Timed<'a> {
     Sample(&'a ResolvedSample, WeightUnit),
-    Other(TracePacket),
+    Other(Box<TracePacket>),
 }
 
 fn unit_code(u: WeightUnit) -> stack_sample::Unit {
