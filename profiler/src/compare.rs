@@ -162,7 +162,7 @@ pub fn compare(a: &Path, b: &Path, opts: &CompareOptions) -> Result<CompareOutpu
             };
             diffs.push(RoleDiff {
                 role: role.clone(),
-                file: format!("flamegraphs/diff-{}.svg", file_safe(role)),
+                file: format!("flamegraphs/diff-{}.svg", flamegraph::role_file_stem(role)),
                 svg,
             });
         }
@@ -178,18 +178,6 @@ fn dir_label(p: &Path) -> String {
         || p.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-fn file_safe(role: &str) -> String {
-    role.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
 }
 
 fn read_recording(dir: &Path, label: String) -> Result<Recording, CompareError> {

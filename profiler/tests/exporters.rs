@@ -465,7 +465,7 @@ mod perfetto_decode {
 mod compare_golden {
     use super::*;
     use lxprof::compare::{CompareOptions, compare};
-    use lxprof::flamegraph::folded;
+    use lxprof::flamegraph::{FlameOptions, folded, write_role};
     use serde_json::json;
 
     fn recording(dir: &Path, gc_scale: u64, lambda_cpu: f64) {
@@ -497,11 +497,19 @@ mod compare_golden {
             serde_json::to_vec_pretty(&report).unwrap(),
         )
         .unwrap();
-        std::fs::write(
-            dir.join("flamegraphs/extension.folded"),
-            folded(&mono_samples(0, gc_scale)),
+        let files = write_role(
+            dir,
+            "extension",
+            &mono_samples(0, gc_scale),
+            &FlameOptions::default(),
         )
-        .unwrap();
+        .expect("write role flamegraph");
+        assert_eq!(
+            std::fs::read_to_string(&files.folded).unwrap(),
+            folded(&mono_samples(0, gc_scale))
+        );
+        let svg = std::fs::read_to_string(files.svg.expect("an SVG")).unwrap();
+        roxmltree::Document::parse_with_options(&svg, xml_options()).expect("role SVG is XML");
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub enum FlameError {
     /// The folded input holds no line with a weight: nothing to draw.
     #[error("no stacks to draw in {what} (is the folded file empty or not `stack weight` lines?)")]
     Empty { what: &'static str },
+    /// A flamegraph file could not be written.
+    #[error("cannot write {path}: check that the output directory is writable")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// inferno failed to write the SVG.
     #[error("inferno could not render the {what} flamegraph")]
     Render {
