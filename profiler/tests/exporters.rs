@@ -274,7 +274,7 @@ mod svg_xml {
 mod perfetto_decode {
     use super::*;
     use lxprof::perfetto::{
-        Counter, PerfettoInput, ProcessInfo, SampleStream, Slice, ThreadInfo, WeightUnit,
+        Counter, PerfettoInput, ProcessInfo, SampleStream, ThreadInfo, WeightUnit, category_slices,
         to_protobuf,
     };
     use serde_json::Value;
@@ -335,6 +335,10 @@ mod perfetto_decode {
         allocs.truncate(1);
         allocs[0].weight = 4096;
         allocs[0].ts_ns += 700;
+        // JIT and GC phases: JIT at 2-4 ms on mono, GC at 4 ms on mono and
+        // at 6 ms on the SGen worker.
+        let slices = category_slices(&cpu, &[Category::Jit, Category::Gc], 1_000_000);
+        assert_eq!(slices.len(), 3, "{slices:?}");
         let input = PerfettoInput {
             origin_mono_ns: origin,
             processes: vec![ProcessInfo {
@@ -359,14 +363,7 @@ mod perfetto_decode {
                     samples: &allocs,
                 },
             ],
-            slices: vec![Slice {
-                pid: 100,
-                tid: 100,
-                name: "JIT".into(),
-                category: Some("jit".into()),
-                start_ns: origin + 2_000_000,
-                dur_ns: 2_000_000,
-            }],
+            slices: slices.clone(),
             counters: vec![Counter {
                 pid: 100,
                 name: "rss_bytes".into(),
@@ -457,7 +454,7 @@ mod perfetto_decode {
             v["processes"],
             serde_json::json!([[100, "csharp-extension"]])
         );
-        assert_eq!(v["slices"], 1);
+        assert_eq!(v["slices"], slices.len());
         assert_eq!(v["counters"], 2);
     }
 }

@@ -29,10 +29,12 @@
 //! `ts_us` there is at `ts_us * 1000` ns here: both files share one timeline.
 
 mod intern;
+mod slices;
 mod writer;
 
 use crate::stacks::ResolvedSample;
 
+pub use slices::category_slices;
 pub use writer::{to_protobuf, to_protobuf_with};
 
 /// Rust types generated at build time from `proto/perfetto_subset.proto`.
