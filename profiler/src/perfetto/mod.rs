@@ -2,12 +2,12 @@
 //! weighted stack samples Perfetto draws as flamegraphs, slices and counters.
 //!
 //! # Packets
-//! - `ClockSnapshot`: trace time 0 (BOOTTIME domain, Perfetto's default trace
-//!   clock) is [`PerfettoInput::origin_mono_ns`] on CLOCK_MONOTONIC.
 //! - The first packet of sequence 1 clears incremental state and carries the
 //!   `TracePacketDefaults` (`StackSampleDefaults.source = "lxprof"`) and one
 //!   interned `StackSample.CounterDescriptor` per [`WeightUnit`]
 //!   (`InternedData` field 50).
+//! - `ClockSnapshot`: trace time 0 (BOOTTIME domain, Perfetto's default trace
+//!   clock) is [`PerfettoInput::origin_mono_ns`] on CLOCK_MONOTONIC.
 //! - Profiling `InternedData` (function names, one mapping per module,
 //!   frames, callstacks root first) rides on the first sample packet that
 //!   uses each entry, in time order, as Perfetto's own producers do.
@@ -17,8 +17,9 @@
 //!   kernel frame), `callstack_iid`, `primary_descriptor_iid` and
 //!   `primary_weight` = [`ResolvedSample::weight`].
 //! - With [`PerfettoOptions::perf_samples`], CPU samples are also written as
-//!   `PerfSample` packets (field 66, traced_perf's format, read by every
-//!   Perfetto release for years), so older UIs still draw a CPU flamegraph.
+//!   `PerfSample` packets (field 66, traced_perf's long-standing format,
+//!   unweighted: one per sampling interval), so a UI whose StackSample
+//!   support is missing still draws a CPU flamegraph.
 //! - Slices as `TrackEvent` begin/end pairs on thread tracks; counters as
 //!   `TrackEvent` counter values on process-scoped counter tracks.
 //!
@@ -27,6 +28,8 @@
 //! timestamp is `ts - origin_mono_ns` (ns since the recording start, clamped
 //! at 0). `trace.json` writes `(ts - origin) / 1000` µs, so an event at
 //! `ts_us` there is at `ts_us * 1000` ns here: both files share one timeline.
+//! "BOOTTIME" only names that trace-time domain; the snapshot's MONOTONIC
+//! entry is what ties it to the kernel's clock.
 
 mod intern;
 mod slices;

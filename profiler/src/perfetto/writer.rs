@@ -93,9 +93,10 @@ pub fn to_protobuf_with(input: &PerfettoInput, opts: &PerfettoOptions) -> Vec<u8
     }
     timed.sort_by_key(|(ts, _)| *ts);
 
+    // The packet that starts the sequence comes first, then the clocks.
     let mut packets = vec![
-        clock_packet(input.origin_mono_ns),
         first_packet(descriptors, opts),
+        clock_packet(input.origin_mono_ns),
     ];
     packets.extend(track_packets(input));
     // Samples intern their callstacks in file order: each packet carries the
