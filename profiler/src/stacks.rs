@@ -20,8 +20,13 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 5] =
-        [Category::App, Category::Jit, Category::Gc, Category::Runtime, Category::Kernel];
+    pub const ALL: [Category; 5] = [
+        Category::App,
+        Category::Jit,
+        Category::Gc,
+        Category::Runtime,
+        Category::Kernel,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
