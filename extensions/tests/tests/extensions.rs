@@ -9,5 +9,7 @@ mod aot;
 mod docker;
 #[path = "extensions/local_s3.rs"]
 mod local_s3;
+#[path = "extensions/shapes.rs"]
+mod shapes;
 #[path = "extensions/sigv4.rs"]
 mod sigv4;
