@@ -1,1 +1,2 @@
 //! A local AWS Lambda execution environment.
+pub mod sandbox;
