@@ -1,0 +1,420 @@
+//! [`ModelBuilder`]: applies events in time order (through a small reorder
+//! window, since records from different CPUs arrive slightly out of order)
+//! and produces a [`Recording`].
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+
+use super::types::*;
+use crate::events::{Event, RssMember};
+
+/// Events are held back until an event this much later (in event time) has
+/// arrived, then applied in timestamp order. Records from different CPUs are
+/// reserved within microseconds of their timestamps, so this is generous.
+pub const REORDER_WINDOW_NS: u64 = 250_000_000;
+
+/// A process that was alive before its events (the `--pid` target and its
+/// tree, read from `/proc`; or the child lxprof launched).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SeedProcess {
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    pub exe: Option<String>,
+    pub cmdline: Vec<String>,
+    /// `(tid, name)` of its threads.
+    pub threads: Vec<(u32, String)>,
+}
+
+/// What the builder applies in order: kernel events and facts from `/proc`.
+#[derive(Debug)]
+enum Item {
+    Event(Event),
+    Seed(SeedProcess),
+    Cmdline(u32, Vec<String>),
+    Exe(u32, String),
+}
+
+#[derive(Debug)]
+struct Queued {
+    ts: u64,
+    seq: u64,
+    item: Item,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.ts, self.seq) == (other.ts, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.ts, self.seq).cmp(&(other.ts, other.seq))
+    }
+}
+
+/// Per-thread state while building.
+#[derive(Debug, Default)]
+struct ThreadState {
+    thread: Thread,
+    /// PAGE_FAULT records not yet covered by an EXIT record's counters.
+    uncovered_faults: u64,
+    exits: u32,
+    exit_min_flt: u64,
+    exit_maj_flt: u64,
+    exit_cpu_ns: u64,
+}
+
+/// Per-process state while building.
+#[derive(Debug, Default)]
+struct ProcessState {
+    process: Process,
+    /// The cmdline was read from `/proc` (or seeded) rather than inherited:
+    /// the next exec keeps it (it was read for the image being exec'd).
+    cmdline_explicit: bool,
+    rss: RssSample,
+    threads: BTreeMap<u32, ThreadState>,
+}
+
+/// Builds a [`Recording`] from events. See the module docs.
+#[derive(Debug)]
+pub struct ModelBuilder {
+    start_ns: u64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    seq: u64,
+    /// Latest event timestamp pushed (absolute ns).
+    max_ts: u64,
+    /// Latest relative time applied.
+    last_rel: u64,
+    processes: BTreeMap<u32, ProcessState>,
+    roles: HashMap<u32, String>,
+}
+
+impl ModelBuilder {
+    /// `start_ns`: CLOCK_MONOTONIC ns when recording started; every time in
+    /// the [`Recording`] is relative to it (earlier events clamp to 0).
+    pub fn new(start_ns: u64) -> ModelBuilder {
+        ModelBuilder {
+            start_ns,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            max_ts: start_ns,
+            last_rel: 0,
+            processes: BTreeMap::new(),
+            roles: HashMap::new(),
+        }
+    }
+
+    /// A process alive before its events. Fills what events have not set.
+    pub fn seed_process(&mut self, seed: SeedProcess) {
+        self.enqueue(self.max_ts, Item::Seed(seed));
+    }
+
+    /// The process's arguments as read from `/proc/PID/cmdline` now.
+    pub fn set_cmdline(&mut self, pid: u32, cmdline: Vec<String>) {
+        self.enqueue(self.max_ts, Item::Cmdline(pid, cmdline));
+    }
+
+    /// The process's executable as read from `/proc/PID/exe` now.
+    pub fn set_exe(&mut self, pid: u32, exe: String) {
+        self.enqueue(self.max_ts, Item::Exe(pid, exe));
+    }
+
+    /// The process's role (e.g. "runtime", "extension"); default "command"
+    /// for [`RecordingInfo::root_pid`] and "descendant" for the others.
+    pub fn set_role(&mut self, pid: u32, role: String) {
+        self.roles.insert(pid, role);
+    }
+
+    /// One decoded kernel record. Records may arrive out of order by up to
+    /// [`REORDER_WINDOW_NS`].
+    pub fn push(&mut self, event: &Event) {
+        let ts = event.header().ts_ns;
+        self.max_ts = self.max_ts.max(ts);
+        self.enqueue(ts, Item::Event(event.clone()));
+        while let Some(Reverse(first)) = self.queue.peek() {
+            if first.ts.saturating_add(REORDER_WINDOW_NS) > self.max_ts {
+                break;
+            }
+            if let Some(Reverse(q)) = self.queue.pop() {
+                self.apply(q);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, ts: u64, item: Item) {
+        self.seq += 1;
+        self.queue.push(Reverse(Queued {
+            ts,
+            seq: self.seq,
+            item,
+        }));
+    }
+
+    fn rel(&self, ts: u64) -> u64 {
+        ts.saturating_sub(self.start_ns)
+    }
+
+    fn process(&mut self, pid: u32, rel: u64) -> &mut ProcessState {
+        self.processes.entry(pid).or_insert_with(|| ProcessState {
+            process: Process {
+                pid,
+                start_ns: rel,
+                ..Process::default()
+            },
+            ..ProcessState::default()
+        })
+    }
+
+    fn apply(&mut self, q: Queued) {
+        let rel = self.rel(q.ts);
+        self.last_rel = self.last_rel.max(rel);
+        match q.item {
+            Item::Event(ev) => self.apply_event(ev, rel),
+            Item::Seed(seed) => self.apply_seed(seed),
+            Item::Cmdline(pid, cmdline) => {
+                let p = self.process(pid, rel);
+                p.process.cmdline = cmdline;
+                p.cmdline_explicit = true;
+            }
+            Item::Exe(pid, exe) => self.process(pid, rel).process.exe = Some(exe),
+        }
+    }
+
+    fn apply_seed(&mut self, seed: SeedProcess) {
+        let p = self.process(seed.pid, 0);
+        let pr = &mut p.process;
+        if pr.ppid == 0 {
+            pr.ppid = seed.ppid;
+        }
+        if pr.comm.is_empty() {
+            pr.comm = seed.comm;
+        }
+        if pr.exe.is_none() {
+            pr.exe = seed.exe;
+        }
+        if pr.cmdline.is_empty() && !seed.cmdline.is_empty() {
+            pr.cmdline = seed.cmdline;
+            p.cmdline_explicit = true;
+        }
+        for (tid, name) in seed.threads {
+            let t = thread(p, tid, 0);
+            if t.thread.name.is_empty() {
+                rename(&mut t.thread, &name);
+            }
+        }
+    }
+
+    fn apply_event(&mut self, ev: Event, rel: u64) {
+        let h = *ev.header();
+        if h.pid == 0 {
+            return; // the idle task is never traced
+        }
+        match ev {
+            Event::OnCpu(e) => {
+                let start = self.rel(e.start_ns).min(rel);
+                let t = thread(self.process(h.pid, rel), h.tid, start);
+                t.thread.intervals.push(Interval {
+                    start_ns: start,
+                    end_ns: rel,
+                });
+            }
+            Event::Fork(e) if e.is_thread() => {
+                let t = thread(self.process(h.pid, rel), e.child_tid, rel);
+                t.thread.start_ns = rel;
+                t.thread.exited = false;
+                rename(&mut t.thread, &e.comm);
+            }
+            Event::Fork(e) => {
+                let parent = &self.process(h.pid, rel).process;
+                let (exe, cmdline) = (parent.exe.clone(), parent.cmdline.clone());
+                let c = self.process(e.child_pid, rel);
+                c.process.ppid = h.pid;
+                c.process.start_ns = rel;
+                c.process.comm = e.comm.clone();
+                if c.process.exe.is_none() {
+                    c.process.exe = exe;
+                }
+                if c.process.cmdline.is_empty() {
+                    c.process.cmdline = cmdline;
+                }
+                let t = thread(c, e.child_tid, rel);
+                t.thread.start_ns = rel;
+                rename(&mut t.thread, &e.comm);
+            }
+            Event::Exec(e) => {
+                let p = self.process(h.pid, rel);
+                if !p.cmdline_explicit {
+                    p.process.cmdline.clear();
+                }
+                p.cmdline_explicit = false;
+                p.process.exe = Some(e.filename.clone());
+                p.process.comm = e.comm.clone();
+                p.process.exec_comm = Some(e.comm.clone());
+                p.process.execs.push(ExecRecord {
+                    ts_ns: rel,
+                    old_tid: e.old_tid,
+                    filename: e.filename,
+                    comm: e.comm.clone(),
+                });
+                let mut moved = 0;
+                if e.old_tid != h.pid
+                    && let Some(old) = p.threads.get_mut(&e.old_tid)
+                {
+                    old.thread.became_leader_ns = Some(rel);
+                    old.thread.end_ns = rel;
+                    moved = std::mem::take(&mut old.uncovered_faults);
+                }
+                let leader = thread(p, h.pid, rel);
+                leader.uncovered_faults += moved;
+                leader.thread.exited = false;
+                rename(&mut leader.thread, &e.comm);
+            }
+            Event::Exit(e) => {
+                let p = self.process(h.pid, rel);
+                let t = thread(p, h.tid, rel);
+                t.thread.exited = true;
+                t.thread.end_ns = rel;
+                t.exits += 1;
+                t.exit_min_flt += e.min_flt;
+                t.exit_maj_flt += e.maj_flt;
+                t.exit_cpu_ns += e.sum_exec_runtime_ns;
+                t.uncovered_faults = 0;
+                if e.group_dead {
+                    p.process.exit = Some(ExitStatus::from_wait_status(e.exit_code));
+                    p.process.end_ns = rel;
+                }
+            }
+            Event::Comm(e) => {
+                let p = self.process(h.pid, rel);
+                if h.tid == h.pid {
+                    p.process.comm = e.comm.clone();
+                }
+                rename(&mut thread(p, h.tid, rel).thread, &e.comm);
+            }
+            Event::PageFault(_) => {
+                let p = self.process(h.pid, rel);
+                p.process.fault_times_ns.push(rel);
+                let t = thread(p, h.tid, rel);
+                t.thread.fault_events += 1;
+                t.uncovered_faults += 1;
+            }
+            Event::Rss(e) => {
+                let p = self.process(h.pid, rel);
+                match e.member {
+                    RssMember::File => p.rss.file = e.size_bytes,
+                    RssMember::Anon => p.rss.anon = e.size_bytes,
+                    RssMember::Swap => p.rss.swap = e.size_bytes,
+                    RssMember::Shmem => p.rss.shmem = e.size_bytes,
+                }
+                p.rss.ts_ns = rel;
+                p.process.max_rss_bytes = p.process.max_rss_bytes.max(p.rss.rss());
+                let sample = p.rss;
+                p.process.rss.push(sample);
+            }
+            // Reserved for later issues (allocation probes, stack samples).
+            Event::Alloc(_) | Event::Sample(_) => {}
+        }
+    }
+
+    /// Applies everything still queued and returns the recording.
+    /// `end_ns`: CLOCK_MONOTONIC ns when recording stopped. The duration
+    /// also covers any event stamped later than that.
+    pub fn finish(mut self, end_ns: u64, info: RecordingInfo) -> Recording {
+        while let Some(Reverse(q)) = self.queue.pop() {
+            self.apply(q);
+        }
+        let duration_ns = self.rel(end_ns).max(self.last_rel);
+        let processes = std::mem::take(&mut self.processes)
+            .into_values()
+            .map(|p| self.finish_process(p, duration_ns, info.root_pid))
+            .collect();
+        Recording {
+            duration_ns,
+            processes,
+            info,
+        }
+    }
+
+    fn finish_process(&self, p: ProcessState, duration: u64, root: Option<u32>) -> Process {
+        let mut process = p.process;
+        let exited = process.exit.is_some();
+        if !exited {
+            process.end_ns = duration;
+        }
+        process.role = match self.roles.get(&process.pid) {
+            Some(role) => role.clone(),
+            None if Some(process.pid) == root => "command".to_string(),
+            None => "descendant".to_string(),
+        };
+        let mut exit_cpu = 0;
+        let mut uncovered = 0;
+        for (_, mut t) in p.threads {
+            let th = &mut t.thread;
+            if !th.exited && th.became_leader_ns.is_none() {
+                th.end_ns = duration;
+            }
+            th.intervals = disjoint(std::mem::take(&mut th.intervals), duration);
+            th.cpu_ns = th.intervals.iter().map(|i| i.end_ns - i.start_ns).sum();
+            if t.exits > 0 {
+                th.exit_cpu_ns = Some(t.exit_cpu_ns);
+                th.exit_min_flt = Some(t.exit_min_flt);
+                th.exit_maj_flt = Some(t.exit_maj_flt);
+            }
+            process.cpu_ns += th.cpu_ns;
+            process.page_faults_minor += t.exit_min_flt + t.uncovered_faults;
+            process.page_faults_major += t.exit_maj_flt;
+            exit_cpu += t.exit_cpu_ns;
+            uncovered += t.uncovered_faults;
+            process.threads.push(t.thread);
+        }
+        process.exit_cpu_ns = exited.then_some(exit_cpu);
+        process.page_faults_exact = exited && uncovered == 0;
+        process
+    }
+}
+
+fn thread(p: &mut ProcessState, tid: u32, rel: u64) -> &mut ThreadState {
+    p.threads.entry(tid).or_insert_with(|| ThreadState {
+        thread: Thread {
+            tid,
+            start_ns: rel,
+            ..Thread::default()
+        },
+        ..ThreadState::default()
+    })
+}
+
+/// Sets the thread's current name and records it in `names` if new.
+fn rename(t: &mut Thread, name: &str) {
+    if name.is_empty() {
+        return;
+    }
+    t.name = name.to_string();
+    if !t.names.iter().any(|n| n == name) {
+        t.names.push(name.to_string());
+    }
+}
+
+/// Sorts intervals, clamps them to `[0, end]` and removes overlaps (a later
+/// interval starts where the previous one ended); drops empty ones.
+fn disjoint(mut v: Vec<Interval>, end: u64) -> Vec<Interval> {
+    v.sort_unstable();
+    let mut out: Vec<Interval> = Vec::with_capacity(v.len());
+    for mut i in v {
+        i.end_ns = i.end_ns.min(end);
+        if let Some(prev) = out.last() {
+            i.start_ns = i.start_ns.max(prev.end_ns);
+        }
+        if i.end_ns > i.start_ns {
+            out.push(i);
+        }
+    }
+    out
+}

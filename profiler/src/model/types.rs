@@ -1,0 +1,226 @@
+//! Plain-data types of a finished [`Recording`].
+
+use serde::{Deserialize, Serialize};
+
+/// Facts about the recording that do not come from the event stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingInfo {
+    /// The command line recorded (`lxprof record -- CMD ARGS`), or the
+    /// command line of `--pid PID`.
+    pub command: Vec<String>,
+    /// The process lxprof launched or attached to.
+    pub root_pid: Option<u32>,
+    /// Records dropped because the ring buffer was full (sum of `lost_per_cpu`).
+    pub lost_events: u64,
+    /// Dropped records per CPU.
+    pub lost_per_cpu: Vec<u64>,
+    /// Records that could not be decoded.
+    pub decode_errors: u64,
+    /// `uname -r` of the recording machine.
+    pub kernel_release: String,
+    /// perf-event totals of the traced tree, if perf events were available.
+    pub perf: Option<PerfCounts>,
+}
+
+/// perf-event counters of the whole traced tree (inherited from exec): a
+/// cross-check of the eBPF figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PerfCounts {
+    pub task_clock_ns: u64,
+    pub page_faults_minor: u64,
+    pub page_faults_major: u64,
+    pub context_switches: u64,
+}
+
+/// Everything recorded, ready for the exporters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recording {
+    /// Length of the recording in ns (end − start).
+    pub duration_ns: u64,
+    /// Processes sorted by pid.
+    pub processes: Vec<Process>,
+    pub info: RecordingInfo,
+}
+
+impl Recording {
+    /// The process with this pid.
+    pub fn process(&self, pid: u32) -> Option<&Process> {
+        self.processes
+            .binary_search_by_key(&pid, |p| p.pid)
+            .ok()
+            .map(|i| &self.processes[i])
+    }
+
+    /// Sum of eBPF on-CPU time over all processes.
+    pub fn total_cpu_ns(&self) -> u64 {
+        self.processes.iter().map(|p| p.cpu_ns).sum()
+    }
+}
+
+/// How a process ended, decoded from the kernel's wait status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExitStatus {
+    /// `exit(code)` value when the process exited normally.
+    pub code: Option<i32>,
+    /// Terminating signal when the process was killed.
+    pub signal: Option<i32>,
+    /// A core dump was written.
+    pub core_dumped: bool,
+    /// The raw wait status `(code << 8) | signal`.
+    pub raw: u32,
+}
+
+impl ExitStatus {
+    /// Decodes a wait status as `waitpid` would (`WIFEXITED`, `WTERMSIG`, …).
+    pub fn from_wait_status(raw: u32) -> ExitStatus {
+        let signal = (raw & 0x7f) as i32;
+        if signal == 0 {
+            ExitStatus {
+                code: Some(((raw >> 8) & 0xff) as i32),
+                signal: None,
+                core_dumped: false,
+                raw,
+            }
+        } else {
+            ExitStatus {
+                code: None,
+                signal: Some(signal),
+                core_dumped: raw & 0x80 != 0,
+                raw,
+            }
+        }
+    }
+}
+
+/// A successful execve.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExecRecord {
+    /// When, relative to the recording start.
+    pub ts_ns: u64,
+    /// The thread that called exec (it became the leader, tid == pid).
+    pub old_tid: u32,
+    pub filename: String,
+    /// Process name after the exec.
+    pub comm: String,
+}
+
+/// The resident-set counters of a process at one moment, in bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RssSample {
+    pub ts_ns: u64,
+    pub file: u64,
+    pub anon: u64,
+    pub shmem: u64,
+    /// Swapped out (not resident; not part of [`RssSample::rss`]).
+    pub swap: u64,
+}
+
+impl RssSample {
+    /// Resident set: file + anon + shmem.
+    pub fn rss(&self) -> u64 {
+        self.file + self.anon + self.shmem
+    }
+}
+
+/// One interval on a CPU, relative ns, `start_ns <= end_ns`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Interval {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// A thread (kernel task) of a process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Thread {
+    pub tid: u32,
+    /// Latest name (comm).
+    pub name: String,
+    /// Every name seen, in order, without repeats.
+    pub names: Vec<String>,
+    /// First seen (creation, or 0 when it existed before the recording).
+    pub start_ns: u64,
+    /// Exit time; the recording end when still alive (see `exited`).
+    pub end_ns: u64,
+    /// An EXIT record was seen and the tid was not reused after it.
+    pub exited: bool,
+    /// Sum of on-CPU intervals (eBPF sched_switch), within the recording.
+    pub cpu_ns: u64,
+    /// On-CPU intervals, sorted, never overlapping (clamped to the recording).
+    pub intervals: Vec<Interval>,
+    /// Lifetime CPU time from EXIT records (scheduler accounting; includes
+    /// CPU before the recording for threads that existed before it).
+    pub exit_cpu_ns: Option<u64>,
+    /// Minor faults from EXIT records (exact kernel counter), if it exited.
+    pub exit_min_flt: Option<u64>,
+    /// Major faults from EXIT records (exact kernel counter), if it exited.
+    pub exit_maj_flt: Option<u64>,
+    /// PAGE_FAULT records seen for this thread.
+    pub fault_events: u64,
+    /// Exec by a non-leader thread: this tid continued as the leader (tid == pid)
+    /// from this time on; its later figures are on the leader's thread.
+    pub became_leader_ns: Option<u64>,
+}
+
+/// A process (thread group) of the traced tree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    /// Parent pid (from FORK, or `/proc` for seeded processes); 0 if unknown.
+    pub ppid: u32,
+    /// Latest name (comm of the leader).
+    pub comm: String,
+    /// Name right after the latest exec, if one was recorded.
+    pub exec_comm: Option<String>,
+    /// Executable: the latest exec's file name, or `/proc/PID/exe`.
+    pub exe: Option<String>,
+    /// Arguments (`/proc/PID/cmdline` read by the recorder; inherited from
+    /// the parent on fork; empty when unknown).
+    pub cmdline: Vec<String>,
+    /// "command" for the root process, "descendant" for the others, unless
+    /// set with [`ModelBuilder::set_role`](super::ModelBuilder::set_role).
+    pub role: String,
+    /// Fork time; 0 for processes alive when the recording started.
+    pub start_ns: u64,
+    /// Exit time of the last thread; the recording end when still alive.
+    pub end_ns: u64,
+    /// How it ended; `None` when still alive at the end.
+    pub exit: Option<ExitStatus>,
+    /// Sum of the threads' eBPF on-CPU time.
+    pub cpu_ns: u64,
+    /// Sum of the EXIT records' lifetime CPU time, when every thread exited.
+    pub exit_cpu_ns: Option<u64>,
+    /// Minor page faults: EXIT counters of exited threads, plus PAGE_FAULT
+    /// records of threads still alive at the end (counted as minor).
+    pub page_faults_minor: u64,
+    /// Major page faults from EXIT counters (threads still alive add none).
+    pub page_faults_major: u64,
+    /// True when every thread exited, so both fault counts are the kernel's.
+    pub page_faults_exact: bool,
+    /// Highest file + anon + shmem seen.
+    pub max_rss_bytes: u64,
+    /// RSS after every change, in time order.
+    pub rss: Vec<RssSample>,
+    /// Times of PAGE_FAULT records, sorted (for fault-rate counters).
+    pub fault_times_ns: Vec<u64>,
+    /// Execs recorded, in order.
+    pub execs: Vec<ExecRecord>,
+    /// Threads sorted by tid.
+    pub threads: Vec<Thread>,
+}
+
+impl Process {
+    /// Number of PAGE_FAULT records in consecutive `bucket_ns` buckets from 0
+    /// up to `end_ns`: `(bucket start, count)` for non-empty buckets.
+    pub fn fault_rate(&self, bucket_ns: u64) -> Vec<(u64, u64)> {
+        let bucket_ns = bucket_ns.max(1);
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for &t in &self.fault_times_ns {
+            let b = t / bucket_ns * bucket_ns;
+            match out.last_mut() {
+                Some((start, n)) if *start == b => *n += 1,
+                _ => out.push((b, 1)),
+            }
+        }
+        out
+    }
+}
