@@ -1,10 +1,104 @@
-//! The terminal summary.
+//! The terminal summary: processes by CPU time, totals, the perf-event
+//! cross-check, lost events (never silent), and where the outputs are.
+
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::model::Recording;
 
+/// Shown when records were dropped.
+pub fn lost_warning(lost: u64) -> String {
+    format!("WARNING: {lost} events lost: increase --ring-buffer")
+}
+
+fn ms(ns: u64) -> String {
+    format!("{:.1}", ns as f64 / 1e6)
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.1}", bytes as f64 / (1024.0 * 1024.0))
+}
+
 /// The summary text; `outputs` are `(label, path)` of the files written.
 pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
-    let _ = (rec, outputs);
-    String::new()
+    let mut s = String::new();
+    let threads: usize = rec.processes.iter().map(|p| p.threads.len()).sum();
+    let _ = writeln!(
+        s,
+        "lxprof: recorded {:.3} s of `{}`: {} processes, {} threads",
+        rec.duration_ns as f64 / 1e9,
+        rec.info.command.join(" "),
+        rec.processes.len(),
+        threads
+    );
+    let mut procs: Vec<_> = rec.processes.iter().collect();
+    procs.sort_by_key(|p| (std::cmp::Reverse(p.cpu_ns), p.pid));
+    let _ = writeln!(
+        s,
+        "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
+        "PID", "ROLE", "COMM", "CPU ms", "FAULTS", "MAX RSS MB"
+    );
+    for p in &procs {
+        let mark = if p.page_faults_exact { "" } else { "~" };
+        let _ = writeln!(
+            s,
+            "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
+            p.pid,
+            p.role,
+            p.comm,
+            ms(p.cpu_ns),
+            format!("{mark}{}", p.page_faults_minor + p.page_faults_major),
+            mb(p.max_rss_bytes)
+        );
+    }
+    let faults: u64 = rec
+        .processes
+        .iter()
+        .map(|p| p.page_faults_minor + p.page_faults_major)
+        .sum();
+    let max_rss: u64 = rec.processes.iter().map(|p| p.max_rss_bytes).sum();
+    let _ = writeln!(
+        s,
+        "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
+        "total",
+        "",
+        "",
+        ms(rec.total_cpu_ns()),
+        faults,
+        mb(max_rss)
+    );
+    if procs.iter().any(|p| !p.page_faults_exact) {
+        let _ = writeln!(
+            s,
+            "(~ faults of threads still running are counted from page-fault events)"
+        );
+    }
+    if let Some(perf) = &rec.info.perf {
+        let _ = writeln!(
+            s,
+            "perf-event cross-check (whole tree): task-clock {} ms, faults {} minor / {} major, {} context switches",
+            ms(perf.task_clock_ns),
+            perf.page_faults_minor,
+            perf.page_faults_major,
+            perf.context_switches
+        );
+    }
+    if rec.info.lost_events > 0 {
+        let _ = writeln!(s, "{}", lost_warning(rec.info.lost_events));
+    }
+    if rec.info.decode_errors > 0 {
+        let _ = writeln!(
+            s,
+            "WARNING: {} kernel records could not be decoded",
+            rec.info.decode_errors
+        );
+    }
+    if !outputs.is_empty() {
+        let _ = writeln!(s, "outputs:");
+        let width = outputs.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+        for (label, path) in outputs {
+            let _ = writeln!(s, "  {label:<width$}  {}", path.display());
+        }
+    }
+    s
 }
