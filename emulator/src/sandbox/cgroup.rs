@@ -238,14 +238,27 @@ impl Cgroup {
     }
 
     fn setup(&mut self, layout: &Layout, limits: Limits) -> Result<(), SandboxError> {
-        for parent in layout.parents() {
-            mkdir(&parent)?;
-        }
-        if let Layout::V2 { root } = layout {
-            enable_v2_controllers(root, &root.join(PARENT), limits)?;
-        }
-        for p in self.paths() {
-            mkdir(&p)?;
+        // Another environment's drop may remove the empty parent between our mkdirs: retry.
+        let mut tries = 0;
+        loop {
+            for parent in layout.parents() {
+                mkdir(&parent)?;
+            }
+            if let Layout::V2 { root } = layout {
+                enable_v2_controllers(root, &root.join(PARENT), limits)?;
+            }
+            let made = self
+                .paths()
+                .iter()
+                .try_for_each(|p| match fs::create_dir(p) {
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                    r => r.map_err(|e| (p.clone(), e)),
+                });
+            match made {
+                Ok(()) => break,
+                Err((_, e)) if e.kind() == io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                Err((p, e)) => return Err(err(&p, "create the cgroup directory", e)),
+            }
         }
         match self {
             Cgroup::V1 {
@@ -512,6 +525,12 @@ impl Cgroup {
         for p in self.paths() {
             if let Err(e) = rmdir_retry(&p) {
                 first.get_or_insert(e);
+            }
+        }
+        // The shared parents go when the last environment goes (EBUSY otherwise: ignored).
+        for p in self.paths() {
+            if let Some(parent) = p.parent() {
+                let _ = fs::remove_dir(parent);
             }
         }
         first.map_or(Ok(()), Err)

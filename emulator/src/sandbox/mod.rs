@@ -16,6 +16,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use nix::sys::signal::Signal;
@@ -112,6 +113,12 @@ pub enum SandboxError {
         /// The OS error.
         source: io::Error,
     },
+    /// `spawn` was called while the environment is frozen.
+    #[error("environment {name} is frozen: call thaw() before spawning into it")]
+    Frozen {
+        /// The environment name.
+        name: String,
+    },
     /// `spawn` was called outside a tokio runtime.
     #[error(
         "Sandbox::spawn needs a tokio runtime context: call it inside tokio::task::spawn_blocking"
@@ -146,6 +153,7 @@ pub struct Sandbox {
     cgroup: Cgroup,
     state: StateDir,
     plan: Arc<EnvPlan>,
+    frozen: AtomicBool,
 }
 
 fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
@@ -280,6 +288,7 @@ impl Sandbox {
                 cgroup,
                 state,
                 plan: Arc::new(plan),
+                frozen: AtomicBool::new(false),
             }),
             Err(e) => {
                 let _ = cgroup.remove(KILL_TIMEOUT);
@@ -312,23 +321,32 @@ impl Sandbox {
     /// Starts `cmd` in the environment. The child joins the cgroup(s), enters its mount
     /// namespace, drops to `run_as`, then waits until `gate(pid)` has returned here, and only
     /// then execs. stdout/stderr are piped, stdin is null, the child is killed on drop.
-    /// Blocks until the exec: call it from `spawn_blocking` in async code.
+    /// Blocks until the exec: call it from `spawn_blocking` in async code. Fails on a frozen
+    /// environment (the child would freeze before exec): thaw first.
     pub fn spawn(
         &self,
         cmd: SandboxCommand,
         gate: impl FnOnce(u32),
     ) -> Result<tokio::process::Child, SandboxError> {
+        if self.frozen.load(Ordering::SeqCst) {
+            return Err(SandboxError::Frozen {
+                name: self.spec.name.clone(),
+            });
+        }
         spawn::spawn(&self.plan, cmd, gate)
     }
 
     /// Freezes every process (cgroup freezer) and waits until the kernel reports it frozen.
     pub fn freeze(&self) -> Result<(), SandboxError> {
+        self.frozen.store(true, Ordering::SeqCst);
         self.cgroup.freeze()
     }
 
-    /// Thaws the environment.
+    /// Thaws the environment and waits until the kernel reports it thawed.
     pub fn thaw(&self) -> Result<(), SandboxError> {
-        self.cgroup.thaw()
+        self.cgroup.thaw()?;
+        self.frozen.store(false, Ordering::SeqCst);
+        Ok(())
     }
 
     /// Peak memory use (bytes) since creation or the last [`Sandbox::reset_memory_peak`].
@@ -369,7 +387,8 @@ impl Sandbox {
 
     /// SIGKILLs every process (thawing first) and waits up to 5 s until the cgroup is empty.
     pub fn kill_all(&self) -> Result<(), SandboxError> {
-        self.cgroup.kill_all(KILL_TIMEOUT)
+        self.cgroup.kill_all(KILL_TIMEOUT)?;
+        self.thaw()
     }
 
     /// The environment's cgroup directories.
@@ -383,7 +402,7 @@ impl Drop for Sandbox {
         if let Err(e) = self.cgroup.remove(KILL_TIMEOUT) {
             eprintln!("lxprof sandbox {}: {e}", self.spec.name);
         }
-        if let Err(e) = fs::remove_dir_all(&self.state.root) {
+        if let Err(e) = self.state.remove() {
             eprintln!(
                 "lxprof sandbox {}: cannot remove {}: {e}",
                 self.spec.name,

@@ -76,11 +76,20 @@ impl StateDir {
     /// extra extensions under `ext/extensions/`, an empty bottom layer, and the owner record.
     pub fn create(spec: &SandboxSpec, uid: u32, gid: u32) -> Result<StateDir, SandboxError> {
         let root = Path::new(STATE_ROOT).join(&spec.name);
-        fs::create_dir_all(STATE_ROOT).map_err(|e| io_err(Path::new(STATE_ROOT), "create", e))?;
-        fs::create_dir(&root).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => SandboxError::Exists { path: root.clone() },
-            _ => io_err(&root, "create the state directory", e),
-        })?;
+        // Another environment's drop may remove the empty STATE_ROOT in between: retry.
+        let mut tries = 0;
+        loop {
+            fs::create_dir_all(STATE_ROOT)
+                .map_err(|e| io_err(Path::new(STATE_ROOT), "create", e))?;
+            match fs::create_dir(&root) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(SandboxError::Exists { path: root });
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                Err(e) => return Err(io_err(&root, "create the state directory", e)),
+            }
+        }
         let sd = StateDir { root };
         let r = sd.fill(spec, uid, gid);
         if let Err(e) = r {
@@ -88,6 +97,18 @@ impl StateDir {
             return Err(e);
         }
         Ok(sd)
+    }
+
+    /// Removes the state directory, and `STATE_ROOT` and its parent if they are left empty.
+    pub fn remove(&self) -> io::Result<()> {
+        let r = fs::remove_dir_all(&self.root);
+        let state_root = Path::new(STATE_ROOT);
+        if fs::remove_dir(state_root).is_ok()
+            && let Some(p) = state_root.parent()
+        {
+            let _ = fs::remove_dir(p);
+        }
+        r
     }
 
     fn fill(&self, spec: &SandboxSpec, uid: u32, gid: u32) -> Result<(), SandboxError> {
