@@ -148,6 +148,11 @@ impl ModelBuilder {
         }
     }
 
+    /// Items held in the reorder window, not yet applied.
+    pub fn pending(&self) -> usize {
+        self.queue.len()
+    }
+
     fn enqueue(&mut self, ts: u64, item: Item) {
         self.seq += 1;
         self.queue.push(Reverse(Queued {
@@ -271,6 +276,13 @@ impl ModelBuilder {
                     old.thread.end_ns = rel;
                     moved = std::mem::take(&mut old.uncovered_faults);
                 }
+                // The new image has a new mm: counters start again (the
+                // next rss_stat record of each member gives its new value).
+                p.rss = RssSample {
+                    ts_ns: rel,
+                    ..RssSample::default()
+                };
+                p.process.rss.push(p.rss);
                 let leader = thread(p, h.pid, rel);
                 leader.uncovered_faults += moved;
                 leader.thread.exited = false;

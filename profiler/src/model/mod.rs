@@ -11,3 +11,6 @@ mod types;
 
 pub use builder::{ModelBuilder, REORDER_WINDOW_NS, SeedProcess};
 pub use types::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,337 @@
+//! Model builder tests on constructed event sequences.
+
+use super::*;
+use crate::events::{self as ev, Event, Header, RssMember};
+
+const T0: u64 = 1_000_000_000; // recording start (absolute ns)
+const MS: u64 = 1_000_000;
+
+fn h(ms: u64, pid: u32, tid: u32) -> Header {
+    Header {
+        cpu: 0,
+        ts_ns: T0 + ms * MS,
+        pid,
+        tid,
+    }
+}
+
+fn on_cpu(pid: u32, tid: u32, from_ms: u64, to_ms: u64) -> Event {
+    Event::OnCpu(ev::OnCpu {
+        header: h(to_ms, pid, tid),
+        start_ns: T0 + from_ms * MS,
+        prev_state: 1,
+    })
+}
+
+fn fork(ms: u64, pid: u32, tid: u32, child_pid: u32, child_tid: u32, comm: &str) -> Event {
+    Event::Fork(ev::Fork {
+        header: h(ms, pid, tid),
+        child_pid,
+        child_tid,
+        comm: comm.into(),
+    })
+}
+
+fn exec(ms: u64, pid: u32, old_tid: u32, comm: &str, filename: &str) -> Event {
+    Event::Exec(ev::Exec {
+        header: h(ms, pid, pid),
+        old_tid,
+        comm: comm.into(),
+        filename: filename.into(),
+    })
+}
+
+fn exit(ms: u64, pid: u32, tid: u32, status: u32, last: bool, min_flt: u64) -> Event {
+    Event::Exit(ev::Exit {
+        header: h(ms, pid, tid),
+        exit_code: status,
+        group_dead: last,
+        min_flt,
+        maj_flt: 1,
+        sum_exec_runtime_ns: 7 * MS,
+    })
+}
+
+fn comm(ms: u64, pid: u32, tid: u32, name: &str) -> Event {
+    Event::Comm(ev::Comm {
+        header: h(ms, pid, tid),
+        comm: name.into(),
+    })
+}
+
+fn fault(ms: u64, pid: u32, tid: u32) -> Event {
+    Event::PageFault(ev::PageFault {
+        header: h(ms, pid, tid),
+        address: 0x1000,
+        ip: 0x2000,
+        error_code: 6,
+    })
+}
+
+fn rss(ms: u64, pid: u32, member: RssMember, pages: u64) -> Event {
+    Event::Rss(ev::Rss {
+        header: h(ms, pid, pid),
+        member,
+        size_bytes: pages * 4096,
+    })
+}
+
+fn info(root: u32) -> RecordingInfo {
+    RecordingInfo {
+        command: vec!["sh".into(), "-c".into(), "ls".into()],
+        root_pid: Some(root),
+        ..RecordingInfo::default()
+    }
+}
+
+/// sh (100) with a worker thread (102) forks 101, which execs ls and exits 3.
+fn chain() -> Vec<Event> {
+    vec![
+        fork(1, 100, 100, 100, 102, "sh"),
+        comm(2, 100, 102, "worker"),
+        on_cpu(100, 100, 0, 3),
+        fork(4, 100, 100, 101, 101, "sh"),
+        on_cpu(100, 102, 2, 6),
+        exec(5, 101, 101, "ls", "/usr/bin/ls"),
+        on_cpu(101, 101, 4, 9),
+        fault(6, 101, 101),
+        exit(10, 101, 101, 3 << 8, true, 40),
+        exit(12, 100, 102, 0, false, 5),
+        on_cpu(100, 100, 11, 13),
+    ]
+}
+
+fn build(events: &[Event], seed: bool) -> Recording {
+    let mut b = ModelBuilder::new(T0);
+    if seed {
+        b.seed_process(SeedProcess {
+            pid: 100,
+            ppid: 1,
+            comm: "sh".into(),
+            exe: Some("/usr/bin/dash".into()),
+            cmdline: vec!["sh".into(), "-c".into(), "ls".into()],
+            threads: vec![(100, "sh".into())],
+        });
+    }
+    for e in events {
+        b.push(e);
+    }
+    b.finish(T0 + 20 * MS, info(100))
+}
+
+#[test]
+fn fork_exec_exit_chain() {
+    let r = build(&chain(), true);
+    assert_eq!(r.duration_ns, 20 * MS);
+    assert_eq!(
+        r.processes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+        [100, 101]
+    );
+    let sh = r.process(100).unwrap();
+    assert_eq!(
+        (sh.ppid, sh.comm.as_str(), sh.role.as_str()),
+        (1, "sh", "command")
+    );
+    assert_eq!(sh.exe.as_deref(), Some("/usr/bin/dash"));
+    assert_eq!((sh.start_ns, sh.end_ns, sh.exit), (0, 20 * MS, None));
+    assert_eq!(sh.cpu_ns, (3 + 2 + 4) * MS);
+    let worker = &sh.threads[1];
+    assert_eq!((worker.tid, worker.name.as_str()), (102, "worker"));
+    assert_eq!(worker.names, ["sh", "worker"]);
+    assert_eq!(
+        (worker.start_ns, worker.end_ns, worker.exited),
+        (MS, 12 * MS, true)
+    );
+    assert_eq!(worker.exit_cpu_ns, Some(7 * MS));
+    // Leader alive: its faults (none) from events; worker's from its EXIT.
+    assert_eq!((sh.page_faults_minor, sh.page_faults_major), (5, 1));
+    assert!(!sh.page_faults_exact);
+
+    let ls = r.process(101).unwrap();
+    assert_eq!(
+        (ls.ppid, ls.comm.as_str(), ls.role.as_str()),
+        (100, "ls", "descendant")
+    );
+    assert_eq!(ls.exec_comm.as_deref(), Some("ls"));
+    assert_eq!(ls.exe.as_deref(), Some("/usr/bin/ls"));
+    assert!(
+        ls.cmdline.is_empty(),
+        "inherited cmdline is stale after exec"
+    );
+    assert_eq!((ls.start_ns, ls.end_ns), (4 * MS, 10 * MS));
+    let status = ls.exit.unwrap();
+    assert_eq!((status.code, status.signal), (Some(3), None));
+    assert_eq!(ls.threads[0].names, ["sh", "ls"]);
+    // The one PAGE_FAULT event is covered by the exact EXIT counter.
+    assert_eq!((ls.page_faults_minor, ls.page_faults_major), (40, 1));
+    assert!(ls.page_faults_exact);
+    assert_eq!(ls.exit_cpu_ns, Some(7 * MS));
+    assert_eq!(ls.fault_times_ns, [6 * MS]);
+    assert_eq!(ls.execs[0].filename, "/usr/bin/ls");
+}
+
+#[test]
+fn out_of_order_events_give_the_same_model() {
+    let in_order = build(&chain(), true);
+    let mut shuffled = chain();
+    shuffled.reverse(); // every event out of order, all within the window
+    assert_eq!(build(&shuffled, true), in_order);
+    // Interleaving as two CPUs would: pairs swapped.
+    let mut swapped = chain();
+    for pair in swapped.chunks_mut(2) {
+        pair.reverse();
+    }
+    assert_eq!(build(&swapped, true), in_order);
+}
+
+#[test]
+fn events_older_than_the_window_are_applied_as_they_stream() {
+    let mut b = ModelBuilder::new(T0);
+    b.push(&fork(1, 100, 100, 101, 101, "a"));
+    // Far later: the fork must be applied by now (bounded memory).
+    let late_ms = 1 + REORDER_WINDOW_NS / MS + 1;
+    b.push(&comm(late_ms, 101, 101, "b"));
+    assert_eq!(b.pending(), 1);
+    let r = b.finish(T0 + (late_ms + 1) * MS, info(100));
+    assert_eq!(r.process(101).unwrap().comm, "b");
+}
+
+#[test]
+fn exec_from_a_non_leader_thread() {
+    let events = vec![
+        fork(1, 200, 200, 200, 201, "app"),
+        on_cpu(200, 200, 1, 2),
+        on_cpu(200, 201, 1, 3),
+        fault(3, 200, 201),
+        exit(4, 200, 200, 0, false, 9), // de_thread kills the old leader
+        exec(5, 200, 201, "new", "/bin/new"),
+        on_cpu(200, 200, 5, 8),
+        exit(9, 200, 200, 0, true, 11),
+    ];
+    let mut b = ModelBuilder::new(T0);
+    events.iter().for_each(|e| b.push(e));
+    let r = b.finish(T0 + 10 * MS, info(200));
+    let p = r.process(200).unwrap();
+    let old = &p.threads[1];
+    assert_eq!((old.tid, old.became_leader_ns), (201, Some(5 * MS)));
+    assert_eq!((old.end_ns, old.cpu_ns), (5 * MS, 2 * MS));
+    let leader = &p.threads[0];
+    assert_eq!((leader.name.as_str(), leader.exited), ("new", true));
+    assert_eq!(leader.cpu_ns, MS + 3 * MS);
+    // Old leader's EXIT (9) + the exec'ing task's final EXIT (11), which
+    // covers the fault it took as tid 201.
+    assert_eq!(p.page_faults_minor, 20);
+    assert!(p.page_faults_exact);
+    assert_eq!(p.exit_cpu_ns, Some(14 * MS));
+}
+
+#[test]
+fn overlapping_and_early_intervals_are_clamped() {
+    let events = vec![
+        Event::OnCpu(ev::OnCpu {
+            header: h(2, 300, 300),
+            start_ns: T0 - 5 * MS, // started before the recording
+            prev_state: 0,
+        }),
+        on_cpu(300, 300, 1, 4),   // overlaps the first (bad kernel data)
+        on_cpu(300, 300, 5, 5),   // empty
+        on_cpu(300, 300, 18, 30), // runs past the end
+    ];
+    let mut b = ModelBuilder::new(T0);
+    events.iter().for_each(|e| b.push(e));
+    let r = b.finish(T0 + 20 * MS, info(300));
+    let t = &r.process(300).unwrap().threads[0];
+    let spans: Vec<_> = t
+        .intervals
+        .iter()
+        .map(|i| (i.start_ns / MS, i.end_ns / MS))
+        .collect();
+    // The late event extends the recording to 30 ms rather than losing CPU.
+    assert_eq!(r.duration_ns, 30 * MS);
+    assert_eq!(spans, [(0, 2), (2, 4), (18, 30)]);
+    assert_eq!(t.cpu_ns, 16 * MS);
+}
+
+#[test]
+fn rss_keeps_the_latest_of_each_member() {
+    let events = vec![
+        rss(1, 400, RssMember::File, 10),
+        rss(2, 400, RssMember::Anon, 100),
+        rss(3, 400, RssMember::Swap, 50),
+        rss(4, 400, RssMember::Anon, 20),
+        rss(5, 400, RssMember::Shmem, 1),
+        exec(6, 400, 400, "x", "/x"),
+        rss(7, 400, RssMember::Anon, 3),
+    ];
+    let mut b = ModelBuilder::new(T0);
+    events.iter().for_each(|e| b.push(e));
+    let r = b.finish(T0 + 10 * MS, info(400));
+    let p = r.process(400).unwrap();
+    assert_eq!(p.max_rss_bytes, 110 * 4096, "swap is not resident");
+    let totals: Vec<u64> = p.rss.iter().map(|s| s.rss() / 4096).collect();
+    assert_eq!(totals, [10, 110, 110, 30, 31, 0, 3], "exec starts a new mm");
+    assert_eq!(p.rss[2].swap, 50 * 4096);
+}
+
+#[test]
+fn wait_status_decoding() {
+    let s = ExitStatus::from_wait_status(0);
+    assert_eq!((s.code, s.signal, s.core_dumped), (Some(0), None, false));
+    let s = ExitStatus::from_wait_status(42 << 8);
+    assert_eq!((s.code, s.signal), (Some(42), None));
+    let s = ExitStatus::from_wait_status(9);
+    assert_eq!((s.code, s.signal, s.core_dumped), (None, Some(9), false));
+    let s = ExitStatus::from_wait_status(11 | 0x80);
+    assert_eq!((s.code, s.signal, s.core_dumped), (None, Some(11), true));
+}
+
+#[test]
+fn proc_facts_apply_after_the_events_already_seen() {
+    let mut b = ModelBuilder::new(T0);
+    b.push(&fork(1, 500, 500, 501, 501, "sh"));
+    b.push(&exec(2, 501, 501, "py", "/usr/bin/python3"));
+    // The recorder reads /proc after seeing the exec: it must not be undone.
+    b.set_cmdline(501, vec!["python3".into(), "x.py".into()]);
+    b.set_role(501, "runtime".into());
+    b.set_exe(501, "/usr/bin/python3.11".into());
+    let r = b.finish(T0 + 5 * MS, info(500));
+    let p = r.process(501).unwrap();
+    assert_eq!(p.cmdline, ["python3", "x.py"]);
+    assert_eq!(p.role, "runtime");
+    assert_eq!(p.exe.as_deref(), Some("/usr/bin/python3.11"));
+    assert_eq!(r.process(500).unwrap().role, "command");
+}
+
+#[test]
+fn seeded_cmdline_survives_the_first_exec_only() {
+    let mut b = ModelBuilder::new(T0);
+    b.seed_process(SeedProcess {
+        pid: 600,
+        ppid: 1,
+        comm: "lxprof".into(),
+        exe: None,
+        cmdline: vec!["sleep".into(), "1".into()],
+        threads: vec![(600, "lxprof".into())],
+    });
+    b.push(&exec(1, 600, 600, "sleep", "/usr/bin/sleep"));
+    let r = b.finish(T0 + 2 * MS, info(600));
+    let p = r.process(600).unwrap();
+    assert_eq!(p.cmdline, ["sleep", "1"]);
+    assert_eq!(
+        (p.comm.as_str(), p.exe.as_deref()),
+        ("sleep", Some("/usr/bin/sleep"))
+    );
+    assert_eq!(p.threads[0].names, ["lxprof", "sleep"]);
+}
+
+#[test]
+fn fault_rate_buckets() {
+    let p = Process {
+        fault_times_ns: vec![0, 1, 9_999_999, 10_000_000, 35_000_000],
+        ..Process::default()
+    };
+    assert_eq!(
+        p.fault_rate(10_000_000),
+        [(0, 3), (10_000_000, 1), (30_000_000, 1)]
+    );
+}
