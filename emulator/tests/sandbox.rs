@@ -482,3 +482,71 @@ fn cleanup_stale_removes_dead_runs_only() {
     }
     assert!(live.cgroup_paths().iter().all(|p| p.is_dir()) && live.state_dir().is_dir());
 }
+
+#[test]
+fn signal_all_reaches_every_process() {
+    if !available() {
+        return;
+    }
+    let t = Instant::now();
+    let sb = Sandbox::create(spec("signal", scratch("signal"))).expect("create");
+    let created = t.elapsed();
+    let rt = runtime();
+    let t = Instant::now();
+    let (code, _, _) = run(&sb, sh("true"));
+    let trivial = t.elapsed();
+    assert_eq!(code, Some(0));
+    eprintln!("create {created:?}, spawn+exit of `true` {trivial:?}");
+    let script = "trap 'exit 3' TERM; while :; do sleep 0.02; done";
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            rt.block_on(async { sb.spawn(sh(script), |_| {}) })
+                .expect("spawn")
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    sb.signal_all(lxprof_emulator::sandbox::Signal::SIGTERM);
+    for c in children {
+        let out = rt.block_on(c.wait_with_output()).expect("wait");
+        assert_eq!(out.status.code(), Some(3));
+    }
+    sb.kill_all().expect("kill_all");
+    assert!(sb.pids().is_empty());
+}
+
+#[test]
+fn concurrent_spawns_with_slow_gates_all_start() {
+    if !available() {
+        return;
+    }
+    let boxes: Vec<Sandbox> = (0..2)
+        .map(|i| {
+            Sandbox::create(spec(&format!("conc{i}"), scratch(&format!("conc{i}"))))
+                .expect("create")
+        })
+        .collect();
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for (i, sb) in boxes.iter().enumerate() {
+            for j in 0..3 {
+                s.spawn(move || {
+                    let rt = runtime();
+                    let child = rt
+                        .block_on(async {
+                            sb.spawn(sh(&format!("echo {i}-{j}")), |_| {
+                                std::thread::sleep(Duration::from_millis(200))
+                            })
+                        })
+                        .expect("spawn");
+                    let out = rt.block_on(child.wait_with_output()).expect("wait");
+                    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{i}-{j}\n"));
+                });
+            }
+        }
+    });
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "6 concurrent gated spawns took {took:?}"
+    );
+}

@@ -511,6 +511,12 @@ mod tests {
     }
 
     #[test]
+    fn sandbox_can_be_shared_across_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Sandbox>();
+    }
+
+    #[test]
     fn names_are_validated() {
         assert!(validate(&spec("env-1_a.b")).is_ok());
         for bad in ["", ".x", "a/b", "a b", &"x".repeat(65)] {
