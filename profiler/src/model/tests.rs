@@ -198,7 +198,7 @@ fn events_older_than_the_window_are_applied_as_they_stream() {
 
 #[test]
 fn exec_from_a_non_leader_thread() {
-    let events = vec![
+    let events = [
         fork(1, 200, 200, 200, 201, "app"),
         on_cpu(200, 200, 1, 2),
         on_cpu(200, 201, 1, 3),
@@ -227,7 +227,7 @@ fn exec_from_a_non_leader_thread() {
 
 #[test]
 fn overlapping_and_early_intervals_are_clamped() {
-    let events = vec![
+    let events = [
         Event::OnCpu(ev::OnCpu {
             header: h(2, 300, 300),
             start_ns: T0 - 5 * MS, // started before the recording
@@ -254,7 +254,7 @@ fn overlapping_and_early_intervals_are_clamped() {
 
 #[test]
 fn rss_keeps_the_latest_of_each_member() {
-    let events = vec![
+    let events = [
         rss(1, 400, RssMember::File, 10),
         rss(2, 400, RssMember::Anon, 100),
         rss(3, 400, RssMember::Swap, 50),
