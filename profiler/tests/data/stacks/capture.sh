@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Regenerate the stack fixtures of profiler/tests/classify.rs on this machine:
+# run each program under `perf record -F 999 -g` (frame-pointer call graphs, as
+# lxprof's eBPF sampler sees them), symbolize with `perf script` (ELF symbols,
+# kallsyms and the runtimes' /tmp/perf-PID.map JIT maps) and reduce the result
+# with reduce.py. Needs root (or perf_event_paranoid <= 1), linux-perf, mono
+# 6.8 + mono-runtime-dbg, node 20, OpenJDK 17 and gcc.
+#
+#   profiler/tests/data/stacks/capture.sh            # all fixtures
+#   profiler/tests/data/stacks/capture.sh mono node  # some of them
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+PROGS="$HERE/programs"
+WORK="$(mktemp -d /tmp/lxprof-stacks.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+SAMPLES=${SAMPLES:-300}
+
+record() { # NAME RUNTIME EXE -- COMMAND...
+    local name=$1 runtime=$2 exe=$3
+    shift 4
+    echo "== $name: $*" >&2
+    perf record -q -F 999 -g -o "$WORK/$name.data" -- "$@" >&2
+    perf script -i "$WORK/$name.data" -F comm,tid,ip,sym,dso 2>/dev/null >"$WORK/$name.txt"
+    python3 "$HERE/reduce.py" "$runtime" "$exe" "$SAMPLES" <"$WORK/$name.txt" >"$HERE/$name.stacks"
+    echo "   $(grep -c '^sample' "$HERE/$name.stacks") samples, $(wc -c <"$HERE/$name.stacks") bytes" >&2
+}
+
+capture_mono() {
+    mcs -out:"$WORK/JitAlloc.exe" "$PROGS/JitAlloc.cs" >&2
+    MONO_ENV_OPTIONS=--jitmap MONO_DEBUG=disable_omit_fp \
+        record mono mono mono-sgen -- mono "$WORK/JitAlloc.exe" 20000 150
+}
+
+capture_node() {
+    record node v8 node -- node --perf-basic-prof --interpreted-frames-native-stack \
+        "$PROGS/jit_alloc.js" 3000 1000
+}
+
+capture_java() {
+    javac -d "$WORK/java" "$PROGS/JitAlloc.java" >&2
+    record java hotspot java -- java -Xmx256m -XX:+PreserveFramePointer \
+        -XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit \
+        -cp "$WORK/java" JitAlloc 1500 300
+}
+
+capture_native() {
+    gcc -O2 -g -fno-omit-frame-pointer -o "$WORK/native-fixture" "$PROGS/native.c" >&2
+    record native native native-fixture -- "$WORK/native-fixture" 200
+}
+
+targets=("$@")
+[ ${#targets[@]} -eq 0 ] && targets=(mono node java native)
+for t in "${targets[@]}"; do "capture_$t"; done
