@@ -283,3 +283,165 @@ pub fn validate(trace: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Interval, RecordingInfo, RssSample, Thread};
+
+    fn thread(tid: u32, name: &str, intervals: &[(u64, u64)]) -> Thread {
+        Thread {
+            tid,
+            name: name.into(),
+            names: vec![name.into()],
+            intervals: intervals
+                .iter()
+                .map(|&(start_ns, end_ns)| Interval { start_ns, end_ns })
+                .collect(),
+            ..Thread::default()
+        }
+    }
+
+    fn recording() -> Recording {
+        let child = Process {
+            pid: 20,
+            ppid: 30,
+            comm: "child".into(),
+            role: "descendant".into(),
+            threads: vec![thread(20, "child", &[(1_500, 2_000), (2_000, 9_001)])],
+            execs: vec![crate::model::ExecRecord {
+                ts_ns: 1_000,
+                old_tid: 20,
+                filename: "/bin/child".into(),
+                comm: "child".into(),
+            }],
+            exit: Some(crate::model::ExitStatus::from_wait_status(1 << 8)),
+            end_ns: 9_500,
+            fault_times_ns: vec![1_000, 2_000, 25_000_000],
+            rss: vec![
+                RssSample {
+                    ts_ns: 100,
+                    anon: 4096,
+                    ..RssSample::default()
+                },
+                RssSample {
+                    ts_ns: 200,
+                    anon: 8192,
+                    ..RssSample::default()
+                },
+                RssSample {
+                    ts_ns: 2_000_000,
+                    file: 4096,
+                    anon: 8192,
+                    ..RssSample::default()
+                },
+            ],
+            ..Process::default()
+        };
+        let root = Process {
+            pid: 30,
+            comm: "root".into(),
+            role: "command".into(),
+            // No thread record for the leader: its name must still appear.
+            threads: vec![thread(31, "worker", &[(0, 10)])],
+            ..Process::default()
+        };
+        Recording {
+            duration_ns: 30_000_000,
+            processes: vec![child, root],
+            info: RecordingInfo {
+                command: vec!["root".into()],
+                root_pid: Some(30),
+                lost_events: 2,
+                kernel_release: "6.1".into(),
+                ..RecordingInfo::default()
+            },
+        }
+    }
+
+    fn events_of(v: &Value) -> &Vec<Value> {
+        v["traceEvents"].as_array().unwrap()
+    }
+
+    #[test]
+    fn trace_has_names_slices_counters_and_instants() {
+        let v: Value = serde_json::from_slice(&to_json(&recording())).unwrap();
+        validate(&v).unwrap();
+        let evs = events_of(&v);
+        let find = |ph: &str, name: &str, pid: u64| {
+            evs.iter()
+                .filter(|e| e["ph"] == ph && e["name"] == name && e["pid"] == pid)
+                .collect::<Vec<_>>()
+        };
+        let sort = |pid| find("M", "process_sort_index", pid)[0]["args"]["sort_index"].clone();
+        assert_eq!((sort(30), sort(20)), (json!(0), json!(1)), "root first");
+        assert_eq!(
+            find("M", "process_name", 20)[0]["args"]["name"],
+            "child [descendant] 20"
+        );
+        let leader = find("M", "thread_name", 30);
+        assert!(
+            leader
+                .iter()
+                .any(|e| e["tid"] == 30 && e["args"]["name"] == "root")
+        );
+        let slices = find("X", "on-CPU", 20);
+        assert_eq!(slices.len(), 2);
+        assert_eq!(
+            (slices[0]["ts"].as_f64(), slices[0]["dur"].as_f64()),
+            (Some(1.5), Some(0.5))
+        );
+        assert_eq!(slices[1]["dur"].as_f64(), Some(7.001), "ns precision kept");
+        // Two samples within 1 ms coalesce to the later one.
+        let rss = find("C", "RSS", 20);
+        assert_eq!(rss.len(), 2);
+        assert_eq!(rss[0]["args"]["total"], 8192);
+        assert_eq!(rss[1]["args"]["file"], 4096);
+        let faults: Vec<_> = find("C", "page faults /10ms", 20)
+            .iter()
+            .map(|e| {
+                (
+                    e["ts"].as_u64().unwrap(),
+                    e["args"]["faults"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(faults, [(0, 2), (10_000, 0), (20_000, 1), (30_000, 0)]);
+        assert_eq!(find("i", "exec /bin/child", 20).len(), 1);
+        assert_eq!(find("i", "exit", 20)[0]["args"]["code"], 1);
+        assert_eq!(v["metadata"]["lost_events"], 2);
+        assert_eq!(v["metadata"]["command"], json!(["root"]));
+    }
+
+    #[test]
+    fn validator_rejects_broken_traces() {
+        let ok = json!({"traceEvents": [
+            {"ph": "M", "name": "process_name", "pid": 1, "tid": 1, "args": {"name": "p"}},
+            {"ph": "M", "name": "thread_name", "pid": 1, "tid": 2, "args": {"name": "t"}},
+            {"ph": "X", "name": "a", "pid": 1, "tid": 2, "ts": 1.0, "dur": 1.0},
+            {"ph": "X", "name": "a", "pid": 1, "tid": 2, "ts": 2.0, "dur": 1.0},
+        ]});
+        validate(&ok).unwrap();
+        let broken = |i: usize, patch: Value| {
+            let mut v = ok.clone();
+            let e = &mut v["traceEvents"][i];
+            for (k, val) in patch.as_object().unwrap() {
+                if val.is_null() {
+                    e.as_object_mut().unwrap().remove(k);
+                } else {
+                    e[k] = val.clone();
+                }
+            }
+            validate(&v).unwrap_err()
+        };
+        assert!(broken(3, json!({"ts": 1.5})).contains("overlap"));
+        assert!(broken(3, json!({"dur": null})).contains("dur"));
+        assert!(broken(3, json!({"tid": 3})).contains("thread_name"));
+        assert!(broken(3, json!({"pid": 4})).contains("process_name"));
+        assert!(broken(2, json!({"ph": "C", "args": {"x": "y"}})).contains("numeric"));
+        assert!(broken(2, json!({"ph": "i", "s": "q"})).contains("scope"));
+        assert!(broken(2, json!({"ph": "Z"})).contains("phase"));
+        assert!(broken(0, json!({"args": {}})).contains("args.name"));
+        assert!(validate(&json!({"events": []})).is_err());
+    }
+}

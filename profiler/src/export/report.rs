@@ -166,3 +166,99 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
     out.push(b'\n');
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ModelBuilder, RecordingInfo, SeedProcess};
+    use serde_json::Value;
+
+    #[test]
+    fn report_has_the_documented_fields() {
+        let mut b = ModelBuilder::new(0);
+        b.seed_process(SeedProcess {
+            pid: 5,
+            ppid: 1,
+            comm: "root".into(),
+            exe: Some("/bin/root".into()),
+            cmdline: vec!["root".into(), "-x".into()],
+            threads: vec![(5, "root".into()), (6, "helper".into())],
+        });
+        b.seed_process(SeedProcess {
+            pid: 7,
+            ppid: 5,
+            comm: "kid".into(),
+            ..SeedProcess::default()
+        });
+        let perf = PerfCounts {
+            task_clock_ns: 123,
+            page_faults_minor: 4,
+            page_faults_major: 0,
+            context_switches: 9,
+        };
+        let rec = b.finish(
+            1_000,
+            RecordingInfo {
+                command: vec!["root".into(), "-x".into()],
+                root_pid: Some(5),
+                lost_events: 3,
+                lost_per_cpu: vec![3, 0],
+                kernel_release: "6.1.0".into(),
+                perf: Some(perf),
+                ..RecordingInfo::default()
+            },
+        );
+        let v: Value = serde_json::from_slice(&to_json(&rec)).unwrap();
+        for key in [
+            "lxprof_version",
+            "command",
+            "duration_ns",
+            "lost_events",
+            "lost_per_cpu",
+            "decode_errors",
+            "kernel_release",
+            "perf",
+            "processes",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["duration_ns"], 1_000);
+        assert_eq!(v["perf"]["context_switches"], 9);
+        let p = &v["processes"][0];
+        for key in [
+            "pid",
+            "ppid",
+            "comm",
+            "exe",
+            "cmdline",
+            "role",
+            "start_ns",
+            "end_ns",
+            "cpu_ns",
+            "cpu_ns_perf",
+            "page_faults_minor",
+            "page_faults_major",
+            "max_rss_bytes",
+            "threads",
+            "exit",
+        ] {
+            assert!(p.get(key).is_some(), "missing processes[].{key}");
+        }
+        assert_eq!(
+            (p["pid"].as_u64(), p["role"].as_str()),
+            (Some(5), Some("command"))
+        );
+        assert_eq!(p["cpu_ns_perf"], 123, "perf tree total on the root");
+        assert_eq!(v["processes"][1]["cpu_ns_perf"], Value::Null);
+        assert_eq!(v["processes"][1]["role"], "descendant");
+        let t = &p["threads"][1];
+        assert_eq!(
+            (t["tid"].as_u64(), t["name"].as_str()),
+            (Some(6), Some("helper"))
+        );
+        assert!(t.get("cpu_ns").is_some());
+        // Pretty-printed and deterministic.
+        assert!(to_json(&rec).starts_with(b"{\n  \""));
+        assert_eq!(to_json(&rec), to_json(&rec.clone()));
+    }
+}

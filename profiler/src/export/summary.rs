@@ -102,3 +102,49 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Process, RecordingInfo};
+
+    fn rec(lost: u64) -> Recording {
+        let p = |pid, comm: &str, cpu_ns| Process {
+            pid,
+            comm: comm.into(),
+            role: "descendant".into(),
+            cpu_ns,
+            page_faults_exact: true,
+            max_rss_bytes: 3 << 20,
+            ..Process::default()
+        };
+        Recording {
+            duration_ns: 1_500_000_000,
+            processes: vec![p(1, "light", 1_000_000), p(2, "heavy", 250_000_000)],
+            info: RecordingInfo {
+                command: vec!["run".into()],
+                lost_events: lost,
+                ..RecordingInfo::default()
+            },
+        }
+    }
+
+    #[test]
+    fn sorted_by_cpu_with_outputs() {
+        let s = render(&rec(0), &[("trace", PathBuf::from("/o/trace.json"))]);
+        let heavy = s.find("heavy").unwrap();
+        assert!(heavy < s.find("light").unwrap(), "{s}");
+        assert!(s.contains("250.0") && s.contains("3.0"), "{s}");
+        assert!(s.contains("/o/trace.json"));
+        assert!(!s.contains("WARNING"));
+    }
+
+    #[test]
+    fn lost_events_are_never_silent() {
+        let s = render(&rec(17), &[]);
+        assert!(
+            s.contains("WARNING: 17 events lost: increase --ring-buffer"),
+            "{s}"
+        );
+    }
+}
