@@ -41,8 +41,24 @@ fn helper() {
         Some("busy") => loop {
             spin(1_000_000);
         },
+        Some("orphan") => orphan_maker(cmd.split_whitespace().nth(1).unwrap_or("orphan")),
         _ => panic!("unknown helper command {cmd:?}"),
     }
+}
+
+/// Runs on the host as root: creates an environment, starts `sleep 60` in it, prints its pid and
+/// waits to be SIGKILLed by the test.
+fn orphan_maker(name: &str) {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("sandbox-tests")
+        .join(name);
+    let sb = Sandbox::create(spec(name, dir)).expect("create");
+    let rt = runtime();
+    let child = rt
+        .block_on(async { sb.spawn(sh("exec sleep 60"), |_| {}) })
+        .expect("spawn");
+    println!("pid {}", child.id().unwrap_or(0));
+    std::thread::sleep(Duration::from_secs(60));
 }
 
 fn spin(n: u64) -> u64 {
@@ -224,17 +240,26 @@ fn gate_runs_before_exec_inside_the_cgroup() {
                 let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
                 let status =
                     std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                let session = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, r)| r.split_whitespace().nth(3).map(str::to_owned));
                 let uid = status
                     .lines()
                     .find(|l| l.starts_with("Uid:"))
                     .map(str::to_owned);
                 std::thread::sleep(Duration::from_millis(50));
                 let exe_later = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-                seen = Some((pid, exe, exe_later, sb.pids(), uid));
+                seen = Some((pid, exe, exe_later, sb.pids(), uid, session));
             })
         })
         .expect("spawn");
-    let (pid, exe, exe_later, pids, uid) = seen.expect("gate ran");
+    let (pid, exe, exe_later, pids, uid, session) = seen.expect("gate ran");
+    assert_eq!(
+        session,
+        Some(pid.to_string()),
+        "the child is not a session leader"
+    );
     assert_eq!(child.id(), Some(pid));
     assert_eq!(
         exe.as_deref(),
@@ -549,4 +574,66 @@ fn concurrent_spawns_with_slow_gates_all_start() {
         took < Duration::from_secs(20),
         "6 concurrent gated spawns took {took:?}"
     );
+}
+
+#[test]
+fn emulator_death_kills_its_environments_and_cleanup_stale_removes_the_rest() {
+    if !available() {
+        return;
+    }
+    use std::io::BufRead;
+    let name = format!("orphan-{}", std::process::id());
+    let _ = scratch(&name);
+    let mut maker = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .args(["helper", "--exact", "--test-threads=1", "--nocapture"])
+        .env("LXPROF_SANDBOX_HELPER", format!("orphan {name}"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the orphan maker");
+    let stdout = maker.stdout.take().expect("stdout");
+    let line = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.split_once("pid ").map(|(_, p)| p.trim().to_owned()))
+        .expect("pid line");
+    let pid: u32 = line.parse().expect("pid");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    maker.kill().expect("SIGKILL the maker");
+    maker.wait().expect("wait");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let gone = |pid: u32| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.contains(") Z ")
+    };
+    while !gone(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        gone(pid),
+        "the sandboxed process {pid} outlived the emulator"
+    );
+    // Its cgroups and state dir remain (no Drop ran); cleanup_stale removes them.
+    let sandbox_name = spec(&name, PathBuf::new())
+        .name
+        .replace(&std::process::id().to_string(), "");
+    let _ = sandbox_name;
+    let state_root = Path::new(lxprof_emulator::sandbox::mounts::STATE_ROOT);
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(state_root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().contains(&name))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+    let report = lxprof_emulator::sandbox::cleanup_stale().expect("cleanup");
+    assert!(report.state_dirs_removed.contains(&leftovers[0]));
+    assert!(
+        report
+            .cgroups_removed
+            .iter()
+            .any(|p| p.to_string_lossy().contains(&name))
+    );
+    assert!(!leftovers[0].exists());
 }

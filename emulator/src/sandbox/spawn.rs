@@ -2,17 +2,24 @@
 //! mount namespace with the environment's view, drops privileges, changes directory, reports
 //! ready, then blocks until the parent's gate has run, and only then execs.
 //!
-//! `std::process` waits for the child's exec before `spawn` returns, so the spawn runs on a
-//! scoped helper thread while the calling thread waits for the child's ready message, runs the
-//! gate and releases the child. The code run in the child uses only prepared C strings and
-//! async-signal-safe calls (open, write, read, close, unshare, mount, setgroups, setgid,
-//! setuid, chdir, getpid).
+//! `std::process` waits for the child's exec before `spawn` returns, so the fork runs on a
+//! long-lived spawner thread (a small pool that never exits) while the calling thread waits
+//! for the child's ready message, runs the gate and releases the child. Children get
+//! `PR_SET_PDEATHSIG(SIGKILL)`, which fires when the forking thread dies: with long-lived
+//! spawner threads that means when the emulator process dies, so a crash or SIGKILL of the
+//! emulator does not leave environments running. Each child starts its own session (`setsid`),
+//! so a terminal's Ctrl-C reaches only the emulator, which shuts environments down in order.
+//!
+//! The code run in the child uses only prepared C strings and async-signal-safe calls (setsid,
+//! open, write, read, close, unshare, mount, setgroups, setgid, setuid, prctl, getppid, chdir,
+//! getpid).
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use super::mounts::MountOp;
 use super::{SandboxCommand, SandboxError};
@@ -36,6 +43,44 @@ const STEP_UNSHARE: u32 = 100;
 const STEP_MOUNT: u32 = 200; // + index
 const STEP_CREDS: u32 = 300;
 const STEP_CHDIR: u32 = 301;
+const STEP_SETSID: u32 = 302;
+const STEP_PDEATHSIG: u32 = 303;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Idle spawner threads; a busy one puts itself back when its job is done.
+static IDLE_SPAWNERS: Mutex<Vec<mpsc::Sender<Job>>> = Mutex::new(Vec::new());
+
+/// Runs `job` on an idle long-lived spawner thread, starting one if none is idle.
+fn run_on_spawner(job: Job) -> io::Result<()> {
+    let idle = IDLE_SPAWNERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop();
+    let tx = match idle {
+        Some(tx) => tx,
+        None => {
+            let (tx, rx) = mpsc::channel::<Job>();
+            let me = tx.clone();
+            std::thread::Builder::new()
+                .name("lxprof-spawner".into())
+                .spawn(move || {
+                    // Holding `me` keeps the channel open: the thread lives as long as the
+                    // process, which is what PR_SET_PDEATHSIG of its children relies on.
+                    while let Ok(job) = rx.recv() {
+                        job();
+                        IDLE_SPAWNERS
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(me.clone());
+                    }
+                })?;
+            tx
+        }
+    };
+    tx.send(job)
+        .map_err(|_| io::Error::other("lxprof spawner thread is gone"))
+}
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as RawFd; 2];
@@ -58,6 +103,7 @@ unsafe fn child_setup(
     ready_w: RawFd,
     release_r: RawFd,
     close: [RawFd; 2],
+    parent: libc::pid_t,
 ) -> io::Result<()> {
     // SAFETY (whole body): plain syscalls on prepared, NUL-terminated strings and owned fds.
     unsafe {
@@ -74,6 +120,9 @@ unsafe fn child_setup(
         };
         for fd in close {
             libc::close(fd);
+        }
+        if libc::setsid() < 0 {
+            return fail(STEP_SETSID);
         }
         for (i, p) in plan.procs.iter().enumerate() {
             let fd = libc::open(p.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
@@ -105,6 +154,21 @@ unsafe fn child_setup(
         {
             return fail(STEP_CREDS);
         }
+        // After the credential change, which would clear it.
+        if libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        ) != 0
+        {
+            return fail(STEP_PDEATHSIG);
+        }
+        if libc::getppid() != parent {
+            // The emulator died before the death signal was armed.
+            return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+        }
         if libc::chdir(cwd.as_ptr()) != 0 {
             return fail(STEP_CHDIR);
         }
@@ -132,6 +196,8 @@ fn step_name(plan: &EnvPlan, step: u32) -> String {
         STEP_UNSHARE => "unshare(CLONE_NEWNS) (needs root / CAP_SYS_ADMIN)".into(),
         STEP_CREDS => format!("dropping to uid {} gid {}", plan.uid, plan.gid),
         STEP_CHDIR => "changing to the working directory".into(),
+        STEP_SETSID => "starting a new session (setsid)".into(),
+        STEP_PDEATHSIG => "arming PR_SET_PDEATHSIG".into(),
         s if s >= STEP_MOUNT => plan
             .mounts
             .get((s - STEP_MOUNT) as usize)
@@ -171,6 +237,7 @@ pub fn spawn(
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let child_plan = Arc::clone(plan);
+    let parent = std::process::id() as libc::pid_t;
     let (rw, rr, close) = (
         ready_w.as_raw_fd(),
         release_r.as_raw_fd(),
@@ -178,50 +245,50 @@ pub fn spawn(
     );
     // SAFETY: child_setup only makes async-signal-safe calls on data prepared before fork.
     unsafe {
-        command.pre_exec(move || child_setup(&child_plan, &cwd, rw, rr, close));
+        command.pre_exec(move || child_setup(&child_plan, &cwd, rw, rr, close, parent));
     }
 
-    std::thread::scope(|s| {
-        let spawner = s.spawn(move || {
-            let _rt = handle.enter();
-            let r = command.spawn();
-            // Our copies of the child's ends: closing them lets the reader see EOF.
-            drop(ready_w);
-            drop(release_r);
-            r
-        });
-        let mut msg = [0u8; 8];
-        let got = read_full(&ready_r, &mut msg);
-        let step = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]);
-        let value = u32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
-        let released = if got == 8 && step == STEP_READY {
-            gate(value);
-            // SAFETY: writing one byte from a local to an fd we own.
-            let n = unsafe { libc::write(release_w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
-            n == 1
-        } else {
-            false
-        };
-        drop(release_w);
-        let joined = spawner
-            .join()
-            .map_err(|_| io_err(io::Error::other("spawner thread panicked")))?;
-        match joined {
-            Ok(child) if released => Ok(child),
-            Ok(_) => Err(io_err(io::Error::other(
-                "the child exec'd without being released",
-            ))),
-            Err(_) if got == 8 && step != STEP_READY => Err(SandboxError::ChildSetup {
-                program: program.clone(),
-                step: step_name(plan, step),
-                source: io::Error::from_raw_os_error(value as i32),
-            }),
-            Err(source) => Err(SandboxError::Spawn {
-                program: program.clone(),
-                source,
-            }),
-        }
-    })
+    let (result_tx, result_rx) = mpsc::sync_channel(1);
+    run_on_spawner(Box::new(move || {
+        let _rt = handle.enter();
+        let r = command.spawn();
+        // Our copies of the child's ends: closing them lets the reader see EOF.
+        drop(ready_w);
+        drop(release_r);
+        let _ = result_tx.send(r);
+    }))
+    .map_err(io_err)?;
+    let mut msg = [0u8; 8];
+    let got = read_full(&ready_r, &mut msg);
+    let step = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]);
+    let value = u32::from_ne_bytes([msg[4], msg[5], msg[6], msg[7]]);
+    let released = if got == 8 && step == STEP_READY {
+        gate(value);
+        // SAFETY: writing one byte from a local to an fd we own.
+        let n = unsafe { libc::write(release_w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+        n == 1
+    } else {
+        false
+    };
+    drop(release_w);
+    let spawned = result_rx
+        .recv()
+        .map_err(|_| io_err(io::Error::other("the spawner thread panicked")))?;
+    match spawned {
+        Ok(child) if released => Ok(child),
+        Ok(_) => Err(io_err(io::Error::other(
+            "the child exec'd without being released",
+        ))),
+        Err(_) if got == 8 && step != STEP_READY => Err(SandboxError::ChildSetup {
+            program: program.clone(),
+            step: step_name(plan, step),
+            source: io::Error::from_raw_os_error(value as i32),
+        }),
+        Err(source) => Err(SandboxError::Spawn {
+            program: program.clone(),
+            source,
+        }),
+    }
 }
 
 fn read_full(fd: &OwnedFd, buf: &mut [u8]) -> usize {
