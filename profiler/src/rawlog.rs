@@ -79,6 +79,8 @@ pub enum Meta {
     Exe { pid: u32, exe: String },
     /// [`ModelBuilder::set_role`].
     Role { pid: u32, role: String },
+    /// [`ModelBuilder::running_at_end`].
+    RunningAtEnd { tid: u32, since_ns: u64 },
     /// [`ModelBuilder::finish`].
     Finish { end_ns: u64, info: RecordingInfo },
 }
@@ -92,6 +94,7 @@ impl Meta {
             Meta::Cmdline { pid, cmdline } => builder.set_cmdline(pid, cmdline),
             Meta::Exe { pid, exe } => builder.set_exe(pid, exe),
             Meta::Role { pid, role } => builder.set_role(pid, role),
+            Meta::RunningAtEnd { tid, since_ns } => builder.running_at_end(tid, since_ns),
             Meta::Start { .. } | Meta::Finish { .. } => {}
         }
     }

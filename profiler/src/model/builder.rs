@@ -94,6 +94,8 @@ pub struct ModelBuilder {
     last_rel: u64,
     processes: BTreeMap<u32, ProcessState>,
     roles: HashMap<u32, String>,
+    /// Threads on a CPU when recording stopped: (tid, since, absolute ns).
+    running: Vec<(u32, u64)>,
 }
 
 impl ModelBuilder {
@@ -108,6 +110,7 @@ impl ModelBuilder {
             last_rel: 0,
             processes: BTreeMap::new(),
             roles: HashMap::new(),
+            running: Vec::new(),
         }
     }
 
@@ -130,6 +133,15 @@ impl ModelBuilder {
     /// for [`RecordingInfo::root_pid`] and "descendant" for the others.
     pub fn set_role(&mut self, pid: u32, role: String) {
         self.roles.insert(pid, role);
+    }
+
+    /// Thread `tid` was on a CPU since `since_ns` (absolute) when recording
+    /// stopped: no ON_CPU record will come for that interval, so
+    /// [`finish`](Self::finish) closes it at the end of the recording. The
+    /// recorder reads these from the kernel's per-thread switch-in times.
+    /// Unknown or exited tids are ignored.
+    pub fn running_at_end(&mut self, tid: u32, since_ns: u64) {
+        self.running.push((tid, since_ns));
     }
 
     /// One decoded kernel record. Records may arrive out of order by up to
@@ -343,6 +355,20 @@ impl ModelBuilder {
             self.apply(q);
         }
         let duration_ns = self.rel(end_ns).max(self.last_rel);
+        for (tid, since) in std::mem::take(&mut self.running) {
+            let start_ns = self.rel(since).min(duration_ns);
+            let open = self
+                .processes
+                .values_mut()
+                .filter_map(|p| p.threads.get_mut(&tid))
+                .find(|t| !t.thread.exited && t.thread.became_leader_ns.is_none());
+            if let Some(t) = open {
+                t.thread.intervals.push(Interval {
+                    start_ns,
+                    end_ns: duration_ns,
+                });
+            }
+        }
         let processes = std::mem::take(&mut self.processes)
             .into_values()
             .map(|p| self.finish_process(p, duration_ns, info.root_pid))

@@ -335,3 +335,19 @@ fn fault_rate_buckets() {
         [(0, 3), (10_000_000, 1), (30_000_000, 1)]
     );
 }
+
+#[test]
+fn threads_running_at_the_end_get_their_last_interval() {
+    let mut b = ModelBuilder::new(T0);
+    b.push(&fork(1, 700, 700, 700, 701, "spin"));
+    b.push(&on_cpu(700, 701, 1, 2));
+    b.push(&exit(3, 700, 702, 0, false, 0));
+    b.running_at_end(701, T0 + 4 * MS);
+    b.running_at_end(702, T0 + 4 * MS); // exited: ignored
+    b.running_at_end(999, T0); // unknown: ignored
+    let r = b.finish(T0 + 10 * MS, info(700));
+    let p = r.process(700).unwrap();
+    let cpu: Vec<_> = p.threads.iter().map(|t| (t.tid, t.cpu_ns)).collect();
+    assert_eq!(cpu, [(701, MS + 6 * MS), (702, 0)]);
+    assert_eq!(p.cpu_ns, 7 * MS);
+}
