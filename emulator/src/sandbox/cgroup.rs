@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::SandboxError;
+pub use super::layout::{Layout, is_cgroup2};
 
 /// Name of the parent cgroup holding every environment, in each hierarchy.
 pub const PARENT: &str = "lxprof";
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 const CFS_PERIOD_US: u64 = 100_000;
 
 /// Resource limits applied when the group is created.
@@ -64,7 +64,7 @@ pub enum V2Peak {
     Unavailable,
 }
 
-fn err(path: &Path, what: &str, e: io::Error) -> SandboxError {
+pub(super) fn err(path: &Path, what: &str, e: io::Error) -> SandboxError {
     SandboxError::Cgroup {
         path: path.to_path_buf(),
         what: what.to_string(),
@@ -104,90 +104,6 @@ fn read_key(path: &Path, key: &str) -> Result<Option<u64>, SandboxError> {
             .then(|| it.next().and_then(|v| v.parse().ok()))
             .flatten()
     }))
-}
-
-/// Where each hierarchy is mounted on this machine.
-#[derive(Debug, Clone)]
-pub enum Layout {
-    /// v1 mount points of the controllers this module needs.
-    V1 {
-        memory: PathBuf,
-        cpu: PathBuf,
-        cpuacct: PathBuf,
-        freezer: PathBuf,
-    },
-    /// The cgroup2 mount point.
-    V2 { root: PathBuf },
-}
-
-impl Layout {
-    /// Detects the machine's layout (see the module doc).
-    pub fn detect() -> Result<Layout, SandboxError> {
-        let root = Path::new("/sys/fs/cgroup");
-        if is_cgroup2(root) {
-            return Ok(Layout::V2 {
-                root: root.to_path_buf(),
-            });
-        }
-        let info = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| err(Path::new("/proc/self/mountinfo"), "read", e))?;
-        let find = |ctrl: &str| -> Result<PathBuf, SandboxError> {
-            info.lines()
-                .filter_map(|l| {
-                    let (left, right) = l.split_once(" - ")?;
-                    let mut r = right.split_whitespace();
-                    if r.next()? != "cgroup" {
-                        return None;
-                    }
-                    let opts = r.nth(1)?;
-                    opts.split(',')
-                        .any(|o| o == ctrl)
-                        .then(|| left.split_whitespace().nth(4))?
-                })
-                .next()
-                .map(PathBuf::from)
-                .ok_or_else(|| SandboxError::NoController {
-                    controller: ctrl.to_string(),
-                })
-        };
-        Ok(Layout::V1 {
-            memory: find("memory")?,
-            cpu: find("cpu")?,
-            cpuacct: find("cpuacct")?,
-            freezer: find("freezer")?,
-        })
-    }
-
-    /// Every `lxprof` parent directory of this layout (deduplicated).
-    pub fn parents(&self) -> Vec<PathBuf> {
-        let mut v: Vec<PathBuf> = match self {
-            Layout::V1 {
-                memory,
-                cpu,
-                cpuacct,
-                freezer,
-            } => [memory, cpu, cpuacct, freezer]
-                .iter()
-                .map(|p| p.join(PARENT))
-                .collect(),
-            Layout::V2 { root } => vec![root.join(PARENT)],
-        };
-        v.sort();
-        v.dedup();
-        v
-    }
-}
-
-/// Whether `path` is the root of a cgroup2 mount.
-pub fn is_cgroup2(path: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
-        return false;
-    };
-    // SAFETY: statfs writes into a zeroed struct we own; the path is a valid C string.
-    unsafe {
-        let mut st: libc::statfs = std::mem::zeroed();
-        libc::statfs(c.as_ptr(), &mut st) == 0 && st.f_type as i64 == CGROUP2_SUPER_MAGIC
-    }
 }
 
 fn mkdir(path: &Path) -> Result<(), SandboxError> {

@@ -8,6 +8,7 @@
 //! it inside `tokio::task::spawn_blocking` (it needs a tokio runtime context).
 
 pub mod cgroup;
+pub mod layout;
 pub mod mounts;
 pub mod spawn;
 
@@ -334,6 +335,22 @@ impl Sandbox {
             });
         }
         spawn::spawn(&self.plan, cmd, gate)
+    }
+
+    /// [`Sandbox::spawn`] on tokio's blocking pool, for async callers.
+    pub async fn spawn_async(
+        self: &Arc<Self>,
+        cmd: SandboxCommand,
+        gate: impl FnOnce(u32) + Send + 'static,
+    ) -> Result<tokio::process::Child, SandboxError> {
+        let me = Arc::clone(self);
+        let program = cmd.program.clone();
+        tokio::task::spawn_blocking(move || me.spawn(cmd, gate))
+            .await
+            .map_err(|e| SandboxError::Spawn {
+                program,
+                source: io::Error::other(format!("the spawning task failed: {e}")),
+            })?
     }
 
     /// Freezes every process (cgroup freezer) and waits until the kernel reports it frozen.

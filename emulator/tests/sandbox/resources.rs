@@ -1,0 +1,122 @@
+//! Limits and accounting: memory peak and OOM, freezer, CPU quota.
+
+use super::*;
+
+#[test]
+fn memory_peak_and_oom_kill() {
+    if !available() {
+        return;
+    }
+    let mut s = spec("mem", scratch("mem"));
+    s.memory_mb = 128;
+    let sb = Sandbox::create(s).expect("create");
+    sb.reset_memory_peak().expect("reset");
+    let (code, _, err) = run(&sb, helper_cmd("alloc 64 100"));
+    assert_eq!(code, Some(0), "{err}");
+    let peak = sb.memory_peak_bytes().expect("peak");
+    assert!(
+        ((64 << 20)..(128 << 20)).contains(&peak),
+        "peak {peak} for a 64 MiB allocation"
+    );
+    assert_eq!(sb.oom_kills().expect("oom"), 0);
+    sb.reset_memory_peak().expect("reset");
+    let after = sb.memory_peak_bytes().expect("peak");
+    assert!(after < 32 << 20, "peak after reset {after}");
+    assert!(sb.memory_current_bytes().expect("current") <= after.max(1 << 20) + (1 << 20));
+
+    let (code, _, _) = run(&sb, helper_cmd("alloc 256 0"));
+    assert_eq!(code, None, "the hog was not killed by a signal");
+    assert!(sb.oom_kills().expect("oom") >= 1);
+    assert!(sb.memory_peak_bytes().expect("peak") <= 128 << 20);
+}
+
+fn wait_cpu_growth(sb: &Sandbox, over: Duration) -> u64 {
+    let a = sb.cpu_usage_ns().expect("cpu");
+    std::thread::sleep(over);
+    sb.cpu_usage_ns().expect("cpu") - a
+}
+
+#[test]
+fn freeze_stops_cpu_accounting_and_thaw_resumes() {
+    if !available() {
+        return;
+    }
+    let _t = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+    let sb = Sandbox::create(spec("freeze", scratch("freeze"))).expect("create");
+    freeze_checks(&sb);
+}
+
+pub(super) fn freeze_checks(sb: &Sandbox) {
+    let rt = runtime();
+    let _child = rt
+        .block_on(async { sb.spawn(helper_cmd("busy"), |_| {}) })
+        .expect("spawn");
+    assert!(
+        wait_cpu_growth(sb, Duration::from_millis(300)) > 30_000_000,
+        "the busy loop does not run"
+    );
+    sb.freeze().expect("freeze");
+    let err = rt
+        .block_on(async { sb.spawn(sh("true"), |_| {}) })
+        .expect_err("spawn while frozen");
+    assert!(err.to_string().contains("thaw"), "{err}");
+    std::thread::sleep(Duration::from_millis(20));
+    let frozen = wait_cpu_growth(sb, Duration::from_millis(400));
+    assert!(frozen < 2_000_000, "{frozen} ns of CPU while frozen");
+    sb.thaw().expect("thaw");
+    assert!(
+        wait_cpu_growth(sb, Duration::from_millis(300)) > 30_000_000,
+        "no CPU after thaw"
+    );
+    sb.kill_all().expect("kill_all");
+    assert!(sb.pids().is_empty());
+}
+
+#[test]
+fn cpu_limit_quarter_cpu_is_four_times_slower() {
+    if !available() {
+        return;
+    }
+    let _t = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+    let work = "spin 80000000";
+    let timed = |cap: Option<f64>, tag: &str, runs: usize| {
+        let mut s = spec(&format!("cpu-{tag}"), scratch(&format!("cpu-{tag}")));
+        s.cpu_limit = cap;
+        let sb = Sandbox::create(s).expect("create");
+        let mut best = f64::MAX;
+        for _ in 0..runs {
+            let t = Instant::now();
+            let (code, _, err) = run(&sb, helper_cmd(work));
+            assert_eq!(code, Some(0), "{err}");
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        (
+            best,
+            sb.cpu_usage_ns().expect("cpu") as f64 / 1e9 / runs as f64,
+        )
+    };
+    // The uncapped time is the best of three. On a loaded machine the uncapped run gets less
+    // than a CPU (its wall time exceeds its CPU time) while the capped one still gets its
+    // quarter; then the uncapped baseline is its CPU time: its wall time on an idle CPU.
+    let (free, free_cpu) = timed(None, "free", 3);
+    let (capped, capped_cpu) = timed(Some(0.25), "quarter", 1);
+    let loaded = free_cpu / free < 0.9;
+    let baseline = if loaded { free_cpu } else { free };
+    let ratio = capped / baseline;
+    eprintln!(
+        "uncapped {free:.3}s (cpu {free_cpu:.3}s{}), capped 0.25: {capped:.3}s (cpu {capped_cpu:.3}s): ratio {ratio:.2}",
+        if loaded {
+            ", machine loaded: CPU time is the baseline"
+        } else {
+            ""
+        }
+    );
+    assert!(
+        (capped_cpu / free_cpu - 1.0).abs() < 0.25,
+        "not the same work: cpu {free_cpu:.3}s vs {capped_cpu:.3}s"
+    );
+    assert!(
+        (3.0..=5.0).contains(&ratio),
+        "wall-time ratio {ratio:.2} not ≈4 (uncapped {free:.3}s, cpu {free_cpu:.3}s; capped {capped:.3}s)"
+    );
+}
