@@ -1,6 +1,7 @@
-//! Where the cgroup hierarchies are mounted: `/sys/fs/cgroup` as a cgroup2 mount (v2), or the
-//! v1 `memory`, `cpu`, `cpuacct` and `freezer` hierarchies found in `/proc/self/mountinfo`
-//! (a hybrid machine's controller-less `unified` mount is not used for limits).
+//! Where the cgroup hierarchies are mounted: `/sys/fs/cgroup` as a cgroup2 mount (v2), else the
+//! v1 `memory`, `cpu`, `cpuacct` and `freezer` hierarchies found in `/proc/self/mountinfo`,
+//! else a cgroup2 mount that has the memory controller. A hybrid machine's controller-less
+//! `unified` mount is not used for limits.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -54,12 +55,30 @@ impl Layout {
                     controller: ctrl.to_string(),
                 })
         };
-        Ok(Layout::V1 {
-            memory: find("memory")?,
-            cpu: find("cpu")?,
-            cpuacct: find("cpuacct")?,
-            freezer: find("freezer")?,
-        })
+        let v1 = (|| {
+            Ok(Layout::V1 {
+                memory: find("memory")?,
+                cpu: find("cpu")?,
+                cpuacct: find("cpuacct")?,
+                freezer: find("freezer")?,
+            })
+        })();
+        if v1.is_err() {
+            // A hybrid machine whose memory controller lives on its cgroup2 mount.
+            let v2 = info.lines().find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                (right.split_whitespace().next()? == "cgroup2").then_some(())?;
+                let m = Path::new(left.split_whitespace().nth(4)?);
+                let ctl = fs::read_to_string(m.join("cgroup.controllers")).ok()?;
+                ctl.split_whitespace()
+                    .any(|c| c == "memory")
+                    .then(|| m.to_path_buf())
+            });
+            if let Some(root) = v2 {
+                return Ok(Layout::V2 { root });
+            }
+        }
+        v1
     }
 
     /// Every `lxprof` parent directory of this layout (deduplicated).

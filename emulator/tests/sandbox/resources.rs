@@ -120,3 +120,57 @@ fn cpu_limit_quarter_cpu_is_four_times_slower() {
         "wall-time ratio {ratio:.2} not ≈4 (uncapped {free:.3}s, cpu {free_cpu:.3}s; capped {capped:.3}s)"
     );
 }
+
+#[test]
+fn kill_all_on_a_frozen_environment_then_spawn_again() {
+    if !available() {
+        return;
+    }
+    let sb = Sandbox::create(spec("frozenkill", scratch("frozenkill"))).expect("create");
+    let rt = runtime();
+    let child = rt
+        .block_on(async { sb.spawn(sh("sleep 60 & sleep 60"), |_| {}) })
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(sb.pids().len() >= 2);
+    sb.freeze().expect("freeze");
+    let t = Instant::now();
+    sb.kill_all().expect("kill_all on a frozen environment");
+    assert!(sb.pids().is_empty());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "kill_all took {:?}",
+        t.elapsed()
+    );
+    let out = rt.block_on(child.wait_with_output()).expect("wait");
+    assert_eq!(out.status.code(), None, "killed by a signal");
+    let (code, out, _) = run(&sb, sh("echo again"));
+    assert_eq!((code, out.as_str()), (Some(0), "again\n"));
+}
+
+#[test]
+fn cpu_limit_of_a_128_mb_function_stretches_wall_time_by_1769_over_128() {
+    if !available() {
+        return;
+    }
+    let _t = TIMING.lock().unwrap_or_else(|e| e.into_inner());
+    let fraction = 128.0 / 1769.0;
+    let mut s = spec("cpu128", scratch("cpu128"));
+    s.cpu_limit = Some(fraction);
+    let sb = Sandbox::create(s).expect("create");
+    let t = Instant::now();
+    let (code, _, err) = run(&sb, helper_cmd("spin 20000000"));
+    assert_eq!(code, Some(0), "{err}");
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = sb.cpu_usage_ns().expect("cpu") as f64 / 1e9;
+    let stretch = wall / cpu;
+    eprintln!(
+        "128 MB: cpu {cpu:.3}s in {wall:.3}s wall: {stretch:.1}x (expected {:.1}x)",
+        1.0 / fraction
+    );
+    assert!(
+        (stretch * fraction - 1.0).abs() < 0.25,
+        "wall/cpu {stretch:.1} not ≈ {:.1}",
+        1.0 / fraction
+    );
+}
