@@ -1,6 +1,31 @@
 //! `lxprof record`: one recording from start to written outputs.
+//!
+//! [`record`] runs the preflight checks, loads the probes, launches the
+//! command suspended (or attaches to `--pid` and its tree), drains the ring
+//! buffer into the model builder and the raw log (`events.bin`) until the
+//! tree is gone, the duration elapsed or a signal came, then writes
+//! `trace.json` and `report.json` atomically.
+//!
+//! Stopping: SIGINT/SIGTERM are forwarded to a launched command and the
+//! recording continues until its tree is gone (a second signal, or
+//! [`SIGNAL_GRACE`], stops it at once); with `--pid` a signal stops the
+//! recording and the process is left alone. `duration` on a launched command
+//! stops the recording at the deadline and leaves the command running.
 
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::counters::TreeCounters;
+use crate::events::Event;
+use crate::export::{chrome, report, summary};
+use crate::launch::{self, LaunchError, Launched};
+use crate::model::{ExitStatus, ModelBuilder, Recording, RecordingInfo, SeedProcess};
+use crate::output::{OutputDir, OutputError};
+use crate::preflight::{self, PreflightError};
+use crate::probes::{EventReader, ProbeError, ProbeOptions, Probes};
+use crate::rawlog::{Meta, RawLogError, RawLogWriter};
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -19,4 +44,394 @@ pub struct RecordOptions {
     pub duration: Option<Duration>,
     /// Output directory; default `./lxprof-out/<UTC timestamp>/`.
     pub output_dir: Option<PathBuf>,
+    /// Size of the kernel ring buffer in bytes (power of two); default 16 MiB.
+    pub ring_buffer_bytes: Option<u32>,
+}
+
+impl RecordOptions {
+    /// Defaults for everything but the target.
+    pub fn new(target: Target) -> RecordOptions {
+        RecordOptions {
+            target,
+            duration: None,
+            output_dir: None,
+            ring_buffer_bytes: None,
+        }
+    }
+}
+
+/// After a forwarded signal, how long to wait for the tree to exit.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(5);
+/// How often dead pids are pruned from the `traced` map.
+const PRUNE_EVERY: Duration = Duration::from_millis(250);
+
+/// What a finished recording produced.
+#[derive(Debug, Clone)]
+pub struct RecordOutcome {
+    pub output_dir: PathBuf,
+    /// `(label, path)` of every file written: trace, report, events.
+    pub outputs: Vec<(String, PathBuf)>,
+    /// The terminal summary.
+    pub summary: String,
+    /// How the launched command ended (None with `--pid`, or when it was
+    /// still running at the end of `duration`).
+    pub exit_status: Option<ExitStatus>,
+    /// The signal that stopped the recording, if any.
+    pub stopped_by_signal: Option<i32>,
+    /// Kernel records read, lost (ring buffer full), undecodable.
+    pub records: u64,
+    pub lost_events: u64,
+    pub decode_errors: u64,
+    /// The model the outputs were written from.
+    pub recording: Recording,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    #[error(transparent)]
+    Probes(#[from] ProbeError),
+    #[error(transparent)]
+    Launch(#[from] LaunchError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("writing the raw event log: {0}")]
+    RawLog(#[from] RawLogError),
+    #[error("process {pid} and its tree exited before lxprof could follow them")]
+    TargetGone { pid: u32 },
+}
+
+/// CLOCK_MONOTONIC now, in ns (the clock of `bpf_ktime_get_ns`).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+}
+
+/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
+struct SignalGuard {
+    old: Vec<(i32, libc::sigaction)>,
+}
+
+impl SignalGuard {
+    fn install() -> SignalGuard {
+        LAST_SIGNAL.store(0, Ordering::SeqCst);
+        let mut old = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: zeroed sigaction is valid; the handler only stores an atomic.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &sa, &mut prev) == 0 {
+                    old.push((sig, prev));
+                }
+            }
+        }
+        SignalGuard { old }
+    }
+
+    fn take() -> Option<i32> {
+        match LAST_SIGNAL.swap(0, Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        for (sig, prev) in &self.old {
+            // SAFETY: restoring a sigaction the kernel gave us.
+            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
+        }
+    }
+}
+
+/// The model builder and the raw log, fed together so a replay of
+/// `events.bin` sees exactly what the builder saw.
+struct Sink {
+    builder: ModelBuilder,
+    raw: RawLogWriter,
+    raw_error: Option<RawLogError>,
+}
+
+impl Sink {
+    fn meta(&mut self, meta: Meta) {
+        if let Err(e) = self.raw.write_meta(&meta) {
+            self.raw_error.get_or_insert(e);
+        }
+        meta.apply(&mut self.builder);
+    }
+
+    fn record(&mut self, bytes: &[u8], event: Option<Event>) {
+        if let Err(e) = self.raw.write_record(bytes) {
+            self.raw_error.get_or_insert(e);
+        }
+        let Some(ev) = event else { return };
+        self.builder.push(&ev);
+        if let Event::Exec(e) = &ev {
+            // Snapshot now: the process may be gone soon.
+            let pid = e.header.pid;
+            let cmdline = launch::read_cmdline(pid);
+            if !cmdline.is_empty() {
+                self.meta(Meta::Cmdline { pid, cmdline });
+            }
+            if let Some(exe) = launch::read_exe(pid) {
+                self.meta(Meta::Exe { pid, exe });
+            }
+        }
+    }
+
+    fn drain(&mut self, reader: &mut EventReader) {
+        reader.drain(|bytes, ev| self.record(bytes, ev));
+    }
+}
+
+/// A started target: the launched child (if any), the perf counters (if
+/// available), the root pid and the command line.
+struct Started {
+    launched: Option<Launched>,
+    perf: Option<TreeCounters>,
+    root_pid: u32,
+    command: Vec<String>,
+}
+
+/// Launches the command or attaches to the pid and its tree.
+fn start_target(
+    opts: &RecordOptions,
+    probes: &mut Probes,
+    sink: &mut Sink,
+) -> Result<Started, RecordError> {
+    match &opts.target {
+        Target::Command(argv) => {
+            let name = argv.first().cloned().unwrap_or_default();
+            let path = preflight::resolve_command(&name)?;
+            let command: Vec<String> = argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let child = launch::spawn_suspended(&path, argv)?;
+            let pid = child.pid();
+            probes.trace_pid(pid, pid)?;
+            let counters = TreeCounters::open_before_exec(pid)
+                .map_err(|e| tracing::warn!("{e}"))
+                .ok();
+            let comm: String = path
+                .file_name()
+                .map(|n| n.to_string_lossy().chars().take(15).collect())
+                .unwrap_or_default();
+            sink.meta(Meta::Seed(SeedProcess {
+                pid,
+                ppid: std::process::id(),
+                comm: comm.clone(),
+                exe: None,
+                cmdline: command.clone(),
+                threads: vec![(pid, comm)],
+            }));
+            let launched = child.release()?;
+            Ok(Started {
+                launched: Some(launched),
+                perf: counters,
+                root_pid: pid,
+                command,
+            })
+        }
+        Target::Pid(pid) => {
+            let pid = *pid;
+            preflight::check_pid(pid)?;
+            let mut seen = Vec::new();
+            // Walk twice: processes forked during the first walk by a parent
+            // not yet traced are caught by the second one.
+            for _ in 0..2 {
+                for p in launch::process_tree(pid) {
+                    if seen.contains(&p) {
+                        continue;
+                    }
+                    probes.trace_pid(p, pid)?;
+                    seen.push(p);
+                    if let Some(seed) = launch::seed(p) {
+                        sink.meta(Meta::Seed(seed));
+                    }
+                }
+            }
+            let command = launch::read_cmdline(pid);
+            if launch::seed(pid).is_none() {
+                return Err(RecordError::TargetGone { pid });
+            }
+            Ok(Started {
+                launched: None,
+                perf: None,
+                root_pid: pid,
+                command,
+            })
+        }
+    }
+}
+
+/// Records `opts.target`; see the module docs.
+pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
+    preflight::check_system()?;
+    if let Target::Command(argv) = &opts.target {
+        preflight::resolve_command(argv.first().map(|a| a.as_os_str()).unwrap_or_default())?;
+    }
+    if let Target::Pid(pid) = opts.target {
+        preflight::check_pid(pid)?;
+    }
+    let mut probe_opts = ProbeOptions::default();
+    if let Some(bytes) = opts.ring_buffer_bytes {
+        probe_opts.ring_buffer_bytes = bytes;
+    }
+    let mut probes = Probes::load(&probe_opts)?;
+    let mut reader = probes.take_reader().ok_or(ProbeError::Missing {
+        kind: "map",
+        name: "events",
+    })?;
+    let out = OutputDir::create(opts.output_dir.clone())?;
+    let raw_tmp = out.path().join(".events.bin.tmp");
+    let signals = SignalGuard::install();
+
+    let start_ns = monotonic_ns();
+    let mut sink = Sink {
+        builder: ModelBuilder::new(start_ns),
+        raw: RawLogWriter::create(&raw_tmp)?,
+        raw_error: None,
+    };
+    if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
+        sink.raw_error.get_or_insert(e);
+    }
+    let Started {
+        mut launched,
+        mut perf,
+        root_pid,
+        command,
+    } = start_target(opts, &mut probes, &mut sink)?;
+    let started = Instant::now();
+    let deadline = opts.duration.map(|d| started + d);
+    let mut stopped_by_signal = None;
+    let mut grace_until: Option<Instant> = None;
+    let mut last_prune = Instant::now();
+
+    loop {
+        reader.wait(Duration::from_millis(100));
+        sink.drain(&mut reader);
+        if let Some(sig) = SignalGuard::take() {
+            tracing::info!("signal {sig}: stopping");
+            if stopped_by_signal.is_some() || launched.is_none() {
+                stopped_by_signal = Some(sig);
+                break;
+            }
+            stopped_by_signal = Some(sig);
+            if let Some(child) = &launched {
+                child.signal(sig);
+            }
+            grace_until = Some(Instant::now() + SIGNAL_GRACE);
+        }
+        if let Some(child) = launched.as_mut() {
+            child.try_wait();
+        }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) || grace_until.is_some_and(|g| now >= g) {
+            break;
+        }
+        if now.duration_since(last_prune) >= PRUNE_EVERY {
+            last_prune = now;
+            for pid in probes.traced_pids() {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    probes.untrace_pid(pid);
+                }
+            }
+            let child_done = launched.as_mut().is_none_or(|c| c.try_wait().is_some());
+            if child_done && probes.traced_pids().is_empty() {
+                break;
+            }
+        }
+    }
+    // Records reserved just before the stop: one last drain.
+    sink.drain(&mut reader);
+    let end_ns = monotonic_ns();
+    // Threads still on a CPU: their interval has no ON_CPU record.
+    for (tid, since_ns) in probes.running_threads() {
+        sink.meta(Meta::RunningAtEnd { tid, since_ns });
+    }
+    let kernel = probes.counters()?;
+    let stats = reader.stats();
+    drop(reader);
+    drop(probes);
+    drop(signals);
+
+    let info = RecordingInfo {
+        command,
+        root_pid: Some(root_pid),
+        lost_events: kernel.lost(),
+        lost_per_cpu: kernel.lost_per_cpu.clone(),
+        decode_errors: stats.decode_errors,
+        kernel_release: kernel_release(),
+        perf: perf.as_mut().and_then(TreeCounters::read),
+    };
+    if let Err(e) = sink.raw.write_meta(&Meta::Finish {
+        end_ns,
+        info: info.clone(),
+    }) {
+        sink.raw_error.get_or_insert(e);
+    }
+    let Sink {
+        builder,
+        raw,
+        raw_error,
+    } = sink;
+    let recording = builder.finish(end_ns, info);
+    if let Some(e) = raw_error {
+        return Err(e.into());
+    }
+    raw.finish()?;
+    let events_path = out.path().join("events.bin");
+    std::fs::rename(&raw_tmp, &events_path).map_err(|source| OutputError::Write {
+        path: events_path.clone(),
+        source,
+    })?;
+    let trace = out.write_atomic("trace.json", &chrome::to_json(&recording))?;
+    let report_path = out.write_atomic("report.json", &report::to_json(&recording))?;
+    let outputs = vec![
+        ("trace".to_string(), trace),
+        ("report".to_string(), report_path),
+        ("events".to_string(), events_path),
+    ];
+    let labelled: Vec<(&str, PathBuf)> = outputs
+        .iter()
+        .map(|(l, p)| (l.as_str(), p.clone()))
+        .collect();
+    let summary = summary::render(&recording, &labelled);
+    Ok(RecordOutcome {
+        output_dir: out.path().to_path_buf(),
+        outputs,
+        summary,
+        exit_status: launched
+            .as_mut()
+            .and_then(Launched::try_wait)
+            .map(ExitStatus::from_wait_status),
+        stopped_by_signal,
+        records: stats.records,
+        lost_events: recording.info.lost_events,
+        decode_errors: stats.decode_errors,
+        recording,
+    })
 }

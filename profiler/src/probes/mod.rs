@@ -1,1 +1,242 @@
-//! Kernel probes: load, attach, read.
+//! The kernel programs of `lxprof record`, loaded with aya and attached to BTF
+//! tracepoints; the `traced` filter map; the `events` ring buffer and the
+//! per-CPU `counters`.
+//!
+//! All families are one BPF object (`ebpf/lxprof.bpf.c`) because they share
+//! the `traced`, `events` and `counters` maps. Dropping [`Probes`] detaches
+//! and unloads every program: nothing stays loaded after lxprof exits.
+
+mod faults;
+mod memory;
+mod process;
+mod ring;
+mod sched;
+
+use aya::maps::{HashMap, MapData, PerCpuArray};
+use aya::programs::BtfTracePoint;
+use aya::{Btf, Ebpf, EbpfLoader};
+
+use crate::events::raw::{lxprof_counter, lxprof_traced};
+pub use ring::{EventReader, ReadStats};
+
+/// The compiled object (see `build.rs`).
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lxprof.bpf.o"));
+
+// SAFETY: a plain C struct of integers (bindgen from lxprof.h), any bit pattern is valid.
+unsafe impl aya::Pod for lxprof_traced {}
+
+/// One `tp_btf` program and the tracepoint it attaches to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BtfProgram {
+    pub program: &'static str,
+    pub tracepoint: &'static str,
+}
+
+/// Loading options.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    /// Size of the `events` ring buffer in bytes: a power of two, at least a page.
+    pub ring_buffer_bytes: u32,
+}
+
+impl Default for ProbeOptions {
+    fn default() -> Self {
+        ProbeOptions {
+            ring_buffer_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("ring buffer size {bytes} is not a power of two of at least 4096 bytes")]
+    RingBufferSize { bytes: u32 },
+    #[error("cannot read the kernel BTF (/sys/kernel/btf/vmlinux): {0}")]
+    Btf(#[source] aya::BtfError),
+    #[error("cannot load the lxprof BPF object (run as root on a kernel with BTF): {0}")]
+    Load(#[source] aya::EbpfError),
+    #[error("BPF object has no {kind} named {name} (build mismatch: rebuild lxprof)")]
+    Missing {
+        kind: &'static str,
+        name: &'static str,
+    },
+    #[error("BPF program {program} failed to load or attach to tracepoint {tracepoint}: {source}")]
+    Program {
+        program: &'static str,
+        tracepoint: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("BPF map {map}: {source}")]
+    Map {
+        map: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// Per-CPU record counters read from the `counters` map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelCounters {
+    /// Records dropped because the ring buffer was full, per CPU.
+    pub lost_per_cpu: Vec<u64>,
+    /// Records written, per CPU.
+    pub events_per_cpu: Vec<u64>,
+}
+
+impl KernelCounters {
+    pub fn lost(&self) -> u64 {
+        self.lost_per_cpu.iter().sum()
+    }
+    pub fn events(&self) -> u64 {
+        self.events_per_cpu.iter().sum()
+    }
+}
+
+/// The loaded and attached programs with their maps.
+pub struct Probes {
+    // Field order is drop order: maps first, then the object (programs, links).
+    traced: HashMap<MapData, u32, lxprof_traced>,
+    oncpu_start: HashMap<MapData, u32, u64>,
+    counters: PerCpuArray<MapData, u64>,
+    reader: Option<EventReader>,
+    _ebpf: Ebpf,
+}
+
+fn families() -> impl Iterator<Item = &'static BtfProgram> {
+    sched::PROGRAMS
+        .iter()
+        .chain(process::PROGRAMS)
+        .chain(faults::PROGRAMS)
+        .chain(memory::PROGRAMS)
+}
+
+impl Probes {
+    /// Loads the object, attaches every program. Needs root and kernel BTF
+    /// (see [`crate::preflight`]).
+    pub fn load(opts: &ProbeOptions) -> Result<Probes, ProbeError> {
+        let bytes = opts.ring_buffer_bytes;
+        if bytes < 4096 || !bytes.is_power_of_two() {
+            return Err(ProbeError::RingBufferSize { bytes });
+        }
+        let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
+        let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
+            .map_max_entries("events", bytes)
+            .load(OBJECT)
+            .map_err(ProbeError::Load)?;
+        for p in families() {
+            let err = |source| ProbeError::Program {
+                program: p.program,
+                tracepoint: p.tracepoint,
+                source,
+            };
+            let prog: &mut BtfTracePoint = ebpf
+                .program_mut(p.program)
+                .ok_or(ProbeError::Missing {
+                    kind: "program",
+                    name: p.program,
+                })?
+                .try_into()
+                .map_err(err)?;
+            prog.load(p.tracepoint, &btf).map_err(err)?;
+            prog.attach().map_err(err)?;
+        }
+        let mut take = |name: &'static str| {
+            ebpf.take_map(name)
+                .ok_or(ProbeError::Missing { kind: "map", name })
+        };
+        let map_err = |map| move |source| ProbeError::Map { map, source };
+        let traced = HashMap::try_from(take("traced")?).map_err(map_err("traced"))?;
+        let oncpu_start =
+            HashMap::try_from(take("oncpu_start")?).map_err(map_err("oncpu_start"))?;
+        let counters = PerCpuArray::try_from(take("counters")?).map_err(map_err("counters"))?;
+        let ring = aya::maps::RingBuf::try_from(take("events")?).map_err(map_err("events"))?;
+        Ok(Probes {
+            traced,
+            oncpu_start,
+            counters,
+            reader: Some(EventReader::new(ring)),
+            _ebpf: ebpf,
+        })
+    }
+
+    /// Follows process `pid` (and, from now on, every process it forks).
+    pub fn trace_pid(&mut self, pid: u32, root_pid: u32) -> Result<(), ProbeError> {
+        let v = lxprof_traced { root_pid, _pad: 0 };
+        self.traced
+            .insert(pid, v, 0)
+            .map_err(|source| ProbeError::Map {
+                map: "traced",
+                source,
+            })
+    }
+
+    /// Stops following `pid` (e.g. it died before lxprof saw its exit).
+    pub fn untrace_pid(&mut self, pid: u32) {
+        // Already gone is fine.
+        let _ = self.traced.remove(&pid);
+    }
+
+    /// The processes followed now.
+    pub fn traced_pids(&self) -> Vec<u32> {
+        self.traced.keys().filter_map(Result::ok).collect()
+    }
+
+    /// `(tid, since_ns)` of traced threads on a CPU now (switched in, not
+    /// yet out): their current interval has no ON_CPU record yet.
+    pub fn running_threads(&self) -> Vec<(u32, u64)> {
+        self.oncpu_start.iter().filter_map(Result::ok).collect()
+    }
+
+    /// The ring-buffer reader (once). It stays valid while `self` lives.
+    pub fn take_reader(&mut self) -> Option<EventReader> {
+        self.reader.take()
+    }
+
+    /// Lost and written records per CPU, as counted in the kernel.
+    pub fn counters(&self) -> Result<KernelCounters, ProbeError> {
+        let read = |which: lxprof_counter| {
+            self.counters
+                .get(&(which as u32), 0)
+                .map(|v| v.iter().copied().collect::<Vec<u64>>())
+                .map_err(|source| ProbeError::Map {
+                    map: "counters",
+                    source,
+                })
+        };
+        Ok(KernelCounters {
+            lost_per_cpu: read(lxprof_counter::LXPROF_COUNTER_LOST)?,
+            events_per_cpu: read(lxprof_counter::LXPROF_COUNTER_EVENTS)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_program_is_in_the_object() {
+        // Each program's name is a NUL-terminated symbol of the object.
+        let strings = String::from_utf8_lossy(OBJECT);
+        for p in families() {
+            assert!(
+                strings.contains(&format!("\0{}\0", p.program)),
+                "{} missing",
+                p.program
+            );
+        }
+        assert!(!strings.contains("\0no_such_program\0"));
+    }
+
+    #[test]
+    fn rejects_bad_ring_sizes() {
+        let err = Probes::load(&ProbeOptions {
+            ring_buffer_bytes: 5000,
+        })
+        .err()
+        .expect("5000 is not a power of two");
+        assert!(matches!(err, ProbeError::RingBufferSize { bytes: 5000 }));
+    }
+}

@@ -1,0 +1,165 @@
+//! A sample workload for lxprof's tests, benchmark and demo.
+//!
+//! - `burn [--threads N] [--ms MS]`: N threads named `burner-1`… each burn MS
+//!   ms of CPU; prints `{"pid":…,"cpu_ns":…}` (getrusage of the whole process).
+//! - `touch [--pages N]`: touches N fresh anonymous pages; prints `{"pages":N}`.
+//! - `chain`: fork+exec chain workload → /bin/sh → sleep (three processes).
+//! - `mixed [--ms MS]`: CPU, page faults and context switches together.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+fn arg(args: &[String], name: &str, default: u64) -> u64 {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn rusage_cpu_ns() -> u64 {
+    // SAFETY: zeroed rusage is valid; valid out pointer.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Spins until this thread has used `ms` of CPU.
+fn burn_cpu(ms: u64) -> u64 {
+    let until = thread_cpu_ns() + ms * 1_000_000;
+    let mut x = 0u64;
+    while thread_cpu_ns() < until {
+        for i in 0..1000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+        std::hint::black_box(x);
+    }
+    x
+}
+
+fn burn(threads: u64, ms: u64) {
+    let handles: Vec<_> = (1..=threads)
+        .map(|i| {
+            std::thread::Builder::new()
+                .name(format!("burner-{i}"))
+                .spawn(move || burn_cpu(ms))
+                .expect("spawn burner thread")
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    println!(
+        "{{\"pid\":{},\"cpu_ns\":{}}}",
+        std::process::id(),
+        rusage_cpu_ns()
+    );
+}
+
+fn touch(pages: u64) {
+    let len = (pages as usize) * 4096;
+    // SAFETY: anonymous private mapping, checked below.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len.max(4096),
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        eprintln!("mmap of {len} bytes failed");
+        std::process::exit(1);
+    }
+    let base = p.cast::<u8>();
+    for i in 0..pages as usize {
+        // SAFETY: inside the mapping.
+        unsafe { base.add(i * 4096).write_volatile(1) };
+    }
+    println!("{{\"pid\":{},\"pages\":{pages}}}", std::process::id());
+}
+
+fn chain() {
+    let status = std::process::Command::new("/bin/sh")
+        .args(["-c", "sleep 0.05; true"])
+        .status();
+    match status {
+        Ok(s) if s.success() => println!("{{\"pid\":{}}}", std::process::id()),
+        other => {
+            eprintln!("chain failed: {other:?}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn mixed(ms: u64) {
+    let deadline = Instant::now() + Duration::from_millis(ms);
+    // Context switches: two threads ping-pong a byte over pipes.
+    let (mut a_r, mut a_w) = std::io::pipe().expect("pipe");
+    let (mut b_r, mut b_w) = std::io::pipe().expect("pipe");
+    let echo = std::thread::Builder::new()
+        .name("echo".into())
+        .spawn(move || {
+            let mut b = [0u8; 1];
+            while a_r.read_exact(&mut b).is_ok() && b[0] != 0 {
+                if b_w.write_all(&b).is_err() {
+                    break;
+                }
+            }
+        })
+        .expect("spawn echo");
+    let cpu = std::thread::Builder::new()
+        .name("cpu".into())
+        .spawn(move || {
+            while Instant::now() < deadline {
+                burn_cpu(5);
+                // Page faults: map, touch and unmap 64 pages.
+                let v = vec![1u8; 64 * 4096];
+                std::hint::black_box(&v);
+            }
+        })
+        .expect("spawn cpu");
+    let mut b = [1u8; 1];
+    let mut round_trips = 0u64;
+    while Instant::now() < deadline {
+        if a_w.write_all(&b).is_err() || b_r.read_exact(&mut b).is_err() {
+            break;
+        }
+        round_trips += 1;
+    }
+    let _ = a_w.write_all(&[0]);
+    let _ = echo.join();
+    let _ = cpu.join();
+    println!(
+        "{{\"pid\":{},\"round_trips\":{round_trips}}}",
+        std::process::id()
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("burn") => burn(arg(&args, "--threads", 2), arg(&args, "--ms", 300)),
+        Some("touch") => touch(arg(&args, "--pages", 1000)),
+        Some("chain") => chain(),
+        Some("mixed") => mixed(arg(&args, "--ms", 1000)),
+        Some("sleep") => std::thread::sleep(Duration::from_millis(arg(&args, "--ms", 1000))),
+        _ => {
+            eprintln!("usage: workload burn|touch|chain|mixed|sleep [options]");
+            std::process::exit(2);
+        }
+    }
+}
