@@ -285,3 +285,46 @@ fn synthetic_figures() {
     assert_eq!(sh.threads[1].name, "sh-helper");
     assert_eq!(rec.info.lost_events, 3);
 }
+
+/// Real recordings (`real-*.events.bin`, captured with `lxprof record` on the
+/// development machine) agree with the kernel's own accounting: eBPF on-CPU
+/// time within 10 % (+1 ms) of the scheduler's figure for processes created
+/// during the recording, fault counters at least the fault records seen,
+/// and every process but the root has a recorded parent.
+#[test]
+fn real_recordings_agree_with_kernel_counters() {
+    let mut cases = 0;
+    for entry in std::fs::read_dir(data_dir()).expect("tests/data/convert") {
+        let path = entry.expect("dir entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.starts_with("real-") && name.ends_with(".events.bin")) {
+            continue;
+        }
+        cases += 1;
+        let rec = replay(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(rec.processes.len() >= 2, "{name}: a process tree");
+        for p in &rec.processes {
+            let what = format!("{name} pid {}", p.pid);
+            if Some(p.pid) != rec.info.root_pid {
+                assert!(rec.process(p.ppid).is_some(), "{what}: parent recorded");
+                assert!(p.start_ns > 0, "{what}: forked during the recording");
+            }
+            if let (true, Some(sched)) = (p.start_ns > 0, p.exit_cpu_ns) {
+                let diff = p.cpu_ns.abs_diff(sched);
+                assert!(
+                    diff <= sched / 10 + 1_000_000,
+                    "{what}: eBPF {} ns vs scheduler {sched} ns",
+                    p.cpu_ns
+                );
+            }
+            for t in &p.threads {
+                assert!(!t.name.is_empty(), "{what} tid {}: named", t.tid);
+                if let Some(min) = t.exit_min_flt {
+                    let counted = min + t.exit_maj_flt.unwrap_or(0);
+                    assert!(counted >= t.fault_events, "{what} tid {}", t.tid);
+                }
+            }
+        }
+    }
+    assert!(cases > 0, "no real-*.events.bin in tests/data/convert");
+}

@@ -12,8 +12,8 @@
 //! alive at the end, the PAGE_FAULT records seen (counted as minor);
 //! `page_faults_exact` tells which. For processes that existed before the
 //! recording, EXIT counters cover their whole life. `max_rss_bytes` is the
-//! highest file + anon + shmem seen in kmem/rss_stat (members never updated
-//! during the recording count as 0).
+//! highest file + anon + shmem seen in kmem/rss_stat since the process's
+//! latest exec (members never updated since count as 0).
 
 use serde::Serialize;
 

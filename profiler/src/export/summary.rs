@@ -56,7 +56,6 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
         .iter()
         .map(|p| p.page_faults_minor + p.page_faults_major)
         .sum();
-    let max_rss: u64 = rec.processes.iter().map(|p| p.max_rss_bytes).sum();
     let _ = writeln!(
         s,
         "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
@@ -65,7 +64,7 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
         "",
         ms(rec.total_cpu_ns()),
         faults,
-        mb(max_rss)
+        "" // peaks of different processes need not coincide: no sum
     );
     if procs.iter().any(|p| !p.page_faults_exact) {
         let _ = writeln!(

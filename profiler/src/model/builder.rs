@@ -295,6 +295,10 @@ impl ModelBuilder {
                     ..RssSample::default()
                 };
                 p.process.rss.push(p.rss);
+                // The peak is the new program's: before the exec the memory
+                // was the parent's image (e.g. lxprof's own, for the command
+                // it launched).
+                p.process.max_rss_bytes = 0;
                 let leader = thread(p, h.pid, rel);
                 leader.uncovered_faults += moved;
                 leader.thread.exited = false;

@@ -196,7 +196,8 @@ pub struct Process {
     pub page_faults_major: u64,
     /// True when every thread exited, so both fault counts are the kernel's.
     pub page_faults_exact: bool,
-    /// Highest file + anon + shmem seen.
+    /// Highest file + anon + shmem seen since the latest exec (before an
+    /// exec, the memory is the image inherited from the parent).
     pub max_rss_bytes: u64,
     /// RSS after every change, in time order.
     pub rss: Vec<RssSample>,
