@@ -289,6 +289,45 @@ mod tests {
         );
     }
 
+    /// CoreCLR cannot be captured here (no .NET runtime on this machine): these
+    /// stacks follow the documented fingerprints only, to pin the rules' logic.
+    #[test]
+    fn coreclr_documented_fingerprints() {
+        let c = Classifier::builtin().expect("rules");
+        let jitted = f("[Tier1] Program::Main()", "[jit]", FrameKind::Jit);
+        let rt = Runtime::CoreClr;
+        assert_eq!(
+            c.classify(rt, ".NET BGC", std::slice::from_ref(&jitted)),
+            Category::Gc
+        );
+        assert_eq!(
+            c.classify(rt, ".NET Tiered Com", std::slice::from_ref(&jitted)),
+            Category::Jit
+        );
+        let compiling = [
+            f(
+                "Compiler::fgMorph",
+                "/usr/share/dotnet/libclrjit.so",
+                FrameKind::Native,
+            ),
+            f("MethodDesc::DoPrestub", "libcoreclr.so", FrameKind::Native),
+            jitted.clone(),
+        ];
+        assert_eq!(c.classify(rt, "app", &compiling), Category::Jit);
+        let collecting = [
+            f(
+                "WKS::gc_heap::mark_phase",
+                "libcoreclr.so",
+                FrameKind::Native,
+            ),
+            f("WKS::GCHeap::Alloc", "libcoreclr.so", FrameKind::Native),
+            jitted.clone(),
+        ];
+        assert_eq!(c.classify(rt, "app", &collecting), Category::Gc);
+        assert_eq!(c.classify(rt, "app", &compiling[1..]), Category::Runtime);
+        assert_eq!(c.classify(rt, "app", &compiling[2..]), Category::App);
+    }
+
     #[test]
     fn classify_sample_sets_the_category() {
         let c = Classifier::builtin().expect("rules");

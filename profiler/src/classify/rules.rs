@@ -157,7 +157,12 @@ impl Rule {
             return false;
         }
         if !self.module.is_empty() {
-            match frame.module.as_deref() {
+            // Modules are file names; accept a full path too.
+            let file = frame
+                .module
+                .as_deref()
+                .map(|m| m.rsplit('/').next().unwrap_or(m));
+            match file {
                 Some(m) if self.module.matches(m) => {}
                 _ => return false,
             }
