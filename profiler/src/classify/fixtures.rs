@@ -201,6 +201,12 @@ fn node_fixture_has_gc_and_jit() {
     let scavenge =
         fx.categories_where(&c, false, |_, f| f.name.contains("v8::internal::Scavenger"));
     assert_all(&scavenge, Category::Gc, "Scavenger leaves");
+    let scavenge_kernel = fx.categories_where(&c, true, |_, f| f.name.contains("Scavenger"));
+    assert_all(
+        &scavenge_kernel,
+        Category::Gc,
+        "kernel work under the Scavenger",
+    );
     let turbofan = fx.categories_where(&c, false, |_, f| {
         f.name.contains("v8::internal::compiler::")
     });
@@ -228,6 +234,16 @@ fn java_fixture_has_compiler_and_gc_threads() {
         t.starts_with("GC Thread#") || t.starts_with("G1 ")
     });
     assert_all(&gc, Category::Gc, "GC Thread# / G1 threads");
+    let gc_kernel = fx.categories_where(&c, true, |t, _| t.starts_with("GC Thread#"));
+    assert_all(&gc_kernel, Category::Gc, "kernel work on GC Thread#");
+    let app_kernel = fx.categories_where(&c, true, |t, f| {
+        t == "java" && f.kind == FrameKind::Jit && f.name.contains("JitAlloc")
+    });
+    assert_all(
+        &app_kernel,
+        Category::Kernel,
+        "kernel work under compiled JitAlloc code",
+    );
     let compiled = fx.categories_where(&c, false, |t, f| {
         t == "java" && f.kind == FrameKind::Jit && f.name.contains("JitAlloc")
     });
