@@ -28,7 +28,12 @@ pub struct CountersError {
 
 fn open(pid: u32, event: &'static str, kind: Software) -> Result<Counter, CountersError> {
     let mut b = Builder::new().kind(kind).observe_pid(pid as i32).any_cpu();
-    b.inherit(true).enabled(false).enable_on_exec(true);
+    // The crate excludes kernel mode by default: that would drop context
+    // switches entirely (they happen in the kernel) and system time.
+    b.inherit(true)
+        .enabled(false)
+        .enable_on_exec(true)
+        .exclude_kernel(false);
     b.build()
         .map_err(|source| CountersError { pid, event, source })
 }

@@ -289,13 +289,15 @@ fn start_target(
 
 /// Records `opts.target`; see the module docs.
 pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
+    // The target first: a typo is the likeliest mistake, and needs no root.
+    match &opts.target {
+        Target::Command(argv) => {
+            let name = argv.first().map(|a| a.as_os_str()).unwrap_or_default();
+            preflight::resolve_command(name)?;
+        }
+        Target::Pid(pid) => preflight::check_pid(*pid)?,
+    }
     preflight::check_system()?;
-    if let Target::Command(argv) = &opts.target {
-        preflight::resolve_command(argv.first().map(|a| a.as_os_str()).unwrap_or_default())?;
-    }
-    if let Target::Pid(pid) = opts.target {
-        preflight::check_pid(pid)?;
-    }
     let mut probe_opts = ProbeOptions::default();
     if let Some(bytes) = opts.ring_buffer_bytes {
         probe_opts.ring_buffer_bytes = bytes;

