@@ -23,6 +23,10 @@ record() { # NAME RUNTIME EXE -- COMMAND...
     perf record -q -F 999 -g -o "$WORK/$name.data" -- "$@" >&2
     perf script -i "$WORK/$name.data" -F comm,tid,ip,sym,dso 2>/dev/null >"$WORK/$name.txt"
     python3 "$HERE/reduce.py" "$runtime" "$exe" "$SAMPLES" <"$WORK/$name.txt" >"$HERE/$name.stacks"
+    # The runtimes' JIT maps of the recorded processes are no longer needed.
+    perf script -i "$WORK/$name.data" -F pid 2>/dev/null | sort -u | while read -r pid; do
+        rm -f "/tmp/perf-$pid.map"
+    done
     echo "   $(grep -c '^sample' "$HERE/$name.stacks") samples, $(wc -c <"$HERE/$name.stacks") bytes" >&2
 }
 
