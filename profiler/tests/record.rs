@@ -470,3 +470,52 @@ mod errors {
         assert!(!err.to_string().contains('\n'));
     }
 }
+
+mod throughput {
+    use super::*;
+
+    #[test]
+    fn busy_workload_is_recorded_with_losses_reported() {
+        let Some(_g) = bpf_available() else { return };
+        let (outcome, report) = run("mixed", &["mixed", "--ms", "2000"]);
+        let secs = outcome.recording.duration_ns as f64 / 1e9;
+        eprintln!(
+            "mixed 2 s: {} records in {secs:.2} s = {:.0}/s, lost {} (per CPU {:?}), decode errors {}",
+            outcome.records,
+            outcome.records as f64 / secs,
+            outcome.lost_events,
+            report["lost_per_cpu"],
+            outcome.decode_errors
+        );
+        assert!(outcome.records > 10_000, "{} records", outcome.records);
+        assert_eq!(report["lost_events"].as_u64(), Some(outcome.lost_events));
+        assert_eq!(outcome.decode_errors, 0);
+        // The eBPF CPU time of the tree agrees with perf's task-clock.
+        let ebpf = outcome.recording.total_cpu_ns() as f64;
+        let perf = report["perf"]["task_clock_ns"].as_f64().expect("perf");
+        eprintln!("cpu: eBPF {ebpf:.0} ns, perf task-clock {perf:.0} ns");
+        assert!(
+            (0.9..=1.1).contains(&(ebpf / perf)),
+            "eBPF {ebpf} vs perf {perf}"
+        );
+    }
+
+    #[test]
+    fn overflow_of_a_tiny_ring_buffer_is_counted_and_reported() {
+        let Some(_g) = bpf_available() else { return };
+        let mut argv = vec![workload().into_os_string()];
+        argv.extend(["mixed", "--ms", "500"].map(Into::into));
+        let mut opts = RecordOptions::new(Target::Command(argv));
+        opts.output_dir = Some(scratch("overflow"));
+        opts.ring_buffer_bytes = Some(4096);
+        let outcome = record(&opts).expect("record");
+        let info = &outcome.recording.info;
+        eprintln!(
+            "4 KiB ring: {} records, lost {:?}",
+            outcome.records, info.lost_per_cpu
+        );
+        assert!(outcome.lost_events > 0, "nothing lost with a 4 KiB ring");
+        assert_eq!(info.lost_per_cpu.iter().sum::<u64>(), outcome.lost_events);
+        assert!(outcome.summary.contains("lost"), "{}", outcome.summary);
+    }
+}
