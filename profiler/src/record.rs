@@ -269,6 +269,10 @@ fn start_target(
                     probes.trace_pid(p, pid)?;
                     seen.push(p);
                     if let Some(seed) = launch::seed(p) {
+                        let now = monotonic_ns();
+                        for (tid, _) in &seed.threads {
+                            probes.mark_on_cpu(*tid, now);
+                        }
                         sink.meta(Meta::Seed(seed));
                     }
                 }

@@ -183,6 +183,17 @@ impl Probes {
         self.traced.keys().filter_map(Result::ok).collect()
     }
 
+    /// Marks thread `tid` of a just-traced process as on a CPU since
+    /// `since_ns` unless a switch-in was recorded already. Correct whether it
+    /// runs now (its switch-out closes `[since_ns, out]`) or not (its next
+    /// switch-in overwrites the mark): without it, the interval of a thread
+    /// running when `--pid` attached would be lost.
+    pub fn mark_on_cpu(&mut self, tid: u32, since_ns: u64) {
+        const BPF_NOEXIST: u64 = 1;
+        // Already marked by a real switch-in is fine.
+        let _ = self.oncpu_start.insert(tid, since_ns, BPF_NOEXIST);
+    }
+
     /// `(tid, since_ns)` of traced threads on a CPU now (switched in, not
     /// yet out): their current interval has no ON_CPU record yet.
     pub fn running_threads(&self) -> Vec<(u32, u64)> {
