@@ -6,8 +6,9 @@
 //! tree is gone, the duration elapsed or a signal came, then writes
 //! `trace.json` and `report.json` atomically.
 //!
-//! Stopping: SIGINT/SIGTERM are forwarded to a launched command and the
-//! recording continues until its tree is gone (a second signal, or
+//! Stopping: SIGINT/SIGTERM are forwarded to a launched command (unless the
+//! terminal sent it to the whole process group already: Ctrl-C is delivered
+//! once, not twice) and the recording continues until its tree is gone (a second signal, or
 //! [`SIGNAL_GRACE`], stops it at once); with `--pid` a signal stops the
 //! recording and the process is left alone. `duration` on a launched command
 //! stops the recording at the deadline and leaves the command running.
@@ -119,10 +120,23 @@ fn kernel_release() -> String {
         .unwrap_or_default()
 }
 
+/// The last signal caught; negative when the kernel sent it (the terminal's
+/// Ctrl-C to the foreground group), positive when a process did (`kill`).
 static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    LAST_SIGNAL.store(sig, Ordering::SeqCst);
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
+    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    LAST_SIGNAL.store(if from_kernel { -sig } else { sig }, Ordering::SeqCst);
+}
+
+/// A caught signal.
+#[derive(Debug, Clone, Copy)]
+struct Caught {
+    signal: i32,
+    /// Sent by the kernel to the whole process group (the launched child got
+    /// it too): not forwarded again.
+    group: bool,
 }
 
 /// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
@@ -139,6 +153,7 @@ impl SignalGuard {
             unsafe {
                 let mut sa: libc::sigaction = std::mem::zeroed();
                 sa.sa_sigaction = on_signal as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO;
                 libc::sigemptyset(&mut sa.sa_mask);
                 let mut prev: libc::sigaction = std::mem::zeroed();
                 if libc::sigaction(sig, &sa, &mut prev) == 0 {
@@ -149,10 +164,13 @@ impl SignalGuard {
         SignalGuard { old }
     }
 
-    fn take() -> Option<i32> {
+    fn take() -> Option<Caught> {
         match LAST_SIGNAL.swap(0, Ordering::SeqCst) {
             0 => None,
-            s => Some(s),
+            s => Some(Caught {
+                signal: s.abs(),
+                group: s < 0,
+            }),
         }
     }
 }
@@ -339,14 +357,15 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     loop {
         reader.wait(Duration::from_millis(100));
         sink.drain(&mut reader);
-        if let Some(sig) = SignalGuard::take() {
+        if let Some(caught) = SignalGuard::take() {
+            let sig = caught.signal;
             tracing::info!("signal {sig}: stopping");
             if stopped_by_signal.is_some() || launched.is_none() {
                 stopped_by_signal = Some(sig);
                 break;
             }
             stopped_by_signal = Some(sig);
-            if let Some(child) = &launched {
+            if let Some(child) = launched.as_ref().filter(|_| !caught.group) {
                 child.signal(sig);
             }
             grace_until = Some(Instant::now() + SIGNAL_GRACE);
