@@ -512,7 +512,17 @@ fn enable_v2_controllers(root: &Path, parent: &Path, limits: Limits) -> Result<(
         let enabled = read_file(&ctl)?;
         for c in &want {
             if !enabled.split_whitespace().any(|x| x == *c) {
-                fs::write(&ctl, format!("+{c}")).map_err(|e| {
+                let mut r = fs::write(&ctl, format!("+{c}"));
+                if dir == root
+                    && r.as_ref()
+                        .is_err_and(|e| e.raw_os_error() == Some(libc::EBUSY))
+                {
+                    // A container's cgroup namespace root holding processes ("no internal
+                    // processes"): move them into a leaf, as container init systems do.
+                    move_procs_to_leaf(root)?;
+                    r = fs::write(&ctl, format!("+{c}"));
+                }
+                r.map_err(|e| {
                     err(
                         &ctl,
                         &format!("enable the {c} controller (is it bound to a v1 hierarchy?) in"),
@@ -521,6 +531,19 @@ fn enable_v2_controllers(root: &Path, parent: &Path, limits: Limits) -> Result<(
                 })?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Moves every process of `root` into `root/lxprof-init` so that controllers can be enabled
+/// for `root`'s children.
+fn move_procs_to_leaf(root: &Path) -> Result<(), SandboxError> {
+    let leaf = root.join("lxprof-init");
+    mkdir(&leaf)?;
+    let procs = leaf.join("cgroup.procs");
+    for pid in pids_in(root) {
+        // A process may exit meanwhile; kernel threads cannot move: ignore those failures.
+        let _ = fs::write(&procs, pid.to_string());
     }
     Ok(())
 }

@@ -4,8 +4,33 @@
 //! a shared writable `/tmp` and an `/etc/hosts` resolving `sandbox.localdomain`. Processes keep
 //! host pids and the host network (the APIs listen on the host's loopback).
 //!
-//! [`Sandbox::spawn`] blocks the calling thread until the child has exec'd; from async code call
-//! it inside `tokio::task::spawn_blocking` (it needs a tokio runtime context).
+//! [`Sandbox::spawn`] blocks the calling thread until the child has exec'd; from async code use
+//! [`Sandbox::spawn_async`] (or call `spawn` inside `tokio::task::spawn_blocking`).
+//!
+//! ```no_run
+//! use lxprof_emulator::sandbox::{Sandbox, SandboxCommand, SandboxSpec};
+//! # async fn demo() -> Result<(), lxprof_emulator::sandbox::SandboxError> {
+//! let _ = lxprof_emulator::sandbox::cleanup_stale(); // leftovers of crashed runs
+//! let sb = std::sync::Arc::new(Sandbox::create(SandboxSpec {
+//!     name: "env-0".into(),
+//!     memory_mb: 128,
+//!     cpu_limit: Some(128.0 / 1769.0),
+//!     function_dir: "/path/to/package".into(), // holds `bootstrap`
+//!     layers: vec![],
+//!     extra_extensions: vec!["/path/to/rust-blank".into()],
+//!     run_as: None, // nobody
+//! })?);
+//! for ext in sb.extension_paths() {
+//!     let cmd = SandboxCommand { program: ext, args: vec![], env: vec![], cwd: "/".into() };
+//!     let _child = sb.spawn_async(cmd, |pid| println!("start tracing {pid}")).await?;
+//! }
+//! sb.freeze()?; // between invocations
+//! sb.thaw()?;
+//! let max_memory_used_mb = sb.memory_peak_bytes()? / (1024 * 1024);
+//! # let _ = max_memory_used_mb;
+//! drop(sb); // kills everything, removes the cgroups and the state directory
+//! # Ok(()) }
+//! ```
 
 pub mod cgroup;
 pub mod layout;
