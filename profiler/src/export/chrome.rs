@@ -41,9 +41,29 @@ pub fn process_label(p: &Process) -> String {
     format!("{} [{}] {}", p.comm, p.role, p.pid)
 }
 
+/// Trace events serialized as they are produced, one per line (no big
+/// intermediate tree: a long recording has millions of slices).
+struct Events {
+    out: String,
+    count: usize,
+}
+
+impl Events {
+    fn push(&mut self, event: Value) {
+        if self.count > 0 {
+            self.out.push_str(",\n");
+        }
+        self.count += 1;
+        let _ = write!(self.out, "{event}");
+    }
+}
+
 /// The trace as JSON bytes.
 pub fn to_json(rec: &Recording) -> Vec<u8> {
-    let mut events: Vec<Value> = Vec::new();
+    let mut events = Events {
+        out: String::from("{\"traceEvents\":[\n"),
+        count: 0,
+    };
     let root = rec.info.root_pid;
     let mut sort: Vec<u32> = rec.processes.iter().map(|p| p.pid).collect();
     sort.sort_by_key(|&pid| (Some(pid) != root, pid));
@@ -61,13 +81,7 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
         "decode_errors": rec.info.decode_errors,
         "clock": "CLOCK_MONOTONIC, relative to the start of the recording",
     });
-    let mut out = String::from("{\"traceEvents\":[\n");
-    for (i, e) in events.iter().enumerate() {
-        if i > 0 {
-            out.push_str(",\n");
-        }
-        out.push_str(&e.to_string());
-    }
+    let mut out = events.out;
     let _ = write!(
         out,
         "\n],\n\"displayTimeUnit\":\"ms\",\n\"metadata\":{metadata}}}\n"
@@ -75,7 +89,7 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn process_events(p: &Process, sort: &[u32], ev: &mut Vec<Value>) {
+fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
     let pid = p.pid;
     let sort_index = sort.iter().position(|&x| x == pid).unwrap_or(0);
     ev.push(
@@ -123,10 +137,10 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Vec<Value>) {
     }
 }
 
-fn rss_counters(p: &Process, ev: &mut Vec<Value>) {
+fn rss_counters(p: &Process, ev: &mut Events) {
     let mut last_bucket = None;
     let mut pending = None;
-    let flush = |s: Option<crate::model::RssSample>, ev: &mut Vec<Value>| {
+    let flush = |s: Option<crate::model::RssSample>, ev: &mut Events| {
         if let Some(s) = s {
             ev.push(
                 json!({"ph": "C", "name": "RSS", "pid": p.pid, "ts": us(s.ts_ns),
@@ -145,7 +159,7 @@ fn rss_counters(p: &Process, ev: &mut Vec<Value>) {
     flush(pending, ev);
 }
 
-fn fault_counters(p: &Process, ev: &mut Vec<Value>) {
+fn fault_counters(p: &Process, ev: &mut Events) {
     let rate = p.fault_rate(FAULT_BUCKET_NS);
     let counter = |ts: u64, n: u64| {
         json!({"ph": "C", "name": "page faults /10ms", "pid": p.pid, "ts": us(ts),
