@@ -334,6 +334,13 @@ impl Sandbox {
         self.state.extension_paths(&self.spec)
     }
 
+    /// The host path behind an in-sandbox path (see [`StateDir::host_path`]), e.g. to read a
+    /// binary named in `/proc/PID/maps` after the process exited. Extra extensions are copies in
+    /// the state directory: resolve them before the sandbox is dropped.
+    pub fn host_path(&self, in_sandbox: &Path) -> Option<PathBuf> {
+        self.state.host_path(&self.spec, in_sandbox)
+    }
+
     /// Host path of the environment's `/tmp`.
     pub fn tmp_dir(&self) -> PathBuf {
         self.state.tmp()

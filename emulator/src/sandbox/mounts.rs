@@ -241,6 +241,35 @@ impl StateDir {
         ])
     }
 
+    /// The host path behind an in-sandbox path (as `/proc/PID/maps` shows it), for reading
+    /// binaries after their process is gone: `/var/task/…` → the function dir, `/opt/…` → the
+    /// topmost layer holding it (the extra extensions' copies first), `/tmp/…` → the state dir,
+    /// `/etc/hosts` → the environment's hosts file, anything else → itself (the host file system
+    /// is visible as is). `None` for a relative path or `/opt` paths no layer holds.
+    pub fn host_path(&self, spec: &SandboxSpec, path: &Path) -> Option<PathBuf> {
+        if !path.is_absolute() {
+            return None;
+        }
+        if let Ok(rest) = path.strip_prefix("/var/task") {
+            return Some(spec.function_dir.join(rest));
+        }
+        if let Ok(rest) = path.strip_prefix("/opt") {
+            let mut lower = vec![self.ext_top()];
+            lower.extend(spec.layers.iter().rev().cloned());
+            return lower
+                .into_iter()
+                .map(|l| l.join(rest))
+                .find(|p| p.symlink_metadata().is_ok());
+        }
+        if let Ok(rest) = path.strip_prefix("/tmp") {
+            return Some(self.tmp().join(rest));
+        }
+        if path == Path::new("/etc/hosts") {
+            return Some(self.hosts());
+        }
+        Some(path.to_path_buf())
+    }
+
     /// Sorted in-sandbox paths of every `/opt/extensions/*` file (layers + extra extensions).
     pub fn extension_paths(&self, spec: &SandboxSpec) -> Vec<PathBuf> {
         let mut names: Vec<std::ffi::OsString> = Vec::new();

@@ -16,6 +16,7 @@ fn environment_view_user_tmp_and_hosts() {
     std::fs::create_dir_all(&l2).expect("mkdir");
     std::fs::write(l2.join("which"), "layer2").expect("write");
     write_exec(&dir.join("extra/y"), "#!/bin/sh\necho y\n");
+    let (func_dir, l1_dir, l2_dir) = (func.clone(), l1.clone(), l2.clone());
     let mut s = spec("view", func);
     s.layers = vec![l1, l2];
     s.extra_extensions = vec![dir.join("extra/y")];
@@ -63,6 +64,26 @@ fn environment_view_user_tmp_and_hosts() {
         "the sandbox /tmp leaked to the host"
     );
     assert!(sb.tmp_dir().join(&marker).exists());
+
+    // Host paths behind in-sandbox paths, for symbolizing after the processes are gone.
+    let host = |p: &str| sb.host_path(Path::new(p));
+    assert_eq!(
+        host("/var/task/bootstrap"),
+        Some(func_dir.join("bootstrap"))
+    );
+    assert_eq!(host("/opt/which"), Some(l2_dir.join("which")));
+    assert_eq!(host("/opt/extensions/x"), Some(l1_dir.join("extensions/x")));
+    let y = host("/opt/extensions/y").expect("y");
+    assert_eq!(
+        std::fs::read(&y).ok(),
+        std::fs::read(dir.join("extra/y")).ok()
+    );
+    assert_eq!(
+        host(&format!("/tmp/{marker}")),
+        Some(sb.tmp_dir().join(&marker))
+    );
+    assert_eq!(host("/usr/bin/env"), Some(PathBuf::from("/usr/bin/env")));
+    assert_eq!(host("/opt/nothing-here"), None);
 }
 
 #[test]
