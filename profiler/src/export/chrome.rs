@@ -6,8 +6,9 @@
 //! (the root process first); per thread an `M` `thread_name` and one `X`
 //! slice "on-CPU" per on-CPU interval (disjoint by construction of the
 //! model); `C` counters "RSS" (bytes: `total`, `file`, `anon`, `shmem`, at
-//! most one sample per [`RSS_RESOLUTION_NS`]) and "page faults /10ms"
-//! (PAGE_FAULT records per [`FAULT_BUCKET_NS`], back to 0 after a burst);
+//! most one sample per [`RSS_RESOLUTION_NS`]) and "page faults" (`per 10ms`:
+//! PAGE_FAULT records per [`FAULT_BUCKET_NS`], back to 0 after a burst);
+//! Perfetto names counter tracks "<name> <arg>", e.g. "RSS anon";
 //! process-scoped `i` instants "exec FILE" and "exit". Top-level `metadata`
 //! holds the command, kernel release, lost events and lxprof version.
 //!
@@ -162,8 +163,8 @@ fn rss_counters(p: &Process, ev: &mut Events) {
 fn fault_counters(p: &Process, ev: &mut Events) {
     let rate = p.fault_rate(FAULT_BUCKET_NS);
     let counter = |ts: u64, n: u64| {
-        json!({"ph": "C", "name": "page faults /10ms", "pid": p.pid, "ts": us(ts),
-            "args": {"faults": n}})
+        json!({"ph": "C", "name": "page faults", "pid": p.pid, "ts": us(ts),
+            "args": {"per 10ms": n}})
     };
     for (i, &(start, n)) in rate.iter().enumerate() {
         ev.push(counter(start, n));
@@ -411,12 +412,12 @@ mod tests {
         assert_eq!(rss.len(), 2);
         assert_eq!(rss[0]["args"]["total"], 8192);
         assert_eq!(rss[1]["args"]["file"], 4096);
-        let faults: Vec<_> = find("C", "page faults /10ms", 20)
+        let faults: Vec<_> = find("C", "page faults", 20)
             .iter()
             .map(|e| {
                 (
                     e["ts"].as_u64().unwrap(),
-                    e["args"]["faults"].as_u64().unwrap(),
+                    e["args"]["per 10ms"].as_u64().unwrap(),
                 )
             })
             .collect();
