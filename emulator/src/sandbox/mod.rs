@@ -36,6 +36,7 @@ pub mod cgroup;
 pub mod layout;
 pub mod mounts;
 pub mod spawn;
+pub mod stale;
 
 use std::ffi::CString;
 use std::fs;
@@ -46,6 +47,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 pub use nix::sys::signal::Signal;
+pub use stale::{CleanupReport, cleanup_stale, lxprof_parents};
 
 use cgroup::{Cgroup, Layout, Limits};
 use mounts::StateDir;
@@ -467,80 +469,6 @@ fn absolute(p: &Path) -> Result<PathBuf, SandboxError> {
         what: "resolve".into(),
         source: e,
     })
-}
-
-/// What [`cleanup_stale`] removed.
-#[derive(Debug, Default, Clone)]
-pub struct CleanupReport {
-    /// Processes SIGKILLed (found in groups whose owner is dead).
-    pub processes_killed: usize,
-    /// cgroup directories removed.
-    pub cgroups_removed: Vec<PathBuf>,
-    /// State directories removed.
-    pub state_dirs_removed: Vec<PathBuf>,
-}
-
-/// Removes leftovers of crashed runs: environments under every `lxprof` cgroup parent and
-/// under [`mounts::STATE_ROOT`] whose creating process (recorded in the state dir) is gone.
-/// Their processes are killed, their cgroups and state dirs removed. Live runs are untouched.
-pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
-    let mut report = CleanupReport::default();
-    let state_root = Path::new(mounts::STATE_ROOT);
-    let live = |name: &std::ffi::OsStr| mounts::owner_alive(&state_root.join(name));
-    for parent in lxprof_parents() {
-        let Ok(rd) = fs::read_dir(&parent) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) || live(&e.file_name()) {
-                continue;
-            }
-            let dir = e.path();
-            let pids = cgroup::pids_in(&dir);
-            report.processes_killed += pids.len();
-            for pid in pids {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-            let _ = fs::write(dir.join("freezer.state"), "THAWED");
-            let _ = fs::write(dir.join("cgroup.freeze"), "0");
-            let _ = fs::write(dir.join("cgroup.kill"), "1");
-            cgroup::rmdir_retry(&dir)?;
-            report.cgroups_removed.push(dir);
-        }
-    }
-    if let Ok(rd) = fs::read_dir(state_root) {
-        for e in rd.flatten() {
-            if live(&e.file_name()) {
-                continue;
-            }
-            fs::remove_dir_all(e.path()).map_err(|err| SandboxError::Io {
-                path: e.path(),
-                what: "remove the stale state directory".into(),
-                source: err,
-            })?;
-            report.state_dirs_removed.push(e.path());
-        }
-    }
-    Ok(report)
-}
-
-/// Every `lxprof` parent cgroup on this machine (any v1 hierarchy or cgroup2 mount).
-pub fn lxprof_parents() -> Vec<PathBuf> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut v: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| left.split_whitespace().nth(4))?
-        })
-        .map(|m| Path::new(m).join(cgroup::PARENT))
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 #[cfg(test)]
