@@ -80,6 +80,8 @@ struct ProcessState {
     cmdline_explicit: bool,
     rss: RssSample,
     threads: BTreeMap<u32, ThreadState>,
+    /// Earlier threads whose tid was reused by a later thread.
+    past_threads: Vec<ThreadState>,
 }
 
 /// Builds a [`Recording`] from events. See the module docs.
@@ -93,6 +95,8 @@ pub struct ModelBuilder {
     /// Latest relative time applied.
     last_rel: u64,
     processes: BTreeMap<u32, ProcessState>,
+    /// Exited processes whose pid a later fork reused.
+    past_processes: Vec<ProcessState>,
     roles: HashMap<u32, String>,
     /// Threads on a CPU when recording stopped: (tid, since, absolute ns).
     running: Vec<(u32, u64)>,
@@ -109,6 +113,7 @@ impl ModelBuilder {
             max_ts: start_ns,
             last_rel: 0,
             processes: BTreeMap::new(),
+            past_processes: Vec::new(),
             roles: HashMap::new(),
             running: Vec::new(),
         }
@@ -243,7 +248,13 @@ impl ModelBuilder {
                 });
             }
             Event::Fork(e) if e.is_thread() => {
-                let t = thread(self.process(h.pid, rel), e.child_tid, rel);
+                let p = self.process(h.pid, rel);
+                if p.threads.get(&e.child_tid).is_some_and(|t| t.thread.exited)
+                    && let Some(old) = p.threads.remove(&e.child_tid)
+                {
+                    p.past_threads.push(old); // tid reused
+                }
+                let t = thread(p, e.child_tid, rel);
                 t.thread.start_ns = rel;
                 t.thread.exited = false;
                 rename(&mut t.thread, &e.comm);
@@ -251,6 +262,12 @@ impl ModelBuilder {
             Event::Fork(e) => {
                 let parent = &self.process(h.pid, rel).process;
                 let (exe, cmdline) = (parent.exe.clone(), parent.cmdline.clone());
+                let reused = self.processes.get(&e.child_pid);
+                if reused.is_some_and(|p| p.process.exit.is_some())
+                    && let Some(old) = self.processes.remove(&e.child_pid)
+                {
+                    self.past_processes.push(old); // pid reused
+                }
                 let c = self.process(e.child_pid, rel);
                 c.process.ppid = h.pid;
                 c.process.start_ns = rel;
@@ -373,10 +390,13 @@ impl ModelBuilder {
                 });
             }
         }
-        let processes = std::mem::take(&mut self.processes)
-            .into_values()
+        let mut states = std::mem::take(&mut self.past_processes);
+        states.extend(std::mem::take(&mut self.processes).into_values());
+        let mut processes: Vec<Process> = states
+            .into_iter()
             .map(|p| self.finish_process(p, duration_ns, info.root_pid))
             .collect();
+        processes.sort_by_key(|p| (p.pid, p.start_ns));
         Recording {
             duration_ns,
             processes,
@@ -397,7 +417,8 @@ impl ModelBuilder {
         };
         let mut exit_cpu = 0;
         let mut uncovered = 0;
-        for (_, mut t) in p.threads {
+        let threads = p.past_threads.into_iter().chain(p.threads.into_values());
+        for mut t in threads {
             let th = &mut t.thread;
             if !th.exited && th.became_leader_ns.is_none() {
                 th.end_ns = duration;
@@ -416,6 +437,7 @@ impl ModelBuilder {
             uncovered += t.uncovered_faults;
             process.threads.push(t.thread);
         }
+        process.threads.sort_by_key(|t| (t.tid, t.start_ns));
         process.exit_cpu_ns = exited.then_some(exit_cpu);
         process.page_faults_exact = exited && uncovered == 0;
         process

@@ -353,3 +353,40 @@ fn threads_running_at_the_end_get_their_last_interval() {
     assert_eq!(cpu, [(701, MS + 6 * MS), (702, 0)]);
     assert_eq!(p.cpu_ns, 7 * MS);
 }
+
+#[test]
+fn reused_pids_and_tids_are_separate_processes_and_threads() {
+    let events = [
+        fork(1, 800, 800, 801, 801, "first"),
+        fork(2, 801, 801, 801, 802, "t1"),
+        exit(3, 801, 802, 0, false, 2),
+        fork(4, 801, 801, 801, 802, "t2"), // tid 802 reused in the process
+        exit(5, 801, 802, 0, false, 3),
+        exit(6, 801, 801, 1 << 8, true, 1),
+        fork(7, 800, 800, 801, 801, "second"), // pid 801 reused
+        on_cpu(801, 801, 7, 8),
+    ];
+    let mut b = ModelBuilder::new(T0);
+    events.iter().for_each(|e| b.push(e));
+    let r = b.finish(T0 + 10 * MS, info(800));
+    let both: Vec<_> = r
+        .processes
+        .iter()
+        .filter(|p| p.pid == 801)
+        .map(|p| (p.comm.as_str(), p.start_ns / MS, p.exit.is_some()))
+        .collect();
+    assert_eq!(both, [("first", 1, true), ("second", 7, false)]);
+    assert_eq!(r.process(801).unwrap().comm, "second", "the latest");
+    assert_eq!(r.process(800).unwrap().pid, 800);
+    assert!(r.process(799).is_none() && r.process(802).is_none());
+    let first = &r.processes[1];
+    let t802: Vec<_> = first
+        .threads
+        .iter()
+        .filter(|t| t.tid == 802)
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(t802, ["t1", "t2"]);
+    assert_eq!(first.page_faults_minor, 2 + 3 + 1);
+    assert_eq!(r.processes[2].cpu_ns, MS);
+}

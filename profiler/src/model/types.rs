@@ -37,18 +37,19 @@ pub struct PerfCounts {
 pub struct Recording {
     /// Length of the recording in ns (end − start).
     pub duration_ns: u64,
-    /// Processes sorted by pid.
+    /// Processes sorted by pid, then start (a pid reused during the
+    /// recording appears once per process that had it).
     pub processes: Vec<Process>,
     pub info: RecordingInfo,
 }
 
 impl Recording {
-    /// The process with this pid.
+    /// The process with this pid (the latest one if the pid was reused).
     pub fn process(&self, pid: u32) -> Option<&Process> {
-        self.processes
-            .binary_search_by_key(&pid, |p| p.pid)
-            .ok()
+        let end = self.processes.partition_point(|p| p.pid <= pid);
+        end.checked_sub(1)
             .map(|i| &self.processes[i])
+            .filter(|p| p.pid == pid)
     }
 
     /// Sum of eBPF on-CPU time over all processes.
@@ -205,7 +206,7 @@ pub struct Process {
     pub fault_times_ns: Vec<u64>,
     /// Execs recorded, in order.
     pub execs: Vec<ExecRecord>,
-    /// Threads sorted by tid.
+    /// Threads sorted by tid, then start (a reused tid appears once per thread).
     pub threads: Vec<Thread>,
 }
 
