@@ -2,13 +2,13 @@
 //! reads it. Times in microseconds relative to the start of the recording,
 //! with three decimals (nanosecond precision).
 //!
-//! Per process: `M` `process_name` ("comm [role] pid"), `process_sort_index`
+//! Per process: `M` `process_name` (`"comm [role] pid"`), `process_sort_index`
 //! (the root process first); per thread an `M` `thread_name` and one `X`
 //! slice "on-CPU" per on-CPU interval (disjoint by construction of the
 //! model); `C` counters "RSS" (bytes: `total`, `file`, `anon`, `shmem`, at
 //! most one sample per [`RSS_RESOLUTION_NS`]) and "page faults" (`per 10ms`:
 //! PAGE_FAULT records per [`FAULT_BUCKET_NS`], back to 0 after a burst);
-//! Perfetto names counter tracks "<name> <arg>", e.g. "RSS anon";
+//! Perfetto names counter tracks `"<name> <arg>"`, e.g. "RSS anon";
 //! process-scoped `i` instants "exec FILE" and "exit". Top-level `metadata`
 //! holds the command, kernel release, lost events and lxprof version.
 //!
@@ -37,7 +37,7 @@ fn us(ns: u64) -> Value {
     }
 }
 
-/// The process's track name: "comm [role] pid".
+/// The process's track name: `"comm [role] pid"`.
 pub fn process_label(p: &Process) -> String {
     format!("{} [{}] {}", p.comm, p.role, p.pid)
 }
