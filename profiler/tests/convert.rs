@@ -258,6 +258,21 @@ fn golden_conversions() {
     }
 }
 
+/// `export::write_files` writes both files atomically, equal to the exporters'.
+#[test]
+fn write_files_puts_trace_and_report_in_the_output_dir() {
+    let rec = replay(&data_dir().join("synthetic.events.bin")).expect("replay");
+    let dir = std::env::temp_dir().join(format!("lxprof-convert-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = lxprof::output::OutputDir::create(Some(dir.clone())).expect("output dir");
+    let files = lxprof::export::write_files(&rec, &out).expect("write");
+    let labels: Vec<_> = files.iter().map(|(l, _)| *l).collect();
+    assert_eq!(labels, ["trace", "report"]);
+    assert_eq!(std::fs::read(&files[0].1).unwrap(), chrome::to_json(&rec));
+    assert_eq!(std::fs::read(&files[1].1).unwrap(), report::to_json(&rec));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
 /// Figures of the synthetic case that the golden files must not silently
 /// change: worth reading when re-blessing.
 #[test]

@@ -12,3 +12,26 @@ pub mod summary;
 
 /// Version of lxprof written into every output.
 pub const LXPROF_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+use std::path::PathBuf;
+
+use crate::model::Recording;
+use crate::output::{OutputDir, OutputError};
+
+/// Writes `trace.json` and `report.json` of `rec` into `out` atomically;
+/// returns `(label, path)` of each, in that order, for [`summary::render`].
+pub fn write_files(
+    rec: &Recording,
+    out: &OutputDir,
+) -> Result<Vec<(&'static str, PathBuf)>, OutputError> {
+    Ok(vec![
+        (
+            "trace",
+            out.write_atomic("trace.json", &chrome::to_json(rec))?,
+        ),
+        (
+            "report",
+            out.write_atomic("report.json", &report::to_json(rec))?,
+        ),
+    ])
+}

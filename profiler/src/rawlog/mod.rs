@@ -303,6 +303,17 @@ impl<R: Read> RawLogReader<R> {
     }
 }
 
+impl<R: Read> RawLogReader<R> {
+    /// Only the kernel records, as the ring buffer delivered them.
+    pub fn kernel_records(self) -> impl Iterator<Item = Result<Vec<u8>, RawLogError>> {
+        self.filter_map(|r| match r {
+            Ok(Record::Kernel(bytes)) => Some(Ok(bytes)),
+            Ok(Record::Meta(_)) => None,
+            Err(e) => Some(Err(e)),
+        })
+    }
+}
+
 impl<R: Read> Iterator for RawLogReader<R> {
     type Item = Result<Record, RawLogError>;
 

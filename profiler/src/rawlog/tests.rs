@@ -128,6 +128,12 @@ fn records_round_trip() {
         .unwrap();
     assert_eq!(records.len(), 2 + events.len() + 3);
     assert_eq!(records[0], Record::Meta(Meta::Start { start_ns: 1_000 }));
+    let kernel: Vec<Vec<u8>> = RawLogReader::open(&path)
+        .unwrap()
+        .kernel_records()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kernel.len(), events.len() + 1);
     for (r, e) in records[2..].iter().zip(&events) {
         assert_eq!(r, &Record::Kernel(encode_event(e)));
     }
