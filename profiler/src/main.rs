@@ -1,5 +1,76 @@
-//! The `lxprof` command line: parses arguments, calls the library, prints errors.
+//! The `lxprof` command line: parses arguments, calls the library, prints
+//! errors as one line (`lxprof: …`) and maps exit codes.
 
-fn main() {
-    println!("lxprof {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+
+mod cli;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use tracing_subscriber::{EnvFilter, prelude::*};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _self_trace = match init_logging(&cli) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("lxprof: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("lxprof: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `RUST_LOG` controls the tool's own logs (default: warnings); `--self-trace`
+/// adds a Chrome-trace layer. The returned guard flushes that file on drop.
+fn init_logging(cli: &Cli) -> anyhow::Result<Option<tracing_chrome::FlushGuard>> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+    match &cli.self_trace {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                anyhow::anyhow!("cannot create self-trace file {}: {e}", path.display())
+            })?;
+            let (chrome, guard) = tracing_chrome::ChromeLayerBuilder::new()
+                .writer(file)
+                .build();
+            registry.with(chrome).init();
+            Ok(Some(guard))
+        }
+        None => {
+            registry.init();
+            Ok(None)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Record(args) => {
+            let opts = args.to_options().map_err(anyhow::Error::msg)?;
+            let outcome = lxprof::record::record(&opts)?;
+            print!("{}", outcome.summary);
+            // Exit as the recorded command did, so lxprof can wrap it in scripts.
+            let code = match outcome.exit_status {
+                Some(status) => match (status.code, status.signal) {
+                    (Some(code), _) => code,
+                    (None, Some(sig)) => 128 + sig,
+                    (None, None) => 0,
+                },
+                None => 0,
+            };
+            Ok(ExitCode::from(
+                u8::try_from(code.clamp(0, 255)).unwrap_or(1),
+            ))
+        }
+    }
 }
