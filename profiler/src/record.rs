@@ -325,18 +325,34 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         probe_opts.ring_buffer_bytes = bytes;
     }
     let mut probes = Probes::load(&probe_opts)?;
-    let mut reader = probes.take_reader().ok_or(ProbeError::Missing {
+    let reader = probes.take_reader().ok_or(ProbeError::Missing {
         kind: "map",
         name: "events",
     })?;
     let out = OutputDir::create(opts.output_dir.clone())?;
     let raw_tmp = out.path().join(".events.bin.tmp");
+    let result = record_into(opts, probes, reader, &out, &raw_tmp);
+    if result.is_err() {
+        // Nothing half-written stays behind.
+        let _ = std::fs::remove_file(&raw_tmp);
+    }
+    result
+}
+
+/// The recording proper, once the probes are loaded and the directory exists.
+fn record_into(
+    opts: &RecordOptions,
+    mut probes: Probes,
+    mut reader: EventReader,
+    out: &OutputDir,
+    raw_tmp: &std::path::Path,
+) -> Result<RecordOutcome, RecordError> {
     let signals = SignalGuard::install();
 
     let start_ns = monotonic_ns();
     let mut sink = Sink {
         builder: ModelBuilder::new(start_ns),
-        raw: RawLogWriter::create(&raw_tmp)?,
+        raw: RawLogWriter::create(raw_tmp)?,
         raw_error: None,
     };
     if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
@@ -429,7 +445,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     }
     raw.finish()?;
     let events_path = out.path().join("events.bin");
-    std::fs::rename(&raw_tmp, &events_path).map_err(|source| OutputError::Write {
+    std::fs::rename(raw_tmp, &events_path).map_err(|source| OutputError::Write {
         path: events_path.clone(),
         source,
     })?;

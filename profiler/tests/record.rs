@@ -259,6 +259,13 @@ mod trace {
         let Some(_g) = bpf_available() else { return };
         let (outcome, _) = run("trace", &["mixed", "--ms", "300"]);
         check_trace(&outcome.output_dir.join("trace.json"));
+        // events.bin replays, without root, into the very same model.
+        let replayed =
+            lxprof::rawlog::replay(&outcome.output_dir.join("events.bin")).expect("replay");
+        assert!(
+            replayed == outcome.recording,
+            "replay of events.bin differs"
+        );
     }
 
     pub(crate) fn check_trace(path: &std::path::Path) {
