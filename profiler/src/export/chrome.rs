@@ -1,6 +1,8 @@
 //! `trace.json`: the Chrome Trace Event Format, as Perfetto's JSON importer
 //! reads it. Times in microseconds relative to the start of the recording,
-//! with three decimals (nanosecond precision).
+//! with three decimals (nanosecond precision: Perfetto's importer rounds
+//! fractional microseconds to the nearest ns). No `displayTimeUnit`: Perfetto
+//! ignores it now and older versions let it change how times parse.
 //!
 //! Per process: `M` `process_name` (`"comm [role] pid"`), `process_sort_index`
 //! (the root process first); per thread an `M` `thread_name` and one `X`
@@ -83,10 +85,7 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
         "clock": "CLOCK_MONOTONIC, relative to the start of the recording",
     });
     let mut out = events.out;
-    let _ = write!(
-        out,
-        "\n],\n\"displayTimeUnit\":\"ms\",\n\"metadata\":{metadata}}}\n"
-    );
+    let _ = write!(out, "\n],\n\"metadata\":{metadata}}}\n");
     out.into_bytes()
 }
 
