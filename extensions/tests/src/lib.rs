@@ -3,6 +3,7 @@
 //! guard that stops the server by PID on drop, and an S3 reader for checking what the
 //! event collectors stored.
 
+pub mod driver;
 pub mod facility;
 pub mod layout;
 pub mod local_s3;

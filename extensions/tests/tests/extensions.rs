@@ -5,6 +5,8 @@
 
 #[path = "extensions/aot.rs"]
 mod aot;
+#[path = "extensions/collectors.rs"]
+mod collectors;
 #[path = "extensions/docker.rs"]
 mod docker;
 #[path = "extensions/local_s3.rs"]
