@@ -67,9 +67,16 @@ static __always_inline void *lxprof_reserve(u64 size, u32 kind, u32 pid, u32 tid
 	return h;
 }
 
+/*
+ * Wake the reader only once a quarter of the ring is filled: a wakeup per
+ * record would cost the traced program a context switch per event. The reader
+ * also drains on a short poll timeout, so nothing waits long.
+ */
 static __always_inline void lxprof_submit(void *rec)
 {
-	bpf_ringbuf_submit(rec, 0);
+	u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	u64 size = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	bpf_ringbuf_submit(rec, avail >= size / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	lxprof_count(LXPROF_COUNTER_EVENTS);
 }
 

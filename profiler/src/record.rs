@@ -63,6 +63,9 @@ impl RecordOptions {
 
 /// After a forwarded signal, how long to wait for the tree to exit.
 pub const SIGNAL_GRACE: Duration = Duration::from_secs(5);
+/// Longest wait for records between drains (the kernel wakes the reader
+/// earlier when a quarter of the ring buffer is full).
+const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How often dead pids are pruned from the `traced` map.
 const PRUNE_EVERY: Duration = Duration::from_millis(250);
 
@@ -371,7 +374,7 @@ fn record_into(
     let mut last_prune = Instant::now();
 
     loop {
-        reader.wait(Duration::from_millis(100));
+        reader.wait(POLL_EVERY);
         sink.drain(&mut reader);
         if let Some(caught) = SignalGuard::take() {
             let sig = caught.signal;

@@ -1,8 +1,10 @@
-//! Reading the `events` ring buffer: wait with poll(2), drain every ready
+//! Reading the `events` ring buffer: wait with an edge-triggered epoll (the
+//! kernel side wakes the reader only when a quarter of the ring is filled, so
+//! a level-triggered poll would spin on every new record), drain every ready
 //! record, decode it with [`Event::from_bytes`]; decode errors are counted,
 //! never fatal.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use aya::maps::{MapData, RingBuf};
@@ -19,28 +21,52 @@ pub struct ReadStats {
 /// The consumer side of the `events` ring buffer.
 pub struct EventReader {
     ring: RingBuf<MapData>,
+    /// Edge-triggered epoll on the ring; None if epoll is unavailable (then
+    /// [`EventReader::wait`] just sleeps).
+    epoll: Option<OwnedFd>,
     stats: ReadStats,
+}
+
+fn epoll_on(fd: i32) -> Option<OwnedFd> {
+    // SAFETY: plain syscalls on descriptors we own; checked results.
+    unsafe {
+        let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+        if ep < 0 {
+            return None;
+        }
+        let ep = OwnedFd::from_raw_fd(ep);
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        if libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) != 0 {
+            return None;
+        }
+        Some(ep)
+    }
 }
 
 impl EventReader {
     pub(super) fn new(ring: RingBuf<MapData>) -> EventReader {
+        let epoll = epoll_on(ring.as_raw_fd());
         EventReader {
             ring,
+            epoll,
             stats: ReadStats::default(),
         }
     }
 
-    /// Waits until records are ready or `timeout` passes (or a signal
-    /// arrives). Returns true when records may be ready.
+    /// Waits until the kernel signals a filling ring, `timeout` passes, or a
+    /// signal arrives. Returns true when woken by the kernel.
     pub fn wait(&self, timeout: Duration) -> bool {
-        let mut fd = libc::pollfd {
-            fd: self.ring.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-        // SAFETY: one valid pollfd.
-        let rc = unsafe { libc::poll(&mut fd, 1, ms) };
+        let Some(ep) = &self.epoll else {
+            std::thread::sleep(timeout);
+            return false;
+        };
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one valid epoll_event out buffer.
+        let rc = unsafe { libc::epoll_wait(ep.as_raw_fd(), &mut ev, 1, ms) };
         rc > 0
     }
 
