@@ -213,7 +213,9 @@ impl ModelBuilder {
         let p = self.process(seed.pid, 0);
         let pr = &mut p.process;
         if pr.ppid == 0 {
+            // No FORK seen: it existed before the recording.
             pr.ppid = seed.ppid;
+            pr.start_ns = 0;
         }
         if pr.comm.is_empty() {
             pr.comm = seed.comm;
