@@ -1,1 +1,292 @@
-//! Symbolization of native, JIT and kernel addresses.
+//! Symbolization of native, JIT and kernel addresses, also after the process exited.
+//!
+//! [`Symbolizer::observe_process`] snapshots, while the process is alive, what its
+//! addresses need: the executable mappings of `/proc/PID/maps`, an open handle on every
+//! mapped ELF file (opened through `/proc/PID/map_files/`, else `/proc/PID/root/PATH`, so
+//! files of other mount namespaces, overlay/bind mounts and deleted files work), and its
+//! perf map `/proc/PID/root/tmp/perf-NSPID.map` (held open: entries appended until exit
+//! are read later). [`Symbolizer::symbolize_user`] then needs nothing from the process.
+//!
+//! ELF/DWARF symbols come from blazesym's `Elf` source pointed at `/proc/self/fd/N` of
+//! the held handle with file offsets as input. blazesym's own `Process` source is not used:
+//! its `cache` keeps the VMAs and perf map, but opens ELF files lazily through
+//! `/proc/PID/map_files` at symbolization time, which fails once the process is gone,
+//! and it reads the perf map at the host path `/tmp/perf-PID.map` only.
+//!
+//! Addresses are symbolized as given: callers pass `return address - 1` for non-leaf
+//! frames so a call ending a function is not attributed to the next one.
+
+pub mod kernel;
+pub mod perfmap;
+pub mod process;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use blazesym::symbolize::source::{Elf, Source};
+use blazesym::symbolize::{Input, Symbolized};
+
+use crate::stacks::{Frame, FrameKind};
+use perfmap::PerfMap;
+use process::Mapping;
+
+/// Errors of snapshotting a process.
+#[derive(Debug, thiserror::Error)]
+pub enum SymbolizeError {
+    #[error(
+        "cannot read /proc/{pid}/maps (process gone, or lxprof lacks CAP_SYS_PTRACE: run as root): {source}"
+    )]
+    ReadMaps {
+        pid: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read perf map {path} of pid {pid}: {source}")]
+    PerfMap {
+        pid: u32,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What is kept of one process.
+#[derive(Debug)]
+struct ProcessState {
+    mappings: Vec<Mapping>,
+    perf_map: PerfMap,
+}
+
+/// An ELF file held open: `(dev, inode)` of the mapping → handle.
+type FileKey = (String, u64);
+
+/// Symbolizes user addresses of observed processes and kernel addresses.
+pub struct Symbolizer {
+    blaze: blazesym::symbolize::Symbolizer,
+    files: HashMap<FileKey, File>,
+    processes: HashMap<u32, ProcessState>,
+}
+
+impl Default for Symbolizer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Symbolizer {
+    pub fn new() -> Self {
+        let blaze = blazesym::symbolize::Symbolizer::builder()
+            .enable_code_info(false)
+            .enable_inlined_fns(false)
+            .enable_demangling(true)
+            .build();
+        Symbolizer {
+            blaze,
+            files: HashMap::new(),
+            processes: HashMap::new(),
+        }
+    }
+
+    /// Snapshots what symbolizing `pid` needs (see the module doc); on an already observed
+    /// pid the same as [`Symbolizer::refresh`]. Call it at exec or at the first sample.
+    pub fn observe_process(&mut self, pid: u32) -> Result<(), SymbolizeError> {
+        if self.processes.contains_key(&pid) {
+            return self.refresh(pid);
+        }
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let ns_pid = process::namespace_pid(&status, pid);
+        let perf_map = PerfMap::new(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map"));
+        self.processes.insert(
+            pid,
+            ProcessState {
+                mappings: Vec::new(),
+                perf_map,
+            },
+        );
+        self.refresh(pid)
+    }
+
+    /// Re-reads the mappings (new libraries, keeping unloaded ones) and what was appended
+    /// to the perf map, opening files not seen before. Costs one read of
+    /// `/proc/PID/maps` and a `stat` of the perf map.
+    pub fn refresh(&mut self, pid: u32) -> Result<(), SymbolizeError> {
+        let Some(state) = self.processes.get_mut(&pid) else {
+            return self.observe_process(pid);
+        };
+        // The perf map first: its handle outlives the process.
+        let map_result = state.perf_map.refresh();
+        let text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .map_err(|source| SymbolizeError::ReadMaps { pid, source })?;
+        let fresh = process::parse_maps(&text);
+        for m in fresh.iter().filter(|m| m.is_file()) {
+            let key = (m.dev.clone(), m.inode);
+            if self.files.contains_key(&key) {
+                continue;
+            }
+            if let Some(file) = open_mapped_file(pid, m) {
+                self.files.insert(key, file);
+            }
+        }
+        let old = std::mem::take(&mut state.mappings);
+        state.mappings = process::merge_mappings(old, fresh);
+        map_result.map_err(|source| SymbolizeError::PerfMap {
+            pid,
+            path: state.perf_map.path().to_path_buf(),
+            source,
+        })
+    }
+
+    /// Drops what is kept of `pid` (the ELF handles stay: other processes share them).
+    pub fn forget(&mut self, pid: u32) {
+        self.processes.remove(&pid);
+    }
+
+    /// Number of perf map entries known for `pid` (0 when none was found).
+    pub fn perf_map_len(&self, pid: u32) -> usize {
+        self.processes.get(&pid).map_or(0, |s| s.perf_map.len())
+    }
+
+    /// One frame per address of `pid`, from its snapshot: works after the process exited.
+    /// A pid never observed is observed now (it must still be alive).
+    pub fn symbolize_user(&mut self, pid: u32, addrs: &[u64]) -> Vec<Frame> {
+        if !self.processes.contains_key(&pid) {
+            let _ = self.observe_process(pid);
+        }
+        let Some(state) = self.processes.get_mut(&pid) else {
+            return addrs.iter().map(|&a| unknown(a, None)).collect();
+        };
+        // Entries appended since the last refresh, also after exit (the handle is held).
+        let _ = state.perf_map.refresh();
+        let mut frames: Vec<Option<Frame>> = vec![None; addrs.len()];
+        // ELF lookups grouped per file: one blazesym call each.
+        let mut groups: HashMap<FileKey, (String, Vec<usize>, Vec<u64>)> = HashMap::new();
+        for (i, &addr) in addrs.iter().enumerate() {
+            let Some(m) = process::find(&state.mappings, addr) else {
+                continue;
+            };
+            if m.is_file() {
+                let key = (m.dev.clone(), m.inode);
+                if self.files.contains_key(&key) {
+                    let g = groups
+                        .entry(key)
+                        .or_insert_with(|| (m.module_name(), Vec::new(), Vec::new()));
+                    g.1.push(i);
+                    g.2.push(addr - m.start + m.offset);
+                }
+            }
+        }
+        for (key, (module, idxs, offsets)) in groups {
+            let Some(file) = self.files.get(&key) else {
+                continue;
+            };
+            let src = Source::Elf(Elf::new(format!("/proc/self/fd/{}", file.as_raw_fd())));
+            let Ok(results) = self.blaze.symbolize(&src, Input::FileOffset(&offsets)) else {
+                continue;
+            };
+            for (i, res) in idxs.into_iter().zip(results) {
+                if let Symbolized::Sym(sym) = res {
+                    frames[i] = Some(Frame {
+                        name: sym.name.into_owned(),
+                        module: Some(module.clone()),
+                        kind: FrameKind::Native,
+                    });
+                }
+            }
+        }
+        addrs
+            .iter()
+            .zip(frames)
+            .map(|(&addr, frame)| {
+                frame.unwrap_or_else(|| {
+                    let m = process::find(&state.mappings, addr);
+                    match state.perf_map.lookup(addr) {
+                        // A perf map names code only outside ELF symbols: anonymous or
+                        // memfd memory, or an ELF range without a symbol (V8 builtins).
+                        Some(name) => Frame {
+                            name: name.to_string(),
+                            module: Some("[jit]".to_string()),
+                            kind: FrameKind::Jit,
+                        },
+                        None => unknown(addr, m.filter(|m| !m.is_anonymous())),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Kernel addresses → frames from `/proc/kallsyms`.
+    pub fn symbolize_kernel(&mut self, addrs: &[u64]) -> Vec<Frame> {
+        let results = self
+            .blaze
+            .symbolize(&kernel::source(), Input::AbsAddr(addrs))
+            .unwrap_or_default();
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, _)| match results.get(i) {
+                Some(Symbolized::Sym(sym)) => Frame {
+                    name: sym.name.to_string(),
+                    module: Some("[kernel]".to_string()),
+                    kind: FrameKind::Kernel,
+                },
+                _ => Frame {
+                    name: "[unknown]".to_string(),
+                    module: Some("[kernel]".to_string()),
+                    kind: FrameKind::Unknown,
+                },
+            })
+            .collect()
+    }
+}
+
+/// `[unknown]` in the module holding `addr`, if any.
+fn unknown(_addr: u64, mapping: Option<&Mapping>) -> Frame {
+    Frame {
+        name: "[unknown]".to_string(),
+        module: mapping.map(Mapping::module_name),
+        kind: FrameKind::Unknown,
+    }
+}
+
+/// Opens the file behind an executable mapping: `/proc/PID/map_files/START-END` gives
+/// the very file mapped (any namespace, even deleted); else the path inside the process's
+/// root. The handle keeps the file readable after the process and its mounts are gone.
+fn open_mapped_file(pid: u32, m: &Mapping) -> Option<File> {
+    File::open(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
+        .or_else(|_| File::open(format!("/proc/{pid}/root{}", m.path)))
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn a_function_to_find() -> u64 {
+        std::hint::black_box(7)
+    }
+
+    #[test]
+    fn own_function_resolves_to_its_name() {
+        let addr = a_function_to_find as *const () as u64;
+        let mut s = Symbolizer::new();
+        s.observe_process(std::process::id()).expect("own maps");
+        let f = &s.symbolize_user(std::process::id(), &[addr + 1])[0];
+        assert_eq!(f.kind, FrameKind::Native, "{f:?}");
+        assert!(f.name.ends_with("a_function_to_find"), "{f:?}");
+        assert!(f.module.as_deref().is_some_and(|m| m.starts_with("lxprof")));
+    }
+
+    #[test]
+    fn unmapped_address_is_unknown() {
+        let mut s = Symbolizer::new();
+        s.observe_process(std::process::id()).expect("own maps");
+        let f = &s.symbolize_user(std::process::id(), &[8])[0];
+        assert_eq!(
+            (f.kind, f.name.as_str(), &f.module),
+            (FrameKind::Unknown, "[unknown]", &None)
+        );
+    }
+}
