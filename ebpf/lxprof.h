@@ -149,7 +149,8 @@ struct lxprof_traced {
 enum lxprof_counter {
 	LXPROF_COUNTER_LOST = 0,       /* records dropped: ring buffer full */
 	LXPROF_COUNTER_EVENTS = 1,     /* records written */
-	LXPROF_COUNTER_MAX = 2,
+	LXPROF_COUNTER_MAP_FULL = 2,   /* a child or a switch-in not tracked: `traced`/`oncpu_start` full */
+	LXPROF_COUNTER_MAX = 3,
 };
 
 #endif /* LXPROF_H */

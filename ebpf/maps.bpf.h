@@ -14,6 +14,8 @@
 #include <bpf/bpf_core_read.h>
 #include "lxprof.h"
 
+#define E2BIG 7
+
 char LICENSE[] SEC("license") = "GPL";
 
 /* Every record for user space. Size set by user space before loading. */

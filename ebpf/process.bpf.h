@@ -21,7 +21,8 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	u32 child_tid = child->pid;
 	if (child_pid != ppid) {
 		struct lxprof_traced v = { .root_pid = t->root_pid, ._pad = 0 };
-		bpf_map_update_elem(&traced, &child_pid, &v, BPF_NOEXIST);
+		if (bpf_map_update_elem(&traced, &child_pid, &v, BPF_NOEXIST) == -E2BIG)
+			lxprof_count(LXPROF_COUNTER_MAP_FULL);
 	}
 	struct lxprof_fork *r = LXPROF_RESERVE(lxprof_fork, LXPROF_EVENT_FORK, ppid,
 					       parent->pid, bpf_ktime_get_ns());

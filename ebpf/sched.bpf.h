@@ -42,7 +42,8 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
 	u32 next_pid = next->tgid;
 	if (next->pid != 0 && lxprof_traced_pid(next_pid)) {
 		u32 next_tid = next->pid;
-		bpf_map_update_elem(&oncpu_start, &next_tid, &now, BPF_ANY);
+		if (bpf_map_update_elem(&oncpu_start, &next_tid, &now, BPF_ANY) != 0)
+			lxprof_count(LXPROF_COUNTER_MAP_FULL);
 	}
 	return 0;
 }

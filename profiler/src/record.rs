@@ -86,6 +86,9 @@ pub struct RecordOutcome {
     pub records: u64,
     pub lost_events: u64,
     pub decode_errors: u64,
+    /// Children or on-CPU intervals not followed because a kernel map was
+    /// full (logged as a warning; 0 normally).
+    pub map_full: u64,
     /// The model the outputs were written from.
     pub recording: Recording,
 }
@@ -417,6 +420,17 @@ fn record_into(
         sink.meta(Meta::RunningAtEnd { tid, since_ns });
     }
     let kernel = probes.counters()?;
+    if kernel.map_full() > 0 {
+        tracing::warn!(
+            "{} children or on-CPU intervals were not followed: a kernel map was full",
+            kernel.map_full()
+        );
+    }
+    tracing::info!(
+        "{} records written by the kernel, {} lost",
+        kernel.events(),
+        kernel.lost()
+    );
     let stats = reader.stats();
     drop(reader);
     drop(probes);
@@ -476,6 +490,7 @@ fn record_into(
         records: stats.records,
         lost_events: recording.info.lost_events,
         decode_errors: stats.decode_errors,
+        map_full: kernel.map_full(),
         recording,
     })
 }

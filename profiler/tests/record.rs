@@ -507,6 +507,7 @@ mod throughput {
         assert!(outcome.records > 10_000, "{} records", outcome.records);
         assert_eq!(report["lost_events"].as_u64(), Some(outcome.lost_events));
         assert_eq!(outcome.decode_errors, 0);
+        assert_eq!(outcome.map_full, 0);
         // The eBPF CPU time of the tree agrees with perf's task-clock.
         let ebpf = outcome.recording.total_cpu_ns() as f64;
         let perf = report["perf"]["task_clock_ns"].as_f64().expect("perf");

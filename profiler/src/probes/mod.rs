@@ -82,6 +82,8 @@ pub struct KernelCounters {
     pub lost_per_cpu: Vec<u64>,
     /// Records written, per CPU.
     pub events_per_cpu: Vec<u64>,
+    /// Children or switch-ins not tracked because a map was full, per CPU.
+    pub map_full_per_cpu: Vec<u64>,
 }
 
 impl KernelCounters {
@@ -90,6 +92,9 @@ impl KernelCounters {
     }
     pub fn events(&self) -> u64 {
         self.events_per_cpu.iter().sum()
+    }
+    pub fn map_full(&self) -> u64 {
+        self.map_full_per_cpu.iter().sum()
     }
 }
 
@@ -219,6 +224,7 @@ impl Probes {
         Ok(KernelCounters {
             lost_per_cpu: read(lxprof_counter::LXPROF_COUNTER_LOST)?,
             events_per_cpu: read(lxprof_counter::LXPROF_COUNTER_EVENTS)?,
+            map_full_per_cpu: read(lxprof_counter::LXPROF_COUNTER_MAP_FULL)?,
         })
     }
 }
