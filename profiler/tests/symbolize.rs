@@ -1,0 +1,430 @@
+//! Symbolization of real processes: a native child, Mono and Node JIT code through
+//! their perf maps, a process in a private mount + pid namespace (the Lambda case),
+//! all symbolized after the process EXITED from a snapshot taken while it was alive;
+//! kernel addresses from kallsyms. Needs root (map_files, unshare); with `CI=true` a
+//! missing facility (root, cc, mono, node) fails the test, otherwise it is skipped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lxprof::stacks::FrameKind;
+use lxprof::symbolize::Symbolizer;
+
+/// `Some(())` when everything in `needs` is there; panics under CI, else prints why not.
+fn available(test: &str, needs: &[&str]) -> Option<()> {
+    let mut missing = Vec::new();
+    if unsafe { libc::geteuid() } != 0 {
+        missing.push("root".to_string());
+    }
+    for tool in needs {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            missing.push((*tool).to_string());
+        }
+    }
+    if missing.is_empty() {
+        return Some(());
+    }
+    let why = format!("{test}: needs {}", missing.join(", "));
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {why}");
+    }
+    eprintln!("skipping {why}");
+    None
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("lxprof-sym-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A child that prints lines, then waits for its stdin to close; killed on drop.
+struct Guard {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Guard {
+    fn spawn(mut cmd: Command) -> Guard {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn child");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Guard {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    fn line(&mut self) -> String {
+        let mut l = String::new();
+        self.stdout.read_line(&mut l).expect("read child");
+        assert!(!l.is_empty(), "child ended early");
+        l.trim().to_string()
+    }
+
+    /// Closes stdin and waits until the child has exited.
+    fn finish(&mut self) {
+        if let Some(mut s) = self.stdin.take() {
+            let _ = s.write_all(b"\n");
+        }
+        let status = self.child.wait().expect("wait");
+        assert!(status.success(), "{status}");
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_gone(pid: u32) {
+    let t = Instant::now();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "pid {pid} still there"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// First perf-map entry whose name contains `needle`: (start, name).
+fn perf_map_entry(path: &Path, needle: &str) -> Option<(u64, String)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|l| {
+        let mut f = l.splitn(3, ' ');
+        let start = u64::from_str_radix(f.next()?.trim_start_matches("0x"), 16).ok()?;
+        let _size = f.next()?;
+        let name = f.next()?;
+        name.contains(needle).then(|| (start, name.to_string()))
+    })
+}
+
+/// Polls until the perf map at `path` names `needle`.
+fn wait_perf_map_entry(path: &Path, needle: &str) -> (u64, String) {
+    let t = Instant::now();
+    loop {
+        if let Some(e) = perf_map_entry(path, needle) {
+            return e;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{needle} not in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+mod native {
+    use super::*;
+
+    #[inline(never)]
+    fn integration_marker_fn() -> u32 {
+        std::hint::black_box(42)
+    }
+
+    #[test]
+    fn own_rust_function_resolves() {
+        if available("own_rust_function_resolves", &[]).is_none() {
+            return;
+        }
+        let pid = std::process::id();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("observe self");
+        let addr = integration_marker_fn as *const () as u64;
+        let f = &s.symbolize_user(pid, &[addr + 1])[0];
+        assert_eq!(f.kind, FrameKind::Native);
+        assert_eq!(f.name, "symbolize::native::integration_marker_fn", "{f:?}");
+    }
+
+    const C_PROGRAM: &str = r#"
+#include <stdio.h>
+#include <unistd.h>
+__attribute__((noinline)) long burn_cpu_here(long n) {
+    volatile long x = 0;
+    for (long i = 0; i < n; i++) x += i;
+    return x;
+}
+int main(void) {
+    burn_cpu_here(1000);
+    printf("%p\n", (void *)burn_cpu_here);
+    fflush(stdout);
+    char c;
+    read(0, &c, 1);
+    return 0;
+}
+"#;
+
+    /// The C program's own function address (printed by itself) resolves after it exited
+    /// and after its executable was deleted: the snapshot holds the file.
+    #[test]
+    fn c_child_after_exit_and_deletion() {
+        if available("c_child_after_exit_and_deletion", &["cc"]).is_none() {
+            return;
+        }
+        let dir = temp_dir("c");
+        let exe = dir.join("cprog");
+        std::fs::write(dir.join("prog.c"), C_PROGRAM).expect("write C");
+        let st = Command::new("cc")
+            .args(["-O1", "-fno-omit-frame-pointer", "-o"])
+            .arg(&exe)
+            .arg(dir.join("prog.c"))
+            .status()
+            .expect("cc");
+        assert!(st.success());
+        let mut child = Guard::spawn(Command::new(&exe));
+        let addr = u64::from_str_radix(child.line().trim_start_matches("0x"), 16).expect("addr");
+        let pid = child.child.id();
+        let mut s = Symbolizer::new();
+        let t = Instant::now();
+        s.observe_process(pid).expect("observe");
+        eprintln!("observe_process(C child): {:?}", t.elapsed());
+        child.finish();
+        wait_gone(pid);
+        std::fs::remove_dir_all(&dir).expect("delete the executable");
+        let frames = s.symbolize_user(pid, &[addr, addr + 4]);
+        for f in &frames {
+            assert_eq!(f.name, "burn_cpu_here", "{f:?}");
+            assert_eq!(f.module.as_deref(), Some("cprog"));
+            assert_eq!(f.kind, FrameKind::Native);
+        }
+    }
+
+    /// Cost of symbolizing many real code addresses of a live process (every 256th byte
+    /// of its executable mappings), printed for the report.
+    #[test]
+    fn cost_of_many_addresses() {
+        if available("cost_of_many_addresses", &[]).is_none() {
+            return;
+        }
+        let pid = std::process::id();
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+        let addrs: Vec<u64> = lxprof::symbolize::process::parse_maps(&maps)
+            .iter()
+            .filter(|m| m.is_file())
+            .flat_map(|m| (m.start..m.end).step_by(256))
+            .take(20_000)
+            .collect();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("observe");
+        let t = Instant::now();
+        let frames = s.symbolize_user(pid, &addrs);
+        let first = t.elapsed();
+        let t = Instant::now();
+        let again = s.symbolize_user(pid, &addrs);
+        let second = t.elapsed();
+        let known = frames
+            .iter()
+            .filter(|f| f.kind == FrameKind::Native)
+            .count();
+        eprintln!(
+            "symbolize_user: {} addresses, {known} named: first {first:?} (parsing), again {second:?}",
+            addrs.len()
+        );
+        assert_eq!(frames, again);
+        assert!(known * 2 > addrs.len(), "{known} of {}", addrs.len());
+    }
+}
+
+mod jit {
+    use super::*;
+
+    const CS_PROGRAM: &str = r#"
+using System;
+class P {
+    static long CrunchNumbersJitted(int n) { long s = 0; for (int i = 0; i < n; i++) s += i * 3; return s; }
+    static void Main() {
+        Console.WriteLine(CrunchNumbersJitted(100000));
+        Console.Out.Flush();
+        Console.ReadLine();
+    }
+}
+"#;
+
+    fn build_mono(dir: &Path) -> PathBuf {
+        std::fs::write(dir.join("p.cs"), CS_PROGRAM).expect("write cs");
+        let exe = dir.join("p.exe");
+        let st = Command::new("mcs")
+            .arg(format!("-out:{}", exe.display()))
+            .arg(dir.join("p.cs"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("mcs");
+        assert!(st.success());
+        exe
+    }
+
+    /// `MONO_ENV_OPTIONS=--jitmap` (the env form lxprof sets) writes the perf map; the C#
+    /// method is named from it after the process exited and its map file was deleted.
+    #[test]
+    fn mono_method_after_exit() {
+        if available("mono_method_after_exit", &["mono", "mcs"]).is_none() {
+            return;
+        }
+        let dir = temp_dir("mono");
+        let exe = build_mono(&dir);
+        let mut cmd = Command::new("mono");
+        cmd.arg(&exe)
+            .envs(lxprof::runtime_env::profiling_env("mono"));
+        let mut child = Guard::spawn(cmd);
+        child.line();
+        let pid = child.child.id();
+        let map = PathBuf::from(format!("/proc/{pid}/root/tmp/perf-{pid}.map"));
+        let (start, name) = wait_perf_map_entry(&map, "CrunchNumbersJitted");
+        let mut s = Symbolizer::new();
+        let t = Instant::now();
+        s.observe_process(pid).expect("observe");
+        eprintln!(
+            "observe_process(mono): {:?}, {} perf map entries",
+            t.elapsed(),
+            s.perf_map_len(pid)
+        );
+        child.finish();
+        wait_gone(pid);
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = &s.symbolize_user(pid, &[start + 1])[0];
+        assert_eq!(f.kind, FrameKind::Jit, "{f:?}");
+        assert_eq!(f.name, name);
+        assert!(f.name.contains("P:CrunchNumbersJitted"), "{f:?}");
+    }
+
+    /// The Lambda case: the process has a private /tmp (tmpfs in its own mount namespace,
+    /// holding its program too) and its own pid namespace (it writes /tmp/perf-1.map). Nothing is on the host's
+    /// /tmp; it is still symbolized after exit, when its namespaces are gone.
+    #[test]
+    fn mono_in_private_namespaces_after_exit() {
+        if available(
+            "mono_in_private_namespaces_after_exit",
+            &["mono", "mcs", "unshare"],
+        )
+        .is_none()
+        {
+            return;
+        }
+        let dir = temp_dir("mono-ns");
+        let exe = build_mono(&dir);
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "-p", "-f", "--mount-proc", "sh", "-c"])
+            .arg(format!(
+                "exec 3<{} && mount -t tmpfs none /tmp && mkdir /tmp/task && \
+                 cat <&3 >/tmp/task/p.exe && exec 3<&- && exec mono --jitmap /tmp/task/p.exe",
+                exe.display()
+            ));
+        let mut child = Guard::spawn(cmd);
+        child.line();
+        let unshare_pid = child.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+                .expect("children of unshare");
+        let pid: u32 = children.trim().parse().expect("one child: mono");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let ns_pid = lxprof::symbolize::process::namespace_pid(&status, pid);
+        assert_ne!(ns_pid, pid, "mono runs in its own pid namespace");
+        let map = PathBuf::from(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map"));
+        let (start, name) = wait_perf_map_entry(&map, "CrunchNumbersJitted");
+        assert!(
+            !Path::new(&format!("/tmp/perf-{ns_pid}.map")).exists()
+                || perf_map_entry(Path::new(&format!("/tmp/perf-{ns_pid}.map")), &name).is_none(),
+            "the map must not be visible on the host /tmp"
+        );
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("observe");
+        child.finish();
+        wait_gone(pid);
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = &s.symbolize_user(pid, &[start + 1])[0];
+        assert_eq!(f.kind, FrameKind::Jit, "{f:?}");
+        assert_eq!(f.name, name);
+    }
+
+    const JS_PROGRAM: &str = r#"
+function hotLoopForPerfMap(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }
+let t = 0; for (let k = 0; k < 2000; k++) t += hotLoopForPerfMap(10000);
+console.log(t);
+process.stdin.on('data', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+"#;
+
+    /// `NODE_OPTIONS=--perf-basic-prof` (the env form lxprof sets) names JS functions.
+    #[test]
+    fn node_function_after_exit() {
+        if available("node_function_after_exit", &["node"]).is_none() {
+            return;
+        }
+        let dir = temp_dir("node");
+        let script = dir.join("hot.js");
+        std::fs::write(&script, JS_PROGRAM).expect("write js");
+        let mut cmd = Command::new("node");
+        cmd.arg(&script)
+            .envs(lxprof::runtime_env::profiling_env("node"));
+        let mut child = Guard::spawn(cmd);
+        child.line();
+        let pid = child.child.id();
+        let map = PathBuf::from(format!("/proc/{pid}/root/tmp/perf-{pid}.map"));
+        let (start, name) = wait_perf_map_entry(&map, "hotLoopForPerfMap");
+        let mut s = Symbolizer::new();
+        let t = Instant::now();
+        s.observe_process(pid).expect("observe");
+        eprintln!(
+            "observe_process(node): {:?}, {} perf map entries",
+            t.elapsed(),
+            s.perf_map_len(pid)
+        );
+        child.finish();
+        wait_gone(pid);
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = &s.symbolize_user(pid, &[start + 1])[0];
+        assert_eq!(f.kind, FrameKind::Jit, "{f:?}");
+        assert_eq!(f.name, name);
+        assert!(f.name.starts_with("JS:"), "{f:?}");
+    }
+}
+
+mod kernel {
+    use super::*;
+
+    /// A function's address from /proc/kallsyms resolves to its name.
+    #[test]
+    fn kallsyms_function_resolves() {
+        if available("kallsyms_function_resolves", &[]).is_none() {
+            return;
+        }
+        let text = std::fs::read_to_string("/proc/kallsyms").expect("kallsyms");
+        let addr = text
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split_whitespace();
+                let a = f.next()?;
+                let _t = f.next()?;
+                (f.next()? == "vfs_read").then(|| u64::from_str_radix(a, 16).ok())?
+            })
+            .expect("vfs_read in kallsyms");
+        assert_ne!(addr, 0, "kallsyms hides addresses");
+        let mut s = Symbolizer::new();
+        let t = Instant::now();
+        let f = &s.symbolize_kernel(&[addr + 1])[0];
+        eprintln!("first symbolize_kernel (loads kallsyms): {:?}", t.elapsed());
+        assert_eq!(f.kind, FrameKind::Kernel);
+        assert_eq!(f.name, "vfs_read");
+        assert_eq!(f.module.as_deref(), Some("[kernel]"));
+    }
+}
