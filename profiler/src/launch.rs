@@ -236,6 +236,14 @@ fn read_ppid(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The scheduler state letter of thread `tid` (`R` running or runnable,
+/// `S` sleeping, …) from `/proc/TID/stat`, which exists for every thread.
+pub fn thread_state(tid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.trim_start().chars().next()
+}
+
 /// `pid` and all its current descendants, parents before children.
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let parents = all_parents();
@@ -339,6 +347,10 @@ mod tests {
             .expect("sleep");
         let tree = process_tree(std::process::id());
         assert!(tree.contains(&child.id()), "{tree:?}");
+        // This thread is running now; sleep is not.
+        let me_tid = unsafe { libc::gettid() } as u32;
+        assert_eq!(thread_state(me_tid), Some('R'));
+        assert_eq!(thread_state(child.id()), Some('S'));
         let me = seed(std::process::id()).expect("seed");
         assert!(!me.threads.is_empty());
         assert!(me.exe.is_some());

@@ -287,15 +287,20 @@ fn start_target(
             // not yet traced are caught by the second one.
             for _ in 0..2 {
                 for p in launch::process_tree(pid) {
-                    if seen.contains(&p) {
+                    // `--pid` of lxprof's own shell: never trace ourselves
+                    // (our ring-buffer reads would feed our own records).
+                    if seen.contains(&p) || p == std::process::id() {
                         continue;
                     }
                     probes.trace_pid(p, pid)?;
                     seen.push(p);
                     if let Some(seed) = launch::seed(p) {
+                        // Threads running now have no switch-in record.
                         let now = monotonic_ns();
                         for (tid, _) in &seed.threads {
-                            probes.mark_on_cpu(*tid, now);
+                            if launch::thread_state(*tid) == Some('R') {
+                                probes.mark_on_cpu(*tid, now);
+                            }
                         }
                         sink.meta(Meta::Seed(seed));
                     }
@@ -416,7 +421,12 @@ fn record_into(
     sink.drain(&mut reader);
     let end_ns = monotonic_ns();
     // Threads still on a CPU: their interval has no ON_CPU record.
+    // (A mark of a thread that went to sleep just after `--pid` read it as
+    // running is stale: only threads still runnable count.)
     for (tid, since_ns) in probes.running_threads() {
+        if launch::thread_state(tid) != Some('R') {
+            continue;
+        }
         sink.meta(Meta::RunningAtEnd { tid, since_ns });
     }
     let kernel = probes.counters()?;

@@ -189,6 +189,13 @@ mod attach {
             root.exe
         );
         assert!(outcome.exit_status.is_none());
+        // A sleeping process seeded by --pid costs no CPU (its seed mark must
+        // not turn into a recording-long interval).
+        assert!(
+            root.cpu_ns < 200_000_000,
+            "sleeping root has {} ns",
+            root.cpu_ns
+        );
     }
 }
 
