@@ -196,6 +196,7 @@ mod attach {
             "sleeping root has {} ns",
             root.cpu_ns
         );
+        super::trace::check_trace(&outcome.output_dir.join("trace.json"));
     }
 }
 
