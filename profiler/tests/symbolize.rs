@@ -355,6 +355,108 @@ class P {
         assert_eq!(f.name, name);
     }
 
+    const CS_LOOP: &str = r#"
+using System;
+class P {
+    static long CrunchNumbersJitted(int n) { long s = 0; for (int i = 0; i < n; i++) s += i * 3; return s; }
+    static void Main() {
+        Console.WriteLine("ready");
+        Console.Out.Flush();
+        long t = 0; var sw = System.Diagnostics.Stopwatch.StartNew();
+        while (sw.ElapsedMilliseconds < 2500) t += CrunchNumbersJitted(100000);
+        Console.WriteLine(t);
+        Console.Out.Flush();
+        Console.ReadLine();
+    }
+}
+"#;
+
+    /// Real instruction pointers of a sampled Mono process (`perf record -g`): every JIT
+    /// frame perf names is named the same by the Symbolizer, after exit.
+    #[test]
+    fn mono_perf_samples_match_perf_script() {
+        if available(
+            "mono_perf_samples_match_perf_script",
+            &["mono", "mcs", "perf"],
+        )
+        .is_none()
+        {
+            return;
+        }
+        let dir = temp_dir("mono-perf");
+        std::fs::write(dir.join("p.cs"), CS_LOOP).expect("write cs");
+        let exe = dir.join("p.exe");
+        let st = Command::new("mcs")
+            .arg(format!("-out:{}", exe.display()))
+            .arg(dir.join("p.cs"))
+            .stdout(Stdio::null())
+            .status()
+            .expect("mcs");
+        assert!(st.success());
+        let mut cmd = Command::new("mono");
+        cmd.arg(&exe)
+            .envs(lxprof::runtime_env::profiling_env("mono"));
+        let mut child = Guard::spawn(cmd);
+        child.line();
+        let pid = child.child.id();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("observe");
+        let data = dir.join("perf.data");
+        let st = Command::new("perf")
+            .args([
+                "record",
+                "-q",
+                "-F",
+                "499",
+                "-g",
+                "-p",
+                &pid.to_string(),
+                "-o",
+            ])
+            .arg(&data)
+            .args(["--", "sleep", "1"])
+            .stderr(Stdio::null())
+            .status()
+            .expect("perf record");
+        assert!(st.success());
+        child.line();
+        s.refresh(pid).expect("refresh before exit");
+        child.finish();
+        wait_gone(pid);
+        let out = Command::new("perf")
+            .args(["script", "-F", "ip,sym,dso", "-i"])
+            .arg(&data)
+            .stderr(Stdio::null())
+            .output()
+            .expect("perf script");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+        let _ = std::fs::remove_dir_all(&dir);
+        // "\t 40530658 P:CrunchNumbersJitted (int) (/tmp/perf-N.map)"
+        let jit: Vec<(u64, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let l = l.trim();
+                let (ip, rest) = l.split_once(' ')?;
+                let ip = u64::from_str_radix(ip, 16).ok()?;
+                let (sym, dso) = rest.rsplit_once(" (")?;
+                dso.contains("/perf-").then(|| (ip, sym.to_string()))
+            })
+            .collect();
+        assert!(!jit.is_empty(), "no JIT frames sampled:\n{text}");
+        let ours = s.symbolize_user(pid, &jit.iter().map(|f| f.0).collect::<Vec<_>>());
+        for (f, o) in jit.iter().zip(&ours) {
+            assert_eq!(
+                (o.name.as_str(), o.kind),
+                (f.1.as_str(), FrameKind::Jit),
+                "{:x}",
+                f.0
+            );
+        }
+        assert!(jit.iter().any(|f| f.1.contains("CrunchNumbersJitted")));
+        eprintln!("perf cross-check: {} JIT frames, all equal", jit.len());
+    }
+
     const JS_PROGRAM: &str = r#"
 function hotLoopForPerfMap(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }
 let t = 0; for (let k = 0; k < 2000; k++) t += hotLoopForPerfMap(10000);
@@ -426,5 +528,60 @@ mod kernel {
         assert_eq!(f.kind, FrameKind::Kernel);
         assert_eq!(f.name, "vfs_read");
         assert_eq!(f.module.as_deref(), Some("[kernel]"));
+    }
+
+    /// Kernel IPs of real samples (`perf record -g` of a syscall-heavy `dd`): the
+    /// Symbolizer names them as perf does (aliases at one address may differ).
+    #[test]
+    fn kernel_samples_match_perf_script() {
+        if available("kernel_samples_match_perf_script", &["perf", "dd"]).is_none() {
+            return;
+        }
+        let dir = temp_dir("kperf");
+        let data = dir.join("perf.data");
+        let st = Command::new("perf")
+            .args(["record", "-q", "-F", "999", "-g", "-o"])
+            .arg(&data)
+            .args([
+                "--",
+                "dd",
+                "if=/dev/zero",
+                "of=/dev/null",
+                "bs=4k",
+                "count=200000",
+            ])
+            .stderr(Stdio::null())
+            .status()
+            .expect("perf record");
+        assert!(st.success());
+        let out = Command::new("perf")
+            .args(["script", "-F", "ip,sym,dso", "-i"])
+            .arg(&data)
+            .stderr(Stdio::null())
+            .output()
+            .expect("perf script");
+        let _ = std::fs::remove_dir_all(&dir);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let kern: Vec<(u64, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let (ip, rest) = l.trim().split_once(' ')?;
+                let ip = u64::from_str_radix(ip, 16).ok()?;
+                let (sym, dso) = rest.rsplit_once(" (")?;
+                (dso.starts_with("[kernel") && sym != "[unknown]").then(|| (ip, sym.to_string()))
+            })
+            .collect();
+        assert!(kern.len() > 10, "few kernel frames:\n{text}");
+        let mut s = Symbolizer::new();
+        let t = Instant::now();
+        let ours = s.symbolize_kernel(&kern.iter().map(|f| f.0).collect::<Vec<_>>());
+        let took = t.elapsed();
+        let same = kern
+            .iter()
+            .zip(&ours)
+            .filter(|(f, o)| f.1 == o.name)
+            .count();
+        eprintln!("kernel cross-check: {same}/{} equal, {took:?}", kern.len());
+        assert!(same * 10 >= kern.len() * 9, "{same} of {}", kern.len());
     }
 }
