@@ -335,7 +335,10 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     if let Some(bytes) = opts.ring_buffer_bytes {
         probe_opts.ring_buffer_bytes = bytes;
     }
-    let mut probes = Probes::load(&probe_opts)?;
+    let mut probes = {
+        let _span = tracing::info_span!("load_probes").entered();
+        Probes::load(&probe_opts)?
+    };
     let reader = probes.take_reader().ok_or(ProbeError::Missing {
         kind: "map",
         name: "events",
@@ -381,6 +384,7 @@ fn record_into(
     let mut grace_until: Option<Instant> = None;
     let mut last_prune = Instant::now();
 
+    let recording_span = tracing::info_span!("recording", root_pid).entered();
     loop {
         reader.wait(POLL_EVERY);
         sink.drain(&mut reader);
@@ -419,6 +423,7 @@ fn record_into(
     }
     // Records reserved just before the stop: one last drain.
     sink.drain(&mut reader);
+    drop(recording_span);
     let end_ns = monotonic_ns();
     // Threads still on a CPU: their interval has no ON_CPU record.
     // (A mark of a thread that went to sleep just after `--pid` read it as
@@ -466,7 +471,11 @@ fn record_into(
         raw,
         raw_error,
     } = sink;
-    let recording = builder.finish(end_ns, info);
+    let recording = {
+        let _span = tracing::info_span!("finish_model").entered();
+        builder.finish(end_ns, info)
+    };
+    let _span = tracing::info_span!("write_outputs").entered();
     if let Some(e) = raw_error {
         return Err(e.into());
     }
