@@ -415,10 +415,12 @@ fn record_into(
                     probes.untrace_pid(pid);
                 }
             }
-            let child_done = launched.as_mut().is_none_or(|c| c.try_wait().is_some());
-            if child_done && probes.traced_pids().is_empty() {
-                break;
-            }
+        }
+        // The tree is gone once the launched child is reaped (or, with
+        // --pid, at once) and the kernel removed its last process.
+        let child_done = launched.as_mut().is_none_or(|c| c.try_wait().is_some());
+        if child_done && probes.traced_pids().is_empty() {
+            break;
         }
     }
     // Records reserved just before the stop: one last drain.
