@@ -5,6 +5,7 @@
 //! missing facility (root, cc, mono, node) fails the test, otherwise it is skipped.
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -455,6 +456,73 @@ class P {
         }
         assert!(jit.iter().any(|f| f.1.contains("CrunchNumbersJitted")));
         eprintln!("perf cross-check: {} JIT frames, all equal", jit.len());
+    }
+
+    const JAVA_PROGRAM: &str = r#"
+public class Hot {
+    static long crunchJavaJitted(int n) { long s = 0; for (int i = 0; i < n; i++) s += i * 3; return s; }
+    public static void main(String[] a) throws Exception {
+        long t = 0;
+        for (int k = 0; k < 20000; k++) t += crunchJavaJitted(10000);
+        System.out.println(t);
+        System.out.flush();
+        System.in.read();
+    }
+}
+"#;
+
+    /// A JVM with `JAVA_TOOL_OPTIONS=... -XX:+DumpPerfMapAtExit` (the env form lxprof sets)
+    /// writes its map only at exit, into its private /tmp: observed before, the Symbolizer
+    /// still finds the map after the process and its mount namespace are gone.
+    #[test]
+    fn jvm_map_written_at_exit_in_private_tmp() {
+        if available(
+            "jvm_map_written_at_exit_in_private_tmp",
+            &["java", "javac", "unshare"],
+        )
+        .is_none()
+        {
+            return;
+        }
+        let dir = temp_dir("jvm");
+        std::fs::write(dir.join("Hot.java"), JAVA_PROGRAM).expect("write java");
+        let st = Command::new("javac")
+            .arg(dir.join("Hot.java"))
+            .status()
+            .expect("javac");
+        assert!(st.success());
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "-p", "-f", "--mount-proc", "sh", "-c"])
+            .arg(format!(
+                "exec 3<{} && mount -t tmpfs none /tmp && mkdir /tmp/task && \
+                 cat <&3 >/tmp/task/Hot.class && exec 3<&- && exec java -Xmx64m -cp /tmp/task Hot",
+                dir.join("Hot.class").display()
+            ))
+            .envs(lxprof::runtime_env::profiling_env("java"))
+            .stderr(Stdio::null());
+        let mut child = Guard::spawn(cmd);
+        child.line();
+        let unshare_pid = child.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+                .expect("children of unshare");
+        let pid: u32 = children.trim().parse().expect("one child: java");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let ns_pid = lxprof::symbolize::process::namespace_pid(&status, pid);
+        let tmp = std::fs::File::open(format!("/proc/{pid}/root/tmp")).expect("private /tmp");
+        let map_name = format!("perf-{ns_pid}.map");
+        let map_via_tmp = PathBuf::from(format!("/proc/self/fd/{}/{map_name}", tmp.as_raw_fd()));
+        assert!(!map_via_tmp.exists(), "the JVM writes its map only at exit");
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("observe");
+        child.finish();
+        wait_gone(pid);
+        let _ = std::fs::remove_dir_all(&dir);
+        let (start, name) = perf_map_entry(&map_via_tmp, "crunchJavaJitted")
+            .expect("JVM map written at exit, in the gone namespace's /tmp");
+        let f = &s.symbolize_user(pid, &[start + 1])[0];
+        assert_eq!(f.kind, FrameKind::Jit, "{f:?}");
+        assert_eq!(f.name, name);
     }
 
     const JS_PROGRAM: &str = r#"

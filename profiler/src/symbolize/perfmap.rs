@@ -5,16 +5,24 @@
 //! `/proc/PID/root` (private `/tmp` of a Lambda environment), under the pid the process
 //! sees in its own pid namespace, keep the file open so entries appended just before exit
 //! are still read afterwards, and re-read only what was appended. The format is trivial.
+//!
+//! The directory (`/proc/PID/root/tmp`) is held open as well: a map written late (a JVM
+//! writes it only at exit) is still found through it after the process and its mount
+//! namespace are gone, since the handle keeps a private `/tmp` tmpfs alive.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A parsed perf map, kept open so it can be re-read after the process exited.
 #[derive(Debug)]
 pub struct PerfMap {
     path: PathBuf,
+    /// The directory holding the map (`O_PATH`), and the map's file name in it.
+    dir: Option<(File, String)>,
     file: Option<File>,
     /// Bytes of the file consumed so far (complete lines only).
     consumed: u64,
@@ -23,10 +31,21 @@ pub struct PerfMap {
 }
 
 impl PerfMap {
-    /// A reader for `path`; the file is opened on the first [`PerfMap::refresh`] that finds it.
+    /// A reader for `path`. Its directory is opened now (call it while the process is
+    /// alive); the file on the first [`PerfMap::refresh`] that finds it.
     pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path: PathBuf = path.into();
+        let dir = path.parent().zip(path.file_name()).and_then(|(d, n)| {
+            let handle = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+                .open(d)
+                .ok()?;
+            Some((handle, n.to_string_lossy().into_owned()))
+        });
         PerfMap {
-            path: path.into(),
+            path,
+            dir,
             file: None,
             consumed: 0,
             entries: BTreeMap::new(),
@@ -55,7 +74,16 @@ impl PerfMap {
     /// A missing file is not an error (the runtime may not have written it yet).
     pub fn refresh(&mut self) -> std::io::Result<()> {
         if self.file.is_none() {
-            match File::open(&self.path) {
+            // Through the held directory first: works after the process is gone.
+            let through_dir = self
+                .dir
+                .as_ref()
+                .map(|(d, name)| PathBuf::from(format!("/proc/self/fd/{}/{name}", d.as_raw_fd())));
+            let opened = match through_dir.map(File::open) {
+                Some(Ok(f)) => Ok(f),
+                _ => File::open(&self.path),
+            };
+            match opened {
                 Ok(f) => self.file = Some(f),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
                 Err(e) => return Err(e),
