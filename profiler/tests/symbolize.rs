@@ -373,7 +373,8 @@ class P {
 "#;
 
     /// Real instruction pointers of a sampled Mono process (`perf record -g`): every JIT
-    /// frame perf names is named the same by the Symbolizer, after exit.
+    /// frame perf names is named the same by the Symbolizer, after exit, and so are
+    /// (nearly) all native frames of mono-sgen.
     #[test]
     fn mono_perf_samples_match_perf_script() {
         if available(
@@ -422,6 +423,11 @@ class P {
         assert!(st.success());
         child.line();
         s.refresh(pid).expect("refresh before exit");
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
+        let mono_text = lxprof::symbolize::process::parse_maps(&maps)
+            .into_iter()
+            .find(|m| m.path.ends_with("/mono-sgen"))
+            .expect("mono-sgen text mapping");
         child.finish();
         wait_gone(pid);
         let out = Command::new("perf")
@@ -455,6 +461,28 @@ class P {
             );
         }
         assert!(jit.iter().any(|f| f.1.contains("CrunchNumbersJitted")));
+        // perf prints mono-sgen frames as file-relative addresses (its text segment has
+        // vaddr == offset): back to absolute through the mapping. Names come from the
+        // separate debug file (mono-runtime-dbg, found by build id).
+        let native: Vec<(u64, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let (ip, rest) = l.trim().split_once(' ')?;
+                let rel = u64::from_str_radix(ip, 16).ok()?;
+                let (sym, dso) = rest.rsplit_once(" (")?;
+                (dso.ends_with("/mono-sgen)") && sym != "[unknown]")
+                    .then(|| (mono_text.start - mono_text.offset + rel, sym.to_string()))
+            })
+            .collect();
+        assert!(!native.is_empty(), "no mono-sgen frames sampled:\n{text}");
+        let ours = s.symbolize_user(pid, &native.iter().map(|f| f.0).collect::<Vec<_>>());
+        let same = native
+            .iter()
+            .zip(&ours)
+            .filter(|(f, o)| f.1 == o.name && o.module.as_deref() == Some("mono-sgen"))
+            .count();
+        eprintln!("perf cross-check: mono-sgen {same}/{} equal", native.len());
+        assert!(same * 10 >= native.len() * 9, "{same} of {}", native.len());
         eprintln!("perf cross-check: {} JIT frames, all equal", jit.len());
     }
 
