@@ -621,6 +621,10 @@ mod kernel {
         let t = Instant::now();
         let f = &s.symbolize_kernel(&[addr + 1])[0];
         eprintln!("first symbolize_kernel (loads kallsyms): {:?}", t.elapsed());
+        let t = Instant::now();
+        let again = s.symbolize_kernel(&[addr + 1, addr + 2]);
+        eprintln!("next symbolize_kernel (2 addresses): {:?}", t.elapsed());
+        assert_eq!(again[1].name, "vfs_read");
         assert_eq!(f.kind, FrameKind::Kernel);
         assert_eq!(f.name, "vfs_read");
         assert_eq!(f.module.as_deref(), Some("[kernel]"));
