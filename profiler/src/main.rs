@@ -7,7 +7,11 @@ mod cli;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use tracing_subscriber::{EnvFilter, prelude::*};
+use tracing_subscriber::{
+    EnvFilter,
+    filter::{FilterExt, filter_fn},
+    prelude::*,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -31,10 +35,13 @@ fn main() -> ExitCode {
 /// adds a Chrome-trace layer. The returned guard flushes that file on drop.
 fn init_logging(cli: &Cli) -> anyhow::Result<Option<tracing_chrome::FlushGuard>> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    // The filter applies to the terminal log only; spans pass it so that the
+    // self-trace sees them (fmt prints no lines for spans).
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_target(false);
-    let registry = tracing_subscriber::registry().with(filter).with(fmt);
+        .with_target(false)
+        .with_filter(filter.or(filter_fn(|meta| meta.is_span())));
+    let registry = tracing_subscriber::registry().with(fmt);
     match &cli.self_trace {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {

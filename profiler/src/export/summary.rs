@@ -8,7 +8,7 @@ use crate::model::Recording;
 
 /// Shown when records were dropped.
 pub fn lost_warning(lost: u64) -> String {
-    format!("WARNING: {lost} events lost: increase --ring-buffer")
+    format!("WARNING: {lost} events lost: increase --ring-buffer-mb")
 }
 
 fn ms(ns: u64) -> String {
@@ -142,7 +142,7 @@ mod tests {
     fn lost_events_are_never_silent() {
         let s = render(&rec(17), &[]);
         assert!(
-            s.contains("WARNING: 17 events lost: increase --ring-buffer"),
+            s.contains("WARNING: 17 events lost: increase --ring-buffer-mb"),
             "{s}"
         );
     }
