@@ -250,9 +250,18 @@ def run_once(mode, cmd, key, lxprof, tmp, run_id):
         die(f"{mode}: no workload result line with '{key}' in output:\n{stdout[-2000:]}")
     res["outside_ns"] = outside_ns
     res["tree_cpu_ns"] = int((ru.ru_utime + ru.ru_stime) * 1e9)
+    # The workload's own CPU time (BPF programs and perf-event bookkeeping run
+    # in its context): rusage when bare, eBPF/sched lifetime totals under
+    # lxprof, task-clock under perf stat; perf record does not report it.
+    res["workload_cpu_ns"] = res["tree_cpu_ns"] if mode == "bare" else None
+    if mode == "counters":
+        res["workload_cpu_ns"] = stat_task_clock(os.path.join(out_dir, "stat.csv"))
     if mode == "lxprof":
         with open(os.path.join(out_dir, "report.json")) as f:
             rep = json.load(f)
+        procs = rep.get("processes", [])
+        if procs and all(p.get("cpu_ns_sched") is not None for p in procs):
+            res["workload_cpu_ns"] = sum(p["cpu_ns_sched"] for p in procs)
         res["lost"] = rep.get("lost_events", 0)
         m = re.search(r"(\d+) records written by the kernel, (\d+) lost", stderr)
         res["records"] = int(m.group(1)) if m else None
@@ -266,6 +275,19 @@ def run_once(mode, cmd, key, lxprof, tmp, run_id):
         res["out_bytes"] = os.path.getsize(os.path.join(out_dir, "perf.data"))
     shutil.rmtree(out_dir, ignore_errors=True)
     return res
+
+
+def stat_task_clock(path):
+    """task-clock in ns from `perf stat -x ,` output (first field is msec)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.strip().split(",")
+                if len(fields) > 2 and fields[2].startswith("task-clock"):
+                    return int(float(fields[0]) * 1e6)
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def spread(xs):
@@ -375,6 +397,16 @@ def render(args, modes, results, load_before, load_after, started, elapsed):
                  + " | ".join(f"{stop[m]:.0f}" for m in modes) + " |")
     lines.append("| CPU time of tool + workload (user + sys), ms | "
                  + " | ".join(f"{tree[m]:.0f}" for m in modes) + " |")
+    own = {}
+    for m in modes:
+        xs = [r["workload_cpu_ns"] / 1e6 for r in fx[m] if r["workload_cpu_ns"] is not None]
+        own[m] = statistics.median(xs) if xs else None
+    lines.append("| CPU time of the workload itself, ms | "
+                 + " | ".join("–" if own[m] is None else f"{own[m]:.0f}" for m in modes)
+                 + " |")
+    lines.append("| CPU time of the tool's own process, ms | "
+                 + " | ".join("–" if own[m] is None or m == "bare"
+                              else f"{tree[m] - own[m]:.0f}" for m in modes) + " |")
     lx = fx["lxprof"]
     lost = [r["lost"] for r in lx]
     recs = [r["records"] for r in lx if r["records"] is not None]
@@ -474,6 +506,13 @@ rounds; brackets give the min–max over rounds.
   `lxprof record` also opens for its cross-check: it separates their cost
   (per-task perf contexts switched on every context switch) from the BPF
   probes' and the reader's.
+- **CPU time**: user + system time of the whole tree (tool and workload,
+  from wait4) and of the workload alone (bare: the same; lxprof: the
+  threads' lifetime CPU from report.json; perf stat: its task-clock). BPF
+  programs and perf-event bookkeeping run in the workload's context, so
+  their cost lands in the workload's CPU time; the difference is the tool
+  process (lxprof: ring-buffer reader, model, output writing). CPU time
+  depends far less on the machine's load than wall time does.
 - **start/stop cost**: outside wall time (spawn to exit, measured by the
   script) minus the workload's own time: for lxprof, loading and attaching
   the BPF programs plus writing trace.json/report.json/events.bin after the
