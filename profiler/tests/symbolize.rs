@@ -77,6 +77,12 @@ impl Guard {
         l.trim().to_string()
     }
 
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").expect("write child");
+        stdin.flush().expect("flush child");
+    }
+
     /// Closes stdin and waits until the child has exited.
     fn finish(&mut self) {
         if let Some(mut s) = self.stdin.take() {
@@ -151,6 +157,22 @@ mod native {
         s.observe_process(pid).expect("observe self");
         let addr = integration_marker_fn as *const () as u64;
         let f = &s.symbolize_user(pid, &[addr + 1])[0];
+        let exe = std::env::current_exe().expect("exe");
+        let stripped = !std::fs::read(&exe)
+            .expect("read exe")
+            .windows(8)
+            .any(|w| w == b".symtab\0");
+        if stripped {
+            // The workspace's release profile has `strip = true`: nothing to name.
+            eprintln!("test binary stripped: {f:?}");
+            assert_eq!(f.kind, FrameKind::Unknown);
+            assert!(
+                f.module
+                    .as_deref()
+                    .is_some_and(|m| m.starts_with("symbolize"))
+            );
+            return;
+        }
         assert_eq!(f.kind, FrameKind::Native);
         assert_eq!(f.name, "symbolize::native::integration_marker_fn", "{f:?}");
     }
@@ -209,7 +231,7 @@ int main(void) {
     }
 
     /// Cost of symbolizing many real code addresses of a live process (every 256th byte
-    /// of its executable mappings), printed for the report.
+    /// of its libraries' executable mappings), printed for the report.
     #[test]
     fn cost_of_many_addresses() {
         if available("cost_of_many_addresses", &[]).is_none() {
@@ -219,7 +241,7 @@ int main(void) {
         let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
         let addrs: Vec<u64> = lxprof::symbolize::process::parse_maps(&maps)
             .iter()
-            .filter(|m| m.is_file())
+            .filter(|m| m.is_file() && !m.module_name().starts_with("symbolize"))
             .flat_map(|m| (m.start..m.end).step_by(256))
             .take(20_000)
             .collect();
@@ -354,6 +376,39 @@ class P {
         let f = &s.symbolize_user(pid, &[start + 1])[0];
         assert_eq!(f.kind, FrameKind::Jit, "{f:?}");
         assert_eq!(f.name, name);
+    }
+
+    /// Observed at fork, before it enters a new mount namespace with a private /tmp (as a
+    /// sandbox does between fork and exec): a refresh while it runs follows it there.
+    #[test]
+    fn mono_observed_before_unshare() {
+        if available("mono_observed_before_unshare", &["mono", "mcs", "unshare"]).is_none() {
+            return;
+        }
+        let dir = temp_dir("mono-late-ns");
+        let exe = build_mono(&dir);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(format!(
+            "read x && exec 3<{} && exec unshare -m sh -c 'mount -t tmpfs none /tmp && \
+             mkdir /tmp/task && cat <&3 >/tmp/task/p.exe && exec 3<&- && \
+             exec mono --jitmap /tmp/task/p.exe'",
+            exe.display()
+        ));
+        let mut child = Guard::spawn(cmd);
+        let pid = child.child.id();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("observe the shell");
+        child.send("go");
+        child.line();
+        let map = PathBuf::from(format!("/proc/{pid}/root/tmp/perf-{pid}.map"));
+        let (start, name) = wait_perf_map_entry(&map, "CrunchNumbersJitted");
+        assert!(perf_map_entry(Path::new(&format!("/tmp/perf-{pid}.map")), &name).is_none());
+        s.refresh(pid).expect("refresh while mono runs");
+        child.finish();
+        wait_gone(pid);
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = &s.symbolize_user(pid, &[start + 1])[0];
+        assert_eq!((f.kind, f.name.as_str()), (FrameKind::Jit, name.as_str()));
     }
 
     const CS_LOOP: &str = r#"

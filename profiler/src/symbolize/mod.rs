@@ -90,14 +90,15 @@ impl Symbolizer {
     }
 
     /// Snapshots what symbolizing `pid` needs (see the module doc); on an already observed
-    /// pid the same as [`Symbolizer::refresh`]. Call it at exec or at the first sample.
+    /// pid the same as [`Symbolizer::refresh`]. Call it at exec or at the first sample,
+    /// then `refresh` now and then (new libraries, perf map growth) while it runs.
+    /// Fails when `/proc/PID/maps` cannot be read (process gone, or not root), or the
+    /// perf map exists but cannot be read.
     pub fn observe_process(&mut self, pid: u32) -> Result<(), SymbolizeError> {
         if self.processes.contains_key(&pid) {
             return self.refresh(pid);
         }
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let ns_pid = process::namespace_pid(&status, pid);
-        let perf_map = PerfMap::new(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map"));
+        let perf_map = perf_map_of(pid).unwrap_or_else(|| PerfMap::new("/nonexistent"));
         self.processes.insert(
             pid,
             ProcessState {
@@ -115,6 +116,13 @@ impl Symbolizer {
         let Some(state) = self.processes.get_mut(&pid) else {
             return self.observe_process(pid);
         };
+        // Until the map exists, follow the live process's /tmp: observed right after fork,
+        // it may since have entered a new mount namespace with a private /tmp.
+        if !state.perf_map.is_open()
+            && let Some(fresh) = perf_map_of(pid)
+        {
+            state.perf_map = fresh;
+        }
         // The perf map first: its handle outlives the process.
         let map_result = state.perf_map.refresh();
         let text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
@@ -139,6 +147,7 @@ impl Symbolizer {
     }
 
     /// Drops what is kept of `pid` (the ELF handles stay: other processes share them).
+    /// Call it when the pid is reused by a new process (a fork after its exit).
     pub fn forget(&mut self, pid: u32) {
         self.processes.remove(&pid);
     }
@@ -148,14 +157,16 @@ impl Symbolizer {
         self.processes.get(&pid).map_or(0, |s| s.perf_map.len())
     }
 
-    /// One frame per address of `pid`, from its snapshot: works after the process exited.
-    /// A pid never observed is observed now (it must still be alive).
+    /// One frame per address of `pid` (the thread group id), from its snapshot: works after
+    /// the process exited. A pid never observed is observed now (it must still be alive).
+    /// ELF code → `Native` (module: file name); code named by the perf map → `Jit`
+    /// (module `[jit]`); else `Unknown` (`[unknown]`, module of the mapping if any).
     pub fn symbolize_user(&mut self, pid: u32, addrs: &[u64]) -> Vec<Frame> {
         if !self.processes.contains_key(&pid) {
             let _ = self.observe_process(pid);
         }
         let Some(state) = self.processes.get_mut(&pid) else {
-            return addrs.iter().map(|&a| unknown(a, None)).collect();
+            return addrs.iter().map(|_| unknown(None)).collect();
         };
         // Entries appended since the last refresh, also after exit (the handle is held).
         let _ = state.perf_map.refresh();
@@ -209,7 +220,7 @@ impl Symbolizer {
                             module: Some("[jit]".to_string()),
                             kind: FrameKind::Jit,
                         },
-                        None => unknown(addr, m.filter(|m| !m.is_anonymous())),
+                        None => unknown(m.filter(|m| !m.is_anonymous())),
                     }
                 })
             })
@@ -241,8 +252,18 @@ impl Symbolizer {
     }
 }
 
-/// `[unknown]` in the module holding `addr`, if any.
-fn unknown(_addr: u64, mapping: Option<&Mapping>) -> Frame {
+/// The perf map of a live process: `/proc/PID/root/tmp/perf-NSPID.map`, NSPID being its
+/// pid in its own pid namespace. `None` when the process is gone.
+fn perf_map_of(pid: u32) -> Option<PerfMap> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let ns_pid = process::namespace_pid(&status, pid);
+    Some(PerfMap::new(format!(
+        "/proc/{pid}/root/tmp/perf-{ns_pid}.map"
+    )))
+}
+
+/// `[unknown]`, in the mapping's module if any.
+fn unknown(mapping: Option<&Mapping>) -> Frame {
     Frame {
         name: "[unknown]".to_string(),
         module: mapping.map(Mapping::module_name),
