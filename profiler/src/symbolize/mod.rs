@@ -227,6 +227,28 @@ impl Symbolizer {
             .collect()
     }
 
+    /// One sampled stack → frames leaf first, kernel frames before user frames (the order
+    /// of [`crate::stacks::ResolvedSample::frames`]). Each stack's first address is the
+    /// interrupted instruction; the others are return addresses, looked up at `addr - 1`
+    /// so a call ending a function is named after the caller, not the next function.
+    pub fn symbolize_stack(&mut self, pid: u32, kernel: &[u64], user: &[u64]) -> Vec<Frame> {
+        let callers = |ips: &[u64]| -> Vec<u64> {
+            ips.iter()
+                .enumerate()
+                .map(|(i, &a)| if i == 0 { a } else { a.saturating_sub(1) })
+                .collect()
+        };
+        let mut frames = if kernel.is_empty() {
+            Vec::new()
+        } else {
+            self.symbolize_kernel(&callers(kernel))
+        };
+        if !user.is_empty() {
+            frames.extend(self.symbolize_user(pid, &callers(user)));
+        }
+        frames
+    }
+
     /// Kernel addresses → frames from `/proc/kallsyms`.
     pub fn symbolize_kernel(&mut self, addrs: &[u64]) -> Vec<Frame> {
         let results = self
@@ -298,6 +320,21 @@ mod tests {
         assert_eq!(f.kind, FrameKind::Native, "{f:?}");
         assert!(f.name.ends_with("a_function_to_find"), "{f:?}");
         assert!(f.module.as_deref().is_some_and(|m| m.starts_with("lxprof")));
+    }
+
+    #[test]
+    fn stack_callers_are_looked_up_before_their_return_address() {
+        let start = a_function_to_find as *const () as u64;
+        let pid = std::process::id();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("own maps");
+        let frames = s.symbolize_stack(pid, &[], &[start, start]);
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].name.ends_with("a_function_to_find"), "{frames:?}");
+        assert!(
+            !frames[1].name.ends_with("a_function_to_find"),
+            "{frames:?}"
+        );
     }
 
     #[test]
