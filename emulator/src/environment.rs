@@ -1,0 +1,763 @@
+//! One execution environment: a sandbox, its extension and runtime processes, its API server
+//! and lifecycle; init (on the first invoke, again after a reset), invoke, freeze, shutdown.
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::api::{FunctionInfo, PendingEvent, Shared, State, router};
+use crate::config::EmulatorConfig;
+use crate::lifecycle::{Outcome, Phase};
+use crate::metrics::{InvocationMetrics, PhaseTimes, Status, monotonic_ns};
+use crate::sandbox::{Sandbox, SandboxCommand, SandboxSpec, Signal};
+use crate::{EmulatorError, PhaseEvent, Role, RunObserver};
+
+/// Lambda's init limit.
+pub const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// Shutdown cap with external extensions.
+pub const SHUTDOWN_CAP: Duration = Duration::from_millis(2000);
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Messages from spawn gates and log readers to the task that holds the observer.
+enum Note {
+    Spawned(u32, Role, std::sync::mpsc::Sender<()>),
+    Log(Role, String),
+}
+
+/// What a live (initialised) environment holds.
+struct Live {
+    sandbox: Arc<Sandbox>,
+    shared: Arc<Shared>,
+    addr: std::net::SocketAddr,
+    server: JoinHandle<()>,
+    runtime_pid: Option<u32>,
+    extensions: usize,
+    waiters: Vec<JoinHandle<()>>,
+    readers: Vec<JoinHandle<()>>,
+    frozen: bool,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.server.abort();
+        self.shared.telemetry.close();
+        for t in self.waiters.iter().chain(&self.readers) {
+            t.abort();
+        }
+    }
+}
+
+/// Why init failed.
+struct InitFail {
+    status: Status,
+    error_type: String,
+    start_ns: u64,
+    end_ns: u64,
+}
+
+/// One execution environment (index `index` of the run).
+pub struct Environment {
+    index: usize,
+    cfg: Arc<EmulatorConfig>,
+    generation: u32,
+    live: Option<Live>,
+    notes_tx: mpsc::UnboundedSender<Note>,
+    notes_rx: mpsc::UnboundedReceiver<Note>,
+}
+
+fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Runs `fut` while handing spawn gates and log lines to the observer.
+async fn pump<T>(
+    rx: &mut mpsc::UnboundedReceiver<Note>,
+    index: usize,
+    obs: &dyn RunObserver,
+    print_logs: bool,
+    fut: impl Future<Output = T>,
+) -> T {
+    let handle = |n: Note| match n {
+        Note::Spawned(pid, role, ack) => {
+            obs.process_spawned(index, pid, &role);
+            let _ = ack.send(());
+        }
+        Note::Log(role, line) => {
+            if print_logs {
+                eprintln!("[env {index} {role}] {line}");
+            }
+            obs.log_line(index, &role, &line);
+        }
+    };
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            Some(n) = rx.recv() => handle(n),
+            t = &mut fut => {
+                while let Ok(n) = rx.try_recv() {
+                    handle(n);
+                }
+                return t;
+            }
+        }
+    }
+}
+
+/// The environment a runtime gets (Lambda's variables, then the user's).
+pub fn runtime_env(cfg: &EmulatorConfig, api: &str) -> Vec<(String, String)> {
+    let name = &cfg.function_name;
+    let stream = format!("2026/01/01/[$LATEST]{}", uuid::Uuid::new_v4().simple());
+    let mut env: Vec<(String, String)> = [
+        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cfg.memory_mb.to_string()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into()),
+        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
+        ("_HANDLER", "bootstrap".into()),
+        ("LAMBDA_TASK_ROOT", "/var/task".into()),
+        ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
+        ("LANG", "en_US.UTF-8".into()),
+        ("TZ", ":UTC".into()),
+        ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into()),
+        (
+            "LD_LIBRARY_PATH",
+            "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+                .into(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in &cfg.env {
+        env.retain(|(e, _)| e != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+/// The environment an extension gets: the runtime's minus what Lambda withholds.
+pub fn extension_env(runtime_env: &[(String, String)]) -> Vec<(String, String)> {
+    const HIDDEN: [&str; 6] = [
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "LAMBDA_RUNTIME_DIR",
+        "LAMBDA_TASK_ROOT",
+        "_HANDLER",
+    ];
+    runtime_env
+        .iter()
+        .filter(|(k, _)| {
+            !HIDDEN.contains(&k.as_str()) && !k.starts_with("AWS_XRAY_") && k != "_X_AMZN_TRACE_ID"
+        })
+        .cloned()
+        .collect()
+}
+
+fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
+    r: R,
+    role: Role,
+    shared: Arc<Shared>,
+    notes: mpsc::UnboundedSender<Note>,
+) -> JoinHandle<()> {
+    let cat = if role == Role::Function {
+        "function"
+    } else {
+        "extension"
+    };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(r).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            shared.telemetry.emit(cat, json!(line));
+            let _ = notes.send(Note::Log(role.clone(), line));
+        }
+    })
+}
+
+/// Starts one process; the observer learns its pid before it execs.
+async fn spawn_proc(
+    live: &mut Live,
+    notes: &mpsc::UnboundedSender<Note>,
+    role: Role,
+    cmd: SandboxCommand,
+) -> Result<u32, EmulatorError> {
+    let tx = notes.clone();
+    let r = role.clone();
+    let gate = move |pid: u32| {
+        let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+        if tx.send(Note::Spawned(pid, r, ack_tx)).is_ok() {
+            let _ = ack_rx.recv_timeout(Duration::from_secs(30));
+        }
+    };
+    let mut child = live.sandbox.spawn_async(cmd, gate).await?;
+    let pid = child.id().unwrap_or(0);
+    if let Some(o) = child.stdout.take() {
+        let h = spawn_reader(o, role.clone(), Arc::clone(&live.shared), notes.clone());
+        live.readers.push(h);
+    }
+    if let Some(e) = child.stderr.take() {
+        let h = spawn_reader(e, role.clone(), Arc::clone(&live.shared), notes.clone());
+        live.readers.push(h);
+    }
+    let sh = Arc::clone(&live.shared);
+    let is_fn = role == Role::Function;
+    live.waiters.push(tokio::spawn(async move {
+        let st = child.wait().await;
+        let what = match st {
+            Ok(s) => format!("{role} exited: {s}"),
+            Err(e) => format!("{role}: wait failed: {e}"),
+        };
+        sh.update(|s| s.exited.push((is_fn, what)));
+    }));
+    Ok(pid)
+}
+
+fn init_failure(s: &State) -> Option<(Status, String)> {
+    if let Some(t) = &s.core.init_error {
+        return Some((Status::Failure, t.clone()));
+    }
+    s.exited.first().map(|(is_fn, _)| {
+        let t = if *is_fn {
+            "Runtime.ExitError"
+        } else {
+            "Extension.Crash"
+        };
+        (Status::Failure, t.to_string())
+    })
+}
+
+impl Environment {
+    /// An environment that initialises on its first invoke.
+    pub async fn create(
+        index: usize,
+        cfg: Arc<EmulatorConfig>,
+    ) -> Result<Environment, EmulatorError> {
+        let (notes_tx, notes_rx) = mpsc::unbounded_channel();
+        Ok(Environment {
+            index,
+            cfg,
+            generation: 0,
+            live: None,
+            notes_tx,
+            notes_rx,
+        })
+    }
+
+    /// `127.0.0.1:PORT` of the APIs while the environment is live.
+    pub fn api_address(&self) -> Option<String> {
+        self.live.as_ref().map(|l| l.addr.to_string())
+    }
+
+    /// Host pids of the environment's processes (empty when not live).
+    pub fn pids(&self) -> Vec<u32> {
+        self.live
+            .as_ref()
+            .map(|l| l.sandbox.pids())
+            .unwrap_or_default()
+    }
+
+    /// Creates the sandbox and API server, starts extensions then the runtime and waits until
+    /// all called next. Hard errors (sandbox, listen) are `Err`; init failures `Ok(Err)`.
+    async fn init(&mut self) -> Result<Result<(u64, u64), InitFail>, EmulatorError> {
+        self.generation += 1;
+        let cfg = Arc::clone(&self.cfg);
+        let name = format!(
+            "lxprof-{}-{}-e{}g{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed),
+            self.index,
+            self.generation
+        );
+        let spec = SandboxSpec {
+            name,
+            memory_mb: cfg.memory_mb,
+            cpu_limit: cfg.cpu_limit(),
+            function_dir: cfg.function.clone(),
+            layers: cfg.layers.clone(),
+            extra_extensions: cfg.extensions.clone(),
+            run_as: None,
+        };
+        let sandbox = Arc::new(
+            tokio::task::spawn_blocking(move || Sandbox::create(spec))
+                .await
+                .map_err(|e| EmulatorError::Internal(e.to_string()))??,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(EmulatorError::Listen)?;
+        let addr = listener.local_addr().map_err(EmulatorError::Listen)?;
+        let shared = Arc::new(Shared::new(FunctionInfo {
+            name: cfg.function_name.clone(),
+            version: "$LATEST".into(),
+            handler: "bootstrap".into(),
+            arn: format!(
+                "arn:aws:lambda:us-east-1:123456789012:function:{}",
+                cfg.function_name
+            ),
+            memory_mb: cfg.memory_mb,
+        }));
+        let app = router(Arc::clone(&shared));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let exts = sandbox.extension_paths();
+        let live = self.live.insert(Live {
+            sandbox,
+            shared: Arc::clone(&shared),
+            addr,
+            server,
+            runtime_pid: None,
+            extensions: exts.len(),
+            waiters: Vec::new(),
+            readers: Vec::new(),
+            frozen: false,
+        });
+        let start = monotonic_ns();
+        shared.update(|s| s.phase_start_ns = start);
+        shared.telemetry.emit(
+            "platform.initStart",
+            json!({"initializationType": "on-demand", "phase": "init"}),
+        );
+        let deadline = tokio::time::Instant::now() + INIT_LIMIT;
+        let renv = runtime_env(&cfg, &addr.to_string());
+        let xenv = extension_env(&renv);
+        let fail = |status, t: &str| InitFail {
+            status,
+            error_type: t.to_string(),
+            start_ns: start,
+            end_ns: monotonic_ns(),
+        };
+        for p in &exts {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let cmd = SandboxCommand {
+                program: p.clone(),
+                args: vec![],
+                env: xenv.clone(),
+                cwd: "/".into(),
+            };
+            if let Err(e) = spawn_proc(live, &self.notes_tx, Role::Extension(n), cmd).await {
+                eprintln!("lxprof: environment {}: {e}", self.index);
+                return Ok(Err(fail(Status::Failure, "Extension.LaunchError")));
+            }
+        }
+        let n = exts.len();
+        let registered = tokio::time::timeout_at(
+            deadline,
+            shared.wait_for(|s| match init_failure(s) {
+                Some(f) => Some(Err(f)),
+                None => (s.core.extensions.len() >= n).then_some(Ok(())),
+            }),
+        )
+        .await;
+        match registered {
+            Err(_) => return Ok(Err(fail(Status::Timeout, "Sandbox.InitTimeout"))),
+            Ok(Err((st, t))) => return Ok(Err(fail(st, &t))),
+            Ok(Ok(())) => {}
+        }
+        let cmd = SandboxCommand {
+            program: "/var/task/bootstrap".into(),
+            args: vec![],
+            env: renv,
+            cwd: "/var/task".into(),
+        };
+        match spawn_proc(live, &self.notes_tx, Role::Function, cmd).await {
+            Ok(pid) => live.runtime_pid = Some(pid),
+            Err(e) => {
+                eprintln!("lxprof: environment {}: {e}", self.index);
+                return Ok(Err(fail(Status::Failure, "Runtime.InvalidEntrypoint")));
+            }
+        }
+        let done = tokio::time::timeout_at(
+            deadline,
+            shared.wait_for(|s| match init_failure(s) {
+                Some(f) => Some(Err(f)),
+                None => (s.all_waiting_ns != 0).then_some(Ok(s.all_waiting_ns)),
+            }),
+        )
+        .await;
+        let end = match done {
+            Err(_) => return Ok(Err(fail(Status::Timeout, "Sandbox.InitTimeout"))),
+            Ok(Err((st, t))) => return Ok(Err(fail(st, &t))),
+            Ok(Ok(end)) => end,
+        };
+        shared.update(|s| s.core.phase = Phase::Idle);
+        shared.telemetry.emit(
+            "platform.initRuntimeDone",
+            json!({"initializationType": "on-demand", "phase": "init", "status": "success"}),
+        );
+        shared.telemetry.emit(
+            "platform.initReport",
+            json!({"initializationType": "on-demand", "phase": "init", "status": "success",
+                   "metrics": {"durationMs": ms(end - start)}}),
+        );
+        Ok(Ok((start, end)))
+    }
+
+    /// Runs one invocation (initialising first when cold) and returns its metrics. A crash,
+    /// timeout, OOM or init failure resets the environment: the next invoke is cold again.
+    pub async fn invoke(
+        &mut self,
+        event: &[u8],
+        obs: &dyn RunObserver,
+    ) -> Result<InvocationMetrics, EmulatorError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let (index, print_logs) = (self.index, self.cfg.print_logs);
+        let mut cold = None;
+        if self.live.is_none() {
+            let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
+            let r = pump(&mut rx, index, obs, print_logs, self.init()).await;
+            self.notes_rx = rx;
+            match r? {
+                Ok(t) => {
+                    obs.phase(index, PhaseEvent::InitStart, t.0);
+                    obs.phase(index, PhaseEvent::InitEnd, t.1);
+                    cold = Some(t);
+                }
+                Err(f) => {
+                    obs.phase(index, PhaseEvent::InitStart, f.start_ns);
+                    obs.phase(index, PhaseEvent::InitEnd, f.end_ns);
+                    let mem = self
+                        .live
+                        .as_ref()
+                        .and_then(|l| l.sandbox.memory_peak_bytes().ok())
+                        .unwrap_or(0);
+                    if let Some(l) = &self.live {
+                        l.shared.telemetry.emit(
+                            "platform.initRuntimeDone",
+                            json!({"initializationType": "on-demand", "phase": "init",
+                                   "status": f.status.as_str(), "errorType": f.error_type}),
+                        );
+                    }
+                    self.shutdown_inner("failure", obs).await;
+                    let init_ms = ms(f.end_ns - f.start_ns);
+                    return Ok(InvocationMetrics {
+                        request_id,
+                        environment: index,
+                        cold: true,
+                        init_duration_ms: Some(init_ms),
+                        duration_ms: 0.0,
+                        billed_duration_ms: 0,
+                        post_runtime_extensions_duration_ms: 0.0,
+                        max_memory_used_mb: mem.div_ceil(1 << 20),
+                        status: f.status,
+                        error_type: Some(f.error_type),
+                        phases: PhaseTimes {
+                            init_start_ns: f.start_ns,
+                            init_end_ns: f.end_ns,
+                            ..PhaseTimes::default()
+                        },
+                    });
+                }
+            }
+        }
+        let timeout = self.cfg.timeout;
+        let memory_mb = self.cfg.memory_mb;
+        let Some(live) = self.live.as_mut() else {
+            return Err(EmulatorError::Internal(
+                "environment not live after init".into(),
+            ));
+        };
+        if live.frozen {
+            let sb = Arc::clone(&live.sandbox);
+            tokio::task::spawn_blocking(move || sb.thaw())
+                .await
+                .map_err(|e| EmulatorError::Internal(e.to_string()))??;
+            live.frozen = false;
+        }
+        let _ = live.sandbox.reset_memory_peak();
+        let oom0 = live.sandbox.oom_kills().unwrap_or(0);
+        let shared = Arc::clone(&live.shared);
+        let trace = format!(
+            "Root=1-{:08x}-{};Parent={};Sampled=0",
+            epoch_ms() / 1000,
+            &uuid::Uuid::new_v4().simple().to_string()[..24],
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
+        let deadline_ms = epoch_ms() + timeout.as_millis() as u64;
+        let start = monotonic_ns();
+        shared.update(|s| {
+            let ids = s.core.begin_invoke(&request_id);
+            s.all_waiting_ns = 0;
+            s.answer_ns = 0;
+            s.runtime_next_ns = 0;
+            s.phase_start_ns = start;
+            let ev = json!({"eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
+                "invokedFunctionArn": shared.info.arn,
+                "tracing": {"type": "X-Amzn-Trace-Id", "value": trace}});
+            for id in ids {
+                s.ext_events.entry(id).or_default().push_back(ev.clone());
+            }
+            s.runtime_event = Some(PendingEvent {
+                request_id: request_id.clone(),
+                deadline_ms,
+                trace_id: trace.clone(),
+                body: event.to_vec(),
+            });
+        });
+        shared.telemetry.emit(
+            "platform.start",
+            json!({"requestId": request_id, "version": "$LATEST",
+                   "tracing": {"type": "X-Amzn-Trace-Id", "value": trace}}),
+        );
+        enum End {
+            Done(Outcome),
+            Crash(bool),
+            ExitError(String),
+            Timeout,
+        }
+        let wait = shared.wait_for(|s| {
+            if let Some((is_fn, _)) = s.exited.first() {
+                return Some(End::Crash(*is_fn));
+            }
+            if let Some(e) = &s.core.exit_error {
+                return Some(End::ExitError(e.clone()));
+            }
+            match (&s.core.outcome, s.all_waiting_ns) {
+                (Some(o), t) if t != 0 => Some(End::Done(o.clone())),
+                _ => None,
+            }
+        });
+        let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
+        let end = pump(&mut rx, index, obs, print_logs, async {
+            tokio::time::timeout(timeout, wait)
+                .await
+                .unwrap_or(End::Timeout)
+        })
+        .await;
+        self.notes_rx = rx;
+        let Some(live) = self.live.as_mut() else {
+            return Err(EmulatorError::Internal("environment vanished".into()));
+        };
+        let (all_ns, answer_ns, next_ns) = {
+            let s = shared.lock();
+            (s.all_waiting_ns, s.answer_ns, s.runtime_next_ns)
+        };
+        let oom = live.sandbox.oom_kills().unwrap_or(0) > oom0;
+        let (status, error_type, reset) = match &end {
+            End::Done(Outcome::Response) => (Status::Success, None, None),
+            End::Done(Outcome::Error(t)) => (Status::Error, Some(t.clone()), None),
+            End::Crash(_) if oom => (
+                Status::Failure,
+                Some("Runtime.OutOfMemory".to_string()),
+                Some("failure"),
+            ),
+            End::Crash(true) => (
+                Status::Error,
+                Some("Runtime.ExitError".to_string()),
+                Some("failure"),
+            ),
+            End::Crash(false) => (
+                Status::Failure,
+                Some("Extension.Crash".to_string()),
+                Some("failure"),
+            ),
+            End::ExitError(t) => (Status::Failure, Some(t.clone()), Some("failure")),
+            End::Timeout => (
+                Status::Timeout,
+                Some("Sandbox.Timedout".to_string()),
+                Some("timeout"),
+            ),
+        };
+        let end_ns = match end {
+            End::Done(_) => all_ns,
+            _ => monotonic_ns(),
+        };
+        let runtime_next_ns = if answer_ns != 0 && next_ns >= answer_ns {
+            next_ns
+        } else {
+            0
+        };
+        let post_ns = if matches!(end, End::Done(_)) && runtime_next_ns != 0 {
+            end_ns.saturating_sub(runtime_next_ns)
+        } else {
+            0
+        };
+        let duration_ms = ms(end_ns - start);
+        let peak = live.sandbox.memory_peak_bytes().unwrap_or(0);
+        let init_duration_ms = cold.map(|(a, b)| ms(b - a));
+        let m = InvocationMetrics {
+            request_id: request_id.clone(),
+            environment: index,
+            cold: cold.is_some(),
+            init_duration_ms,
+            duration_ms,
+            billed_duration_ms: duration_ms.ceil() as u64,
+            post_runtime_extensions_duration_ms: ms(post_ns),
+            max_memory_used_mb: peak.div_ceil(1 << 20),
+            status,
+            error_type: error_type.clone(),
+            phases: PhaseTimes {
+                init_start_ns: cold.map_or(0, |c| c.0),
+                init_end_ns: cold.map_or(0, |c| c.1),
+                invoke_start_ns: start,
+                runtime_done_ns: answer_ns,
+                runtime_next_ns,
+                invoke_end_ns: end_ns,
+            },
+        };
+        if answer_ns == 0 {
+            let mut rec = json!({"requestId": request_id, "status": status.as_str(),
+                "metrics": {"durationMs": duration_ms, "producedBytes": 0}});
+            if let Some(t) = &error_type {
+                rec["errorType"] = json!(t);
+            }
+            shared.telemetry.emit("platform.runtimeDone", rec);
+        }
+        let mut metrics = json!({"durationMs": duration_ms, "billedDurationMs": m.billed_duration_ms,
+            "memorySizeMB": memory_mb, "maxMemoryUsedMB": m.max_memory_used_mb});
+        if let Some(i) = init_duration_ms {
+            metrics["initDurationMs"] = json!(i);
+        }
+        let mut rec =
+            json!({"requestId": request_id, "status": status.as_str(), "metrics": metrics});
+        if let Some(t) = &error_type {
+            rec["errorType"] = json!(t);
+        }
+        shared.telemetry.emit("platform.report", rec);
+        obs.phase(index, PhaseEvent::InvokeStart, start);
+        if answer_ns != 0 {
+            obs.phase(index, PhaseEvent::RuntimeDone, answer_ns);
+        }
+        obs.phase(index, PhaseEvent::InvokeEnd, end_ns);
+        match reset {
+            Some(reason) => self.shutdown_inner(reason, obs).await,
+            None => {
+                shared.update(|s| s.core.phase = Phase::Idle);
+                let sb = Arc::clone(&live.sandbox);
+                tokio::task::spawn_blocking(move || sb.freeze())
+                    .await
+                    .map_err(|e| EmulatorError::Internal(e.to_string()))??;
+                live.frozen = true;
+            }
+        }
+        Ok(m)
+    }
+
+    /// Shuts the environment down (SHUTDOWN to extensions, SIGTERM to the runtime, 2 s cap with
+    /// external extensions, then SIGKILL) and removes its sandbox. The observer gets the last
+    /// log lines.
+    pub async fn shutdown(&mut self, reason: &str, obs: &dyn RunObserver) {
+        self.shutdown_inner(reason, obs).await;
+    }
+
+    async fn shutdown_inner(&mut self, reason: &str, obs: &dyn RunObserver) {
+        let Some(mut live) = self.live.take() else {
+            return;
+        };
+        let (index, print_logs) = (self.index, self.cfg.print_logs);
+        let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
+        pump(&mut rx, index, obs, print_logs, async {
+            let sb = Arc::clone(&live.sandbox);
+            let _ = tokio::task::spawn_blocking(move || sb.thaw()).await;
+            live.frozen = false;
+            let cap = if live.extensions > 0 {
+                SHUTDOWN_CAP
+            } else {
+                Duration::ZERO
+            };
+            let deadline_ms = epoch_ms() + cap.as_millis() as u64;
+            let shared = Arc::clone(&live.shared);
+            shared.update(|s| {
+                let ids = s.core.begin_shutdown();
+                let ev = json!({"eventType": "SHUTDOWN", "shutdownReason": reason, "deadlineMs": deadline_ms});
+                for id in ids {
+                    s.ext_events.entry(id).or_default().push_back(ev.clone());
+                }
+            });
+            if let Some(pid) = live.runtime_pid {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    Signal::SIGTERM,
+                );
+            }
+            if !cap.is_zero() {
+                let exts = live.extensions;
+                let _ = tokio::time::timeout(cap, async {
+                    shared.telemetry.flush(cap).await;
+                    shared
+                        .wait_for(|s| {
+                            let quiet = s
+                                .core
+                                .extensions
+                                .iter()
+                                .filter(|x| x.shutdown)
+                                .all(|x| x.waiting);
+                            let gone = s.exited.iter().filter(|(f, _)| !f).count() >= exts;
+                            (quiet || gone).then_some(())
+                        })
+                        .await
+                })
+                .await;
+            }
+            let sb = Arc::clone(&live.sandbox);
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sb.kill_all()).await {
+                eprintln!("lxprof: environment {index}: {e}");
+            }
+            for r in std::mem::take(&mut live.readers) {
+                let _ = tokio::time::timeout(Duration::from_secs(1), r).await;
+            }
+        })
+        .await;
+        self.notes_rx = rx;
+        let sandbox = Arc::clone(&live.sandbox);
+        drop(live);
+        let _ = tokio::task::spawn_blocking(move || drop(sandbox)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_env_hides_runtime_only_variables() {
+        let cfg = {
+            let mut c = EmulatorConfig::new("/x".into());
+            c.env = vec![
+                ("AWS_REGION".into(), "eu-west-1".into()),
+                ("K".into(), "V".into()),
+            ];
+            c
+        };
+        let r = runtime_env(&cfg, "127.0.0.1:1");
+        let get = |e: &[(String, String)], k: &str| {
+            e.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
+        };
+        assert_eq!(get(&r, "AWS_REGION").as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            get(&r, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE").as_deref(),
+            Some("128")
+        );
+        assert_eq!(get(&r, "_HANDLER").as_deref(), Some("bootstrap"));
+        let x = extension_env(&r);
+        assert_eq!(get(&x, "_HANDLER"), None);
+        assert_eq!(get(&x, "LAMBDA_TASK_ROOT"), None);
+        assert_eq!(get(&x, "K").as_deref(), Some("V"));
+        assert_eq!(
+            get(&x, "AWS_LAMBDA_RUNTIME_API").as_deref(),
+            Some("127.0.0.1:1")
+        );
+    }
+}

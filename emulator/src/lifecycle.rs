@@ -1,0 +1,304 @@
+//! The per-environment state machine without I/O: who registered, who waits in `next`,
+//! which phase runs, and the Runtime/Extensions API rules with Lambda's error answers.
+use serde::Serialize;
+
+/// Lambda-shaped API error: status code and `{errorMessage, errorType}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiError {
+    /// HTTP status.
+    #[serde(skip)]
+    pub status: u16,
+    /// `errorMessage`.
+    #[serde(rename = "errorMessage")]
+    pub message: String,
+    /// `errorType`.
+    #[serde(rename = "errorType")]
+    pub error_type: String,
+}
+
+impl ApiError {
+    /// Builds one.
+    pub fn new(status: u16, error_type: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            error_type: error_type.to_string(),
+        }
+    }
+}
+
+/// The environment's phase.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Phase {
+    /// Extensions register, runtime and function initialise.
+    Init,
+    /// Between invokes (frozen).
+    Idle,
+    /// An event is being handled.
+    Invoke {
+        /// Its request id.
+        request_id: String,
+    },
+    /// SHUTDOWN sent.
+    Shutdown,
+}
+
+/// How the runtime finished an invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// `/response`.
+    Response,
+    /// `/error` with the error type.
+    Error(String),
+}
+
+/// A registered extension.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    /// `Lambda-Extension-Identifier`.
+    pub id: String,
+    /// `Lambda-Extension-Name`.
+    pub name: String,
+    /// Subscribed to INVOKE.
+    pub invoke: bool,
+    /// Subscribed to SHUTDOWN.
+    pub shutdown: bool,
+    /// Waiting in `next`.
+    pub waiting: bool,
+    /// CLOCK_MONOTONIC ns of its last `next` call.
+    pub last_next_ns: u64,
+}
+
+/// The state.
+#[derive(Debug)]
+pub struct Core {
+    /// Current phase.
+    pub phase: Phase,
+    /// Registered extensions.
+    pub extensions: Vec<Registered>,
+    /// The runtime waits in `next`.
+    pub runtime_waiting: bool,
+    /// The runtime's answer to the current invoke.
+    pub outcome: Option<Outcome>,
+    /// `POST /runtime/init/error` or `/extension/init/error` type.
+    pub init_error: Option<String>,
+    /// `/extension/exit/error` type.
+    pub exit_error: Option<String>,
+}
+
+impl Default for Core {
+    fn default() -> Self {
+        Core::new()
+    }
+}
+
+impl Core {
+    /// A fresh environment in Init.
+    pub fn new() -> Core {
+        Core {
+            phase: Phase::Init,
+            extensions: Vec::new(),
+            runtime_waiting: false,
+            outcome: None,
+            init_error: None,
+            exit_error: None,
+        }
+    }
+
+    /// `POST /extension/register`.
+    pub fn register(&mut self, name: Option<&str>, body: &[u8]) -> Result<Registered, ApiError> {
+        let name = name.filter(|n| !n.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidRequestFormat",
+                "missing Lambda-Extension-Name header",
+            )
+        })?;
+        if self.phase != Phase::Init {
+            return Err(ApiError::new(
+                403,
+                "Extension.RegistrationError",
+                "extensions can only register during the init phase",
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+            ApiError::new(
+                400,
+                "InvalidRequestFormat",
+                format!("invalid register body: {e}"),
+            )
+        })?;
+        let events = v.get("events").and_then(|e| e.as_array()).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidRequestFormat",
+                "register body needs an `events` array",
+            )
+        })?;
+        let (mut invoke, mut shutdown) = (false, false);
+        for e in events {
+            match e.as_str() {
+                Some("INVOKE") => invoke = true,
+                Some("SHUTDOWN") => shutdown = true,
+                other => {
+                    return Err(ApiError::new(
+                        400,
+                        "InvalidRequestFormat",
+                        format!("unknown event type {other:?}"),
+                    ));
+                }
+            }
+        }
+        if self.extensions.len() >= 10 {
+            return Err(ApiError::new(
+                403,
+                "Extension.TooManyExtensions",
+                "at most 10 extensions may register",
+            ));
+        }
+        if self.extensions.iter().any(|x| x.name == name) {
+            return Err(ApiError::new(
+                409,
+                "Extension.AlreadyRegistered",
+                format!("extension {name} is already registered"),
+            ));
+        }
+        let r = Registered {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            invoke,
+            shutdown,
+            waiting: false,
+            last_next_ns: 0,
+        };
+        self.extensions.push(r.clone());
+        Ok(r)
+    }
+
+    /// Finds a registered extension by identifier (403 otherwise).
+    pub fn extension(&self, id: Option<&str>) -> Result<&Registered, ApiError> {
+        let id = id.ok_or_else(|| {
+            ApiError::new(
+                403,
+                "Extension.MissingExtensionIdentifier",
+                "missing Lambda-Extension-Identifier header",
+            )
+        })?;
+        self.extensions.iter().find(|x| x.id == id).ok_or_else(|| {
+            ApiError::new(
+                403,
+                "Extension.InvalidExtensionIdentifier",
+                format!("unknown extension identifier {id}: register first"),
+            )
+        })
+    }
+
+    /// `GET /extension/event/next`.
+    pub fn extension_next(&mut self, id: Option<&str>) -> Result<(), ApiError> {
+        let id = self.extension(id)?.id.clone();
+        if let Some(x) = self.extensions.iter_mut().find(|x| x.id == id) {
+            x.waiting = true;
+        }
+        Ok(())
+    }
+
+    /// `GET /runtime/invocation/next`.
+    pub fn runtime_next(&mut self) {
+        self.runtime_waiting = true;
+    }
+
+    /// `POST /runtime/invocation/{id}/response|error`.
+    pub fn runtime_answer(&mut self, request_id: &str, outcome: Outcome) -> Result<(), ApiError> {
+        match &self.phase {
+            Phase::Invoke { request_id: cur } if cur == request_id => {
+                if self.outcome.is_some() {
+                    return Err(ApiError::new(
+                        400,
+                        "InvalidStateTransition",
+                        "a response was already posted for this request",
+                    ));
+                }
+                self.outcome = Some(outcome);
+                Ok(())
+            }
+            _ => Err(ApiError::new(
+                400,
+                "InvalidRequestID",
+                format!("request {request_id} is not being invoked"),
+            )),
+        }
+    }
+
+    /// Everyone (runtime and all extensions) waits in next: a phase may end.
+    pub fn all_waiting(&self) -> bool {
+        self.runtime_waiting && self.extensions.iter().all(|x| x.waiting)
+    }
+
+    /// Every registered extension waits in next.
+    pub fn extensions_waiting(&self) -> bool {
+        self.extensions.iter().all(|x| x.waiting)
+    }
+
+    /// Starts an invoke: returns the ids of the extensions to send INVOKE.
+    pub fn begin_invoke(&mut self, request_id: &str) -> Vec<String> {
+        self.phase = Phase::Invoke {
+            request_id: request_id.to_string(),
+        };
+        self.outcome = None;
+        self.runtime_waiting = false;
+        let mut ids = Vec::new();
+        for x in self.extensions.iter_mut().filter(|x| x.invoke) {
+            x.waiting = false;
+            ids.push(x.id.clone());
+        }
+        ids
+    }
+
+    /// Starts shutdown: returns the ids of the extensions to send SHUTDOWN.
+    pub fn begin_shutdown(&mut self) -> Vec<String> {
+        self.phase = Phase::Shutdown;
+        let mut ids = Vec::new();
+        for x in self.extensions.iter_mut().filter(|x| x.shutdown) {
+            x.waiting = false;
+            ids.push(x.id.clone());
+        }
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_next_invoke_rules() {
+        let mut c = Core::new();
+        assert_eq!(c.register(Some("a"), b"{bad").expect_err("400").status, 400);
+        assert_eq!(c.register(None, b"{}").expect_err("400").status, 400);
+        assert_eq!(c.extension_next(Some("nope")).expect_err("403").status, 403);
+        let r = c
+            .register(Some("a"), br#"{"events":["INVOKE","SHUTDOWN"]}"#)
+            .expect("register");
+        assert!(!c.all_waiting());
+        c.extension_next(Some(&r.id)).expect("next");
+        c.runtime_next();
+        assert!(c.all_waiting());
+        c.phase = Phase::Idle;
+        assert_eq!(
+            c.register(Some("b"), br#"{"events":[]}"#)
+                .expect_err("late")
+                .status,
+            403
+        );
+        assert_eq!(c.begin_invoke("r1"), vec![r.id.clone()]);
+        assert!(!c.all_waiting());
+        assert!(c.runtime_answer("r2", Outcome::Response).is_err());
+        c.runtime_answer("r1", Outcome::Response).expect("answer");
+        assert!(c.runtime_answer("r1", Outcome::Response).is_err());
+        c.runtime_next();
+        assert!(!c.all_waiting());
+        c.extension_next(Some(&r.id)).expect("next");
+        assert!(c.all_waiting());
+        assert_eq!(c.begin_shutdown(), vec![r.id]);
+    }
+}
