@@ -384,3 +384,85 @@ fn node_function_after_exit() {
     assert_eq!(f.name, name);
     assert!(f.name.starts_with("JS:"), "{f:?}");
 }
+
+const JS_LOOP: &str = r#"
+function hotLoopForPerfMap(n) { let s = 0; for (let i = 0; i < n; i++) s += i % 7; return s; }
+console.log("ready");
+const t0 = Date.now(); let t = 0;
+while (Date.now() - t0 < 2500) t += hotLoopForPerfMap(10000);
+console.log(t);
+process.stdin.on('data', () => process.exit(0));
+process.stdin.on('end', () => process.exit(0));
+"#;
+
+/// Real instruction pointers of a sampled Node process (`perf record -g`): every frame
+/// perf names from the perf map is named the same by the Symbolizer, after exit.
+#[test]
+fn node_perf_samples_match_perf_script() {
+    if available("node_perf_samples_match_perf_script", &["node", "perf"]).is_none() {
+        return;
+    }
+    let dir = temp_dir("node-perf");
+    let script = dir.join("loop.js");
+    std::fs::write(&script, JS_LOOP).expect("write js");
+    let mut cmd = Command::new("node");
+    cmd.arg(&script)
+        .envs(lxprof::runtime_env::profiling_env("node"));
+    let mut child = Guard::spawn(cmd);
+    child.line();
+    let pid = child.child.id();
+    let mut s = Symbolizer::new();
+    s.observe_process(pid).expect("observe");
+    let data = dir.join("perf.data");
+    let st = Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-F",
+            "499",
+            "-g",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
+        .arg(&data)
+        .args(["--", "sleep", "1"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("perf record");
+    assert!(st.success());
+    child.line();
+    child.finish();
+    wait_gone(pid);
+    let out = Command::new("perf")
+        .args(["script", "-F", "ip,sym,dso", "-i"])
+        .arg(&data)
+        .stderr(Stdio::null())
+        .output()
+        .expect("perf script");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let jit: Vec<(u64, String)> = text
+        .lines()
+        .filter_map(|l| {
+            let (ip, rest) = l.trim().split_once(' ')?;
+            let ip = u64::from_str_radix(ip, 16).ok()?;
+            let (sym, dso) = rest.rsplit_once(" (")?;
+            dso.contains("/perf-").then(|| (ip, sym.to_string()))
+        })
+        .collect();
+    assert!(!jit.is_empty(), "no JIT frames sampled:\n{text}");
+    let ours = s.symbolize_user(pid, &jit.iter().map(|f| f.0).collect::<Vec<_>>());
+    let same = jit
+        .iter()
+        .zip(&ours)
+        .filter(|(f, o)| o.kind == FrameKind::Jit && f.1 == o.name)
+        .count();
+    eprintln!(
+        "node perf cross-check: {same}/{} JIT frames equal",
+        jit.len()
+    );
+    assert!(jit.iter().any(|f| f.1.contains("hotLoopForPerfMap")));
+    assert_eq!(same, jit.len());
+}
