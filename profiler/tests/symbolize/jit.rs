@@ -463,6 +463,8 @@ fn node_perf_samples_match_perf_script() {
         "node perf cross-check: {same}/{} JIT frames equal",
         jit.len()
     );
-    assert!(jit.iter().any(|f| f.1.contains("hotLoopForPerfMap")));
+    // hotLoopForPerfMap may be inlined into the optimized top-level loop (OSR): any
+    // JS-named frame will do; the point is that both name every frame alike.
+    assert!(jit.iter().any(|f| f.1.starts_with("JS:")), "{jit:?}");
     assert_eq!(same, jit.len());
 }
