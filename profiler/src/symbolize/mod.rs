@@ -13,8 +13,8 @@
 //! `/proc/PID/map_files` at symbolization time, which fails once the process is gone,
 //! and it reads the perf map at the host path `/tmp/perf-PID.map` only.
 //!
-//! Addresses are symbolized as given: callers pass `return address - 1` for non-leaf
-//! frames so a call ending a function is not attributed to the next one.
+//! [`Symbolizer::symbolize_user`] takes addresses as given; [`Symbolizer::symbolize_stack`]
+//! takes a sampled stack and looks callers up at `return address - 1`.
 
 pub mod kernel;
 pub mod perfmap;
