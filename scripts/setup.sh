@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libmono-system-json4.0-cil
   # Node.js extension, local S3 server's venv, benchmarks' peer
   nodejs npm python3-venv linux-perf hyperfine
+  # JVM runtime for symbolization tests (perf maps, frame pointers)
+  openjdk-17-jdk-headless
 )
 
 missing=()
@@ -27,6 +29,7 @@ for p in "${missing[@]}"; do
     nodejs) command -v node >/dev/null || filtered+=("$p") ;;
     npm) command -v npm >/dev/null || filtered+=("$p") ;;
     python3-venv) python3 -c 'import venv, ensurepip' 2>/dev/null || filtered+=("$p") ;;
+    openjdk-17-jdk-headless) command -v javac >/dev/null || filtered+=("$p") ;;
     *) filtered+=("$p") ;;
   esac
 done
