@@ -1,0 +1,192 @@
+//! Shared helpers: fixture binaries, deployment packages, the facility check, an observer that
+//! records everything, and the leftover check.
+use lxprof_emulator::{EmulatorConfig, InvocationMetrics, LambdaReport, Role, RunObserver};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Serializes the tests of this binary (each has its own runtime: an async lock).
+pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().await
+}
+
+/// `<target>/debug` (the test binary lives in `<target>/debug/deps`).
+pub fn target_debug() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary under <target>/debug/deps")
+        .to_path_buf()
+}
+
+/// A workspace binary; panics with what to run when it is missing.
+pub fn bin(name: &str) -> PathBuf {
+    let p = target_debug().join(name);
+    assert!(
+        p.is_file(),
+        "{} is missing: run cargo build --workspace (or cargo build -p header-counter -p rust-blank -p lxprof-fixtures)",
+        p.display()
+    );
+    p
+}
+
+/// A scratch directory every user can write (the sandboxed processes run as nobody; the host
+/// file system outside /tmp is visible to them).
+pub fn scratch(tag: &str) -> PathBuf {
+    let d = target_debug().join("lambda-tests").join(format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        uuid_like()
+    ));
+    std::fs::create_dir_all(&d).expect("create scratch dir");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod scratch");
+    d
+}
+
+fn uuid_like() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+/// A deployment package whose `bootstrap` is the fixture binary `name`.
+pub fn function(name: &str) -> PathBuf {
+    let dir = scratch(&format!("fn-{name}"));
+    let boot = dir.join("bootstrap");
+    if std::fs::hard_link(bin(name), &boot).is_err() {
+        std::fs::copy(bin(name), &boot).expect("copy bootstrap");
+    }
+    dir
+}
+
+/// Whether root and cgroups are available; prints the reason (or panics under CI=true).
+pub fn facility() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let cgroups = Path::new("/sys/fs/cgroup").is_dir();
+    if root && cgroups {
+        return true;
+    }
+    let why = format!("needs root ({root}) and /sys/fs/cgroup ({cgroups})");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true: {why}");
+    }
+    eprintln!("skipping: {why}");
+    false
+}
+
+/// A config for `function` with a unique tag in the environment (for the leftover check).
+pub fn config(function_dir: PathBuf, tag: &str) -> EmulatorConfig {
+    let mut c = EmulatorConfig::new(function_dir);
+    c.env.push(("LXPROF_TEST_TAG".into(), tag.to_string()));
+    c.print_logs = true;
+    c
+}
+
+/// Records every callback.
+#[derive(Default)]
+pub struct Recorder {
+    /// (env, pid, role, exe at gate time).
+    pub spawned: Mutex<Vec<(usize, u32, Role, PathBuf)>>,
+    /// (env, role, line).
+    pub logs: Mutex<Vec<(usize, Role, String)>>,
+    /// Finished invocations.
+    pub done: Mutex<Vec<InvocationMetrics>>,
+}
+
+impl RunObserver for Recorder {
+    fn process_spawned(&self, env: usize, pid: u32, role: &Role) {
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+        self.spawned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((env, pid, role.clone(), exe));
+    }
+    fn invocation_done(&self, m: &InvocationMetrics) {
+        self.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(m.clone());
+    }
+    fn log_line(&self, env: usize, role: &Role, line: &str) {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).push((
+            env,
+            role.clone(),
+            line.to_string(),
+        ));
+    }
+}
+
+/// Runs with a 60 s guard.
+pub async fn run(cfg: EmulatorConfig, obs: &Recorder) -> LambdaReport {
+    let tag = cfg
+        .env
+        .iter()
+        .find(|(k, _)| k == "LXPROF_TEST_TAG")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let r = tokio::time::timeout(Duration::from_secs(60), lxprof_emulator::run(cfg, obs))
+        .await
+        .expect("the run hung for 60 s")
+        .expect("run");
+    assert_nothing_left(&tag);
+    for m in &r.invocations {
+        eprintln!("{}", m.report_line(r.memory_mb));
+    }
+    r
+}
+
+fn walk(dir: &Path, depth: usize, prefix: &str, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if !p.is_dir() {
+            continue;
+        }
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            out.push(p.clone());
+        }
+        if depth > 0 {
+            walk(&p, depth - 1, prefix, out);
+        }
+    }
+}
+
+/// No process carries `tag` in its environment; no cgroup or state directory of this test
+/// process (`lxprof-<pid>-*`) remains.
+pub fn assert_nothing_left(tag: &str) {
+    let needle = format!("LXPROF_TEST_TAG={tag}");
+    let mut live = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(env) = std::fs::read(format!("/proc/{pid}/environ"))
+                && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes())
+            {
+                live.push(pid);
+            }
+        }
+    }
+    assert!(live.is_empty(), "processes left behind: {live:?}");
+    let prefix = format!("lxprof-{}-", std::process::id());
+    let mut dirs = Vec::new();
+    walk(Path::new("/sys/fs/cgroup"), 3, &prefix, &mut dirs);
+    walk(Path::new("/run/lxprof"), 2, &prefix, &mut dirs);
+    assert!(dirs.is_empty(), "directories left behind: {dirs:?}");
+}
+
+/// JSON lines of a file written by a fixture.
+pub fn json_lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
