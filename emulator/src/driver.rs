@@ -1,16 +1,34 @@
 //! Drives N invocations over C environments (each cold-starts once, again after a reset),
-//! reports progress and builds the [`LambdaReport`].
+//! reports progress and builds the [`LambdaReport`]. Cancellation: a [`CancellationToken`]
+//! (or [`request_shutdown`]) stops starting invocations, cuts a running one short and shuts
+//! every environment down; dropping the future also kills every process and removes every
+//! sandbox.
 use crate::environment::Environment;
 use crate::metrics::{InvocationMetrics, LambdaReport, Summary};
 use crate::{EmulatorConfig, EmulatorError, RunObserver};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
-static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+/// Tokens of the runs in progress (for [`request_shutdown`]).
+static RUNS: Mutex<Vec<(u64, CancellationToken)>> = Mutex::new(Vec::new());
+static RUN_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
-/// Asks a running [`run`] to stop starting invocations and shut its environments down.
+/// Cancels every run in progress in this process (e.g. from a Ctrl-C handler).
 pub fn request_shutdown() {
-    SHUTDOWN.store(true, Ordering::SeqCst);
+    for (_, t) in RUNS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        t.cancel();
+    }
+}
+
+struct Registered(u64);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        RUNS.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(id, _)| *id != self.0);
+    }
 }
 
 /// Runs the configured invocations and returns the report. Dropping the future kills every
@@ -19,8 +37,24 @@ pub async fn run(
     config: EmulatorConfig,
     observer: &dyn RunObserver,
 ) -> Result<LambdaReport, EmulatorError> {
+    run_cancellable(config, observer, &CancellationToken::new()).await
+}
+
+/// [`run`] that stops when `cancel` is cancelled: no new invocation starts, a running one is
+/// cut short (its environment killed), the others get SHUTDOWN; then it returns
+/// [`EmulatorError::Cancelled`] with nothing left behind.
+pub async fn run_cancellable(
+    config: EmulatorConfig,
+    observer: &dyn RunObserver,
+    cancel: &CancellationToken,
+) -> Result<LambdaReport, EmulatorError> {
     config.validate()?;
-    SHUTDOWN.store(false, Ordering::SeqCst);
+    let cancel = cancel.child_token();
+    let id = RUN_SEQ.fetch_add(1, Ordering::SeqCst);
+    RUNS.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((id, cancel.clone()));
+    let _registered = Registered(id);
     let cfg = Arc::new(config);
     let event = cfg
         .event
@@ -36,21 +70,28 @@ pub async fn run(
     let errors: Mutex<Option<EmulatorError>> = Mutex::new(None);
     let total = cfg.invocations;
     let loops = envs.iter_mut().map(|env| {
-        let (next, done, results, event, cfg, errors) =
-            (&next, &done, &results, &event, &cfg, &errors);
+        let (next, done, results, event, cfg, errors, cancel) =
+            (&next, &done, &results, &event, &cfg, &errors, &cancel);
         async move {
             loop {
-                if SHUTDOWN.load(Ordering::SeqCst) || next.fetch_add(1, Ordering::SeqCst) >= total {
+                if cancel.is_cancelled() || next.fetch_add(1, Ordering::SeqCst) >= total {
                     break;
                 }
-                let m = match env.invoke(event, observer).await {
+                let r = tokio::select! {
+                    r = env.invoke(event, observer) => r,
+                    () = cancel.cancelled() => {
+                        env.kill();
+                        break;
+                    }
+                };
+                let m = match r {
                     Ok(m) => m,
                     Err(e) => {
                         errors
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
                             .get_or_insert(e);
-                        SHUTDOWN.store(true, Ordering::SeqCst);
+                        cancel.cancel();
                         break;
                     }
                 };
@@ -65,7 +106,12 @@ pub async fn run(
                 }
                 results.lock().unwrap_or_else(|p| p.into_inner()).push(m);
             }
-            env.shutdown("spindown", observer).await;
+            let reason = if cancel.is_cancelled() {
+                "failure"
+            } else {
+                "spindown"
+            };
+            env.shutdown(reason, observer).await;
         }
     });
     futures_util::future::join_all(loops).await;
@@ -73,8 +119,11 @@ pub async fn run(
     if let Some(e) = errors.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
+    if cancel.is_cancelled() {
+        return Err(EmulatorError::Cancelled);
+    }
     let mut invocations = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    invocations.sort_by_key(|m| (m.phases.invoke_start_ns, m.phases.init_start_ns));
+    invocations.sort_by_key(|m| m.phases.invoke_start_ns.max(m.phases.init_start_ns));
     let mut extensions: Vec<String> = cfg
         .extensions
         .iter()

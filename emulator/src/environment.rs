@@ -655,6 +655,11 @@ impl Environment {
         Ok(m)
     }
 
+    /// Kills the environment at once (cancellation): every process, its cgroups and mounts.
+    pub fn kill(&mut self) {
+        self.live = None;
+    }
+
     /// Shuts the environment down (SHUTDOWN to extensions, SIGTERM to the runtime, 2 s cap with
     /// external extensions, then SIGKILL) and removes its sandbox. The observer gets the last
     /// log lines.

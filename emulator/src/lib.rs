@@ -13,7 +13,8 @@ pub mod presets;
 pub mod sandbox;
 
 pub use config::{ConfigError, EmulatorConfig};
-pub use driver::{request_shutdown, run};
+pub use driver::{request_shutdown, run, run_cancellable};
+pub use tokio_util::sync::CancellationToken;
 pub use metrics::{InvocationMetrics, LambdaReport, PhaseTimes, Stats, Status, Summary};
 
 /// What a process in an environment is.
@@ -87,6 +88,10 @@ pub enum EmulatorError {
         /// Why.
         source: std::io::Error,
     },
+    /// The run was cancelled ([`run_cancellable`], [`request_shutdown`]); everything it started
+    /// was stopped and removed.
+    #[error("cancelled: every environment was shut down")]
+    Cancelled,
     /// A bug.
     #[error("internal error: {0}")]
     Internal(String),
