@@ -352,4 +352,75 @@ mod tests {
             Some(("127.0.0.1:9003".into(), "/x".into()))
         );
     }
+
+    /// Accepts one HTTP POST, answers 200 and returns its JSON body.
+    async fn receive_one(l: &tokio::net::TcpListener) -> Value {
+        let (mut s, _) = l.accept().await.expect("accept");
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).await.expect("read");
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Content-Length: "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                        .await
+                        .expect("answer");
+                    return serde_json::from_str(body).expect("JSON batch");
+                }
+            }
+            if n == 0 {
+                panic!("connection closed early");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn delivers_backlog_and_new_events_in_timed_batches() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let hub = Hub::new();
+        hub.emit(
+            "platform.initStart",
+            json!({"initializationType": "on-demand", "phase": "init"}),
+        );
+        hub.emit("extension", json!("not subscribed"));
+        let b = Buffering {
+            max_items: 1000,
+            max_bytes: 262_144,
+            timeout_ms: 50,
+        };
+        let t0 = std::time::Instant::now();
+        hub.add(
+            vec!["platform".into(), "function".into()],
+            b,
+            format!("http://sandbox.localdomain:{port}/in"),
+        );
+        hub.emit("function", json!("hello"));
+        let batch = receive_one(&l).await;
+        assert!(
+            t0.elapsed() >= Duration::from_millis(45),
+            "flushed before timeoutMs"
+        );
+        let types: Vec<&str> = batch
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|e| e["type"].as_str())
+            .collect();
+        assert_eq!(types, vec!["platform.initStart", "function"]);
+        assert_eq!(batch[1]["record"], "hello");
+        hub.emit("platform.start", json!({"requestId": "r"}));
+        let (batch, ()) = tokio::join!(receive_one(&l), hub.flush(Duration::from_secs(5)));
+        assert_eq!(batch[0]["record"]["requestId"], "r");
+        assert_eq!(hub.subscribers(), 1);
+    }
 }
