@@ -2,8 +2,8 @@
 /*
  * lxprof.bpf.c — the kernel side of `lxprof record`, one object.
  *
- * Each probe family lives in its own header (sched, process, faults, memory);
- * they are compiled together into one object because they share the
+ * Each probe family lives in its own header (sched, process, faults, memory,
+ * samples); they are compiled together into one object because they share the
  * `traced`, `events` and `counters` maps, and aya 0.14 can only share a map
  * between objects by pinning it in bpffs (files that outlive a crash).
  */
@@ -12,3 +12,4 @@
 #include "process.bpf.h"
 #include "faults.bpf.h"
 #include "memory.bpf.h"
+#include "samples.bpf.h"

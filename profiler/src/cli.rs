@@ -44,6 +44,11 @@ pub struct RecordArgs {
     #[arg(long, value_name = "MIB", value_parser = parse_ring_mib)]
     pub ring_buffer_mb: Option<u32>,
 
+    /// Stack sampling frequency in Hz (cpu-clock, per CPU, traced processes
+    /// only): flamegraphs and app/JIT/GC/runtime/kernel categories. 0: off.
+    #[arg(long, value_name = "HZ", default_value_t = 0)]
+    pub freq: u32,
+
     /// The command to launch and record, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -88,6 +93,7 @@ impl RecordArgs {
         opts.duration = self.duration;
         opts.output_dir = self.output.clone();
         opts.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
+        opts.freq = Some(self.freq).filter(|&f| f > 0);
         Ok(opts)
     }
 }

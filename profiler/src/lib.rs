@@ -9,6 +9,7 @@ pub mod classify;
 pub mod compare;
 pub mod counters;
 pub mod events;
+pub mod explain;
 pub mod export;
 pub mod flamegraph;
 pub mod launch;

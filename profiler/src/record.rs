@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::counters::TreeCounters;
 use crate::events::Event;
+use crate::explain;
 use crate::export::{chrome, report, summary};
 use crate::launch::{self, LaunchError, Launched};
 use crate::model::{ExitStatus, ModelBuilder, Recording, RecordingInfo, SeedProcess};
@@ -27,6 +28,7 @@ use crate::output::{OutputDir, OutputError};
 use crate::preflight::{self, PreflightError};
 use crate::probes::{EventReader, ProbeError, ProbeOptions, Probes};
 use crate::rawlog::{Meta, RawLogError, RawLogWriter};
+use crate::symbolize::Symbolizer;
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -47,6 +49,8 @@ pub struct RecordOptions {
     pub output_dir: Option<PathBuf>,
     /// Size of the kernel ring buffer in bytes (power of two); default 16 MiB.
     pub ring_buffer_bytes: Option<u32>,
+    /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
+    pub freq: Option<u32>,
 }
 
 impl RecordOptions {
@@ -57,6 +61,7 @@ impl RecordOptions {
             duration: None,
             output_dir: None,
             ring_buffer_bytes: None,
+            freq: None,
         }
     }
 }
@@ -196,6 +201,36 @@ struct Sink {
     builder: ModelBuilder,
     raw: RawLogWriter,
     raw_error: Option<RawLogError>,
+    /// With sampling: snapshots of the sampled processes (taken at exec or
+    /// first sample, while they are alive) and the stack ids seen.
+    stacks: Option<StackCapture>,
+}
+
+/// What symbolizing the samples needs, captured during the recording.
+struct StackCapture {
+    symbolizer: Symbolizer,
+    /// Pids observed (snapshotted) so far.
+    observed: std::collections::HashSet<u32>,
+    /// Stack ids of the `stacks` map seen in SAMPLE records.
+    ids: std::collections::BTreeSet<u32>,
+}
+
+impl StackCapture {
+    fn observe(&mut self, pid: u32) {
+        if let Err(e) = self.symbolizer.observe_process(pid) {
+            tracing::debug!("symbols of pid {pid}: {e}");
+        }
+        self.observed.insert(pid);
+    }
+
+    /// New libraries and perf-map entries of the sampled processes still alive.
+    fn refresh(&mut self) {
+        for &pid in &self.observed {
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = self.symbolizer.refresh(pid);
+            }
+        }
+    }
 }
 
 impl Sink {
@@ -212,6 +247,13 @@ impl Sink {
         }
         let Some(ev) = event else { return };
         self.builder.push(&ev);
+        if let (Some(cap), Event::Sample(s)) = (self.stacks.as_mut(), &ev) {
+            cap.ids.extend(s.user_stack_id);
+            cap.ids.extend(s.kernel_stack_id);
+            if !cap.observed.contains(&s.header.pid) {
+                cap.observe(s.header.pid);
+            }
+        }
         if let Event::Exec(e) = &ev {
             // Snapshot now: the process may be gone soon.
             let pid = e.header.pid;
@@ -221,6 +263,9 @@ impl Sink {
             }
             if let Some(exe) = launch::read_exe(pid) {
                 self.meta(Meta::Exe { pid, exe });
+            }
+            if let Some(cap) = self.stacks.as_mut() {
+                cap.observe(pid);
             }
         }
     }
@@ -335,6 +380,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     if let Some(bytes) = opts.ring_buffer_bytes {
         probe_opts.ring_buffer_bytes = bytes;
     }
+    probe_opts.sample_freq = opts.freq.filter(|&f| f > 0);
     let mut probes = {
         let _span = tracing::info_span!("load_probes").entered();
         Probes::load(&probe_opts)?
@@ -368,6 +414,11 @@ fn record_into(
         builder: ModelBuilder::new(start_ns),
         raw: RawLogWriter::create(raw_tmp)?,
         raw_error: None,
+        stacks: opts.freq.filter(|&f| f > 0).map(|_| StackCapture {
+            symbolizer: Symbolizer::new(),
+            observed: Default::default(),
+            ids: Default::default(),
+        }),
     };
     if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
         sink.raw_error.get_or_insert(e);
@@ -410,6 +461,9 @@ fn record_into(
         }
         if now.duration_since(last_prune) >= PRUNE_EVERY {
             last_prune = now;
+            if let Some(cap) = sink.stacks.as_mut() {
+                cap.refresh();
+            }
             for pid in probes.traced_pids() {
                 if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
                     probes.untrace_pid(pid);
@@ -435,6 +489,33 @@ fn record_into(
             continue;
         }
         sink.meta(Meta::RunningAtEnd { tid, since_ns });
+    }
+    // Sampled stacks, read before the probes (and the map) go away.
+    let ids: Vec<u32> = sink
+        .stacks
+        .as_ref()
+        .map(|c| c.ids.iter().copied().collect())
+        .unwrap_or_default();
+    for id in ids {
+        if let Some(addrs) = probes.stack(id) {
+            sink.meta(Meta::Stack { id, addrs });
+        }
+    }
+    if let Some(c) = probes.sample_counters() {
+        tracing::info!(
+            "{} samples; stack failures: {} user, {} kernel ({} collisions)",
+            c.samples,
+            c.user_stack_errors,
+            c.kernel_stack_errors,
+            c.collisions
+        );
+        if c.user_stack_errors + c.kernel_stack_errors > c.samples / 20 {
+            tracing::warn!(
+                "{} of {} samples lost a stack (the stacks map is full or stacks collide)",
+                c.user_stack_errors + c.kernel_stack_errors,
+                c.samples
+            );
+        }
     }
     let kernel = probes.counters()?;
     if kernel.map_full() > 0 {
@@ -472,8 +553,9 @@ fn record_into(
         builder,
         raw,
         raw_error,
+        stacks,
     } = sink;
-    let recording = {
+    let mut recording = {
         let _span = tracing::info_span!("finish_model").entered();
         builder.finish(end_ns, info)
     };
@@ -487,18 +569,31 @@ fn record_into(
         path: events_path.clone(),
         source,
     })?;
+    let explained = stacks.map(|mut cap| {
+        let _span = tracing::info_span!("explain").entered();
+        explain::explain(&mut recording, start_ns, &mut cap.symbolizer, out.path())
+    });
     let trace = out.write_atomic("trace.json", &chrome::to_json(&recording))?;
     let report_path = out.write_atomic("report.json", &report::to_json(&recording))?;
-    let outputs = vec![
+    let mut outputs = vec![
         ("trace".to_string(), trace),
         ("report".to_string(), report_path),
         ("events".to_string(), events_path),
     ];
+    if let Some(ex) = &explained {
+        outputs.extend(ex.outputs.iter().cloned());
+    }
     let labelled: Vec<(&str, PathBuf)> = outputs
         .iter()
         .map(|(l, p)| (l.as_str(), p.clone()))
         .collect();
-    let summary = summary::render(&recording, &labelled);
+    let mut summary = summary::render(&recording, &labelled);
+    if let Some(ex) = &explained {
+        for line in &ex.sentences {
+            summary.push_str(line);
+            summary.push('\n');
+        }
+    }
     Ok(RecordOutcome {
         output_dir: out.path().to_path_buf(),
         outputs,

@@ -63,6 +63,15 @@ struct ProcessReport<'a> {
     page_faults_major: u64,
     page_faults_exact: bool,
     max_rss_bytes: u64,
+    /// Stack samples taken (only with sampling).
+    #[serde(skip_serializing_if = "is_zero")]
+    samples: usize,
+    /// Runtime the samples were classified with (only with sampling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    runtime: Option<crate::classify::Runtime>,
+    /// `cpu_ns` split by sample category (only with sampling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    categories: Option<crate::classify::CategoryTotals>,
     execs: Vec<ExecReport<'a>>,
     threads: Vec<ThreadReport<'a>>,
 }
@@ -88,6 +97,10 @@ struct ThreadReport<'a> {
     page_faults_minor: Option<u64>,
     page_faults_major: Option<u64>,
     page_fault_events: u64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn thread(t: &Thread) -> ThreadReport<'_> {
@@ -127,6 +140,9 @@ fn process<'a>(rec: &'a Recording, p: &'a Process) -> ProcessReport<'a> {
         page_faults_major: p.page_faults_major,
         page_faults_exact: p.page_faults_exact,
         max_rss_bytes: p.max_rss_bytes,
+        samples: p.threads.iter().map(|t| t.samples.len()).sum(),
+        runtime: p.runtime,
+        categories: p.categories,
         execs: p
             .execs
             .iter()

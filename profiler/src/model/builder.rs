@@ -100,6 +100,8 @@ pub struct ModelBuilder {
     roles: HashMap<u32, String>,
     /// Threads on a CPU when recording stopped: (tid, since, absolute ns).
     running: Vec<(u32, u64)>,
+    /// Stack id -> return addresses (leaf first), from the kernel's `stacks` map.
+    stacks: HashMap<u32, Vec<u64>>,
 }
 
 impl ModelBuilder {
@@ -116,7 +118,14 @@ impl ModelBuilder {
             past_processes: Vec::new(),
             roles: HashMap::new(),
             running: Vec::new(),
+            stacks: HashMap::new(),
         }
+    }
+
+    /// The addresses of kernel stack id `id` (read from the `stacks` map);
+    /// samples are given them at [`ModelBuilder::finish`].
+    pub fn set_stack(&mut self, id: u32, addrs: Vec<u64>) {
+        self.stacks.insert(id, addrs);
     }
 
     /// A process alive before its events. Fills what events have not set.
@@ -365,8 +374,17 @@ impl ModelBuilder {
                 let sample = p.rss;
                 p.process.rss.push(sample);
             }
-            // Reserved for later issues (allocation probes, stack samples).
-            Event::Alloc(_) | Event::Sample(_) => {}
+            Event::Sample(e) => {
+                let t = thread(self.process(h.pid, rel), h.tid, rel);
+                t.thread.samples.push(StackSample {
+                    ts_ns: rel,
+                    user_stack_id: e.user_stack_id,
+                    kernel_stack_id: e.kernel_stack_id,
+                    ..StackSample::default()
+                });
+            }
+            // Reserved for the allocation probes.
+            Event::Alloc(_) => {}
         }
     }
 
@@ -426,6 +444,15 @@ impl ModelBuilder {
                 th.end_ns = duration;
             }
             th.intervals = disjoint(std::mem::take(&mut th.intervals), duration);
+            for s in &mut th.samples {
+                let addrs = |id: Option<u32>| {
+                    id.and_then(|id| self.stacks.get(&id))
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                s.user = addrs(s.user_stack_id);
+                s.kernel = addrs(s.kernel_stack_id);
+            }
             th.cpu_ns = th.intervals.iter().map(|i| i.end_ns - i.start_ns).sum();
             if t.exits > 0 {
                 th.exit_cpu_ns = Some(t.exit_cpu_ns);

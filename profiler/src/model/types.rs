@@ -160,6 +160,24 @@ pub struct Thread {
     /// Exec by a non-leader thread: this tid continued as the leader (tid == pid)
     /// from this time on; its later figures are on the leader's thread.
     pub became_leader_ns: Option<u64>,
+    /// cpu-clock stack samples of this thread, in time order (empty unless
+    /// `lxprof record --freq`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<StackSample>,
+}
+
+/// One cpu-clock sample of a thread: raw return addresses, leaf first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct StackSample {
+    /// Relative ns.
+    pub ts_ns: u64,
+    /// Id in the kernel's `stacks` map (None: the user stack could not be taken).
+    pub user_stack_id: Option<u32>,
+    pub kernel_stack_id: Option<u32>,
+    /// User-space addresses (empty when unknown).
+    pub user: Vec<u64>,
+    /// Kernel addresses (empty when the sample was taken in user mode).
+    pub kernel: Vec<u64>,
 }
 
 /// A process (thread group) of the traced tree.
@@ -208,6 +226,14 @@ pub struct Process {
     pub execs: Vec<ExecRecord>,
     /// Threads sorted by tid, then start (a reused tid appears once per thread).
     pub threads: Vec<Thread>,
+    /// CPU time split into app / JIT / GC / runtime / kernel from stack
+    /// samples, scaled to `cpu_ns` (set by [`crate::explain`]; None without
+    /// samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<crate::classify::CategoryTotals>,
+    /// Managed runtime detected for the classification (set with `categories`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime: Option<crate::classify::Runtime>,
 }
 
 impl Process {

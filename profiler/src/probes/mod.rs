@@ -10,6 +10,7 @@ mod faults;
 mod memory;
 mod process;
 mod ring;
+mod samples;
 mod sched;
 
 use aya::maps::{HashMap, MapData, PerCpuArray};
@@ -18,6 +19,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::events::raw::{lxprof_counter, lxprof_traced};
 pub use ring::{EventReader, ReadStats};
+pub use samples::SampleCounters;
 
 /// The compiled object (see `build.rs`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lxprof.bpf.o"));
@@ -37,12 +39,15 @@ pub(crate) struct BtfProgram {
 pub struct ProbeOptions {
     /// Size of the `events` ring buffer in bytes: a power of two, at least a page.
     pub ring_buffer_bytes: u32,
+    /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
+    pub sample_freq: Option<u32>,
 }
 
 impl Default for ProbeOptions {
     fn default() -> Self {
         ProbeOptions {
             ring_buffer_bytes: 16 * 1024 * 1024,
+            sample_freq: None,
         }
     }
 }
@@ -64,6 +69,20 @@ pub enum ProbeError {
     Program {
         program: &'static str,
         tracepoint: &'static str,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("cannot list the online CPUs ({path}): {source}")]
+    Cpus {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "stack sampling (perf_event cpu-clock, CPU {cpu:?}) failed to load or attach: {source}; record without --freq"
+    )]
+    PerfEvent {
+        cpu: Option<u32>,
         #[source]
         source: aya::programs::ProgramError,
     },
@@ -105,6 +124,7 @@ pub struct Probes {
     oncpu_start: HashMap<MapData, u32, u64>,
     counters: PerCpuArray<MapData, u64>,
     reader: Option<EventReader>,
+    sampler: Option<samples::Sampler>,
     _ebpf: Ebpf,
 }
 
@@ -125,9 +145,18 @@ impl Probes {
             return Err(ProbeError::RingBufferSize { bytes });
         }
         let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
+        let freq = opts.sample_freq.filter(|&f| f > 0);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("events", bytes)
+            .map_max_entries(
+                "stacks",
+                if freq.is_some() {
+                    samples::STACKS_ENTRIES
+                } else {
+                    1
+                },
+            )
             .load(OBJECT)
             .map_err(ProbeError::Load)?;
         for p in families() {
@@ -147,6 +176,10 @@ impl Probes {
             prog.load(p.tracepoint, &btf).map_err(err)?;
             prog.attach().map_err(err)?;
         }
+        let sampler = match freq {
+            Some(f) => Some(samples::Sampler::attach(&mut ebpf, f)?),
+            None => None,
+        };
         let mut take = |name: &'static str| {
             ebpf.take_map(name)
                 .ok_or(ProbeError::Missing { kind: "map", name })
@@ -162,6 +195,7 @@ impl Probes {
             oncpu_start,
             counters,
             reader: Some(EventReader::new(ring)),
+            sampler,
             _ebpf: ebpf,
         })
     }
@@ -210,6 +244,19 @@ impl Probes {
         self.reader.take()
     }
 
+    /// Return addresses (leaf first) of stack `id` of the `stacks` map; None
+    /// when sampling is off or the id is unknown. Ids are never reused during
+    /// a recording (no BPF_F_REUSE_STACKID), so reading them at the end is
+    /// exact.
+    pub fn stack(&self, id: u32) -> Option<Vec<u64>> {
+        self.sampler.as_ref()?.stack(id)
+    }
+
+    /// Sampling counters; None when sampling is off.
+    pub fn sample_counters(&self) -> Option<SampleCounters> {
+        self.sampler.as_ref().map(samples::Sampler::counters)
+    }
+
     /// Lost and written records per CPU, as counted in the kernel.
     pub fn counters(&self) -> Result<KernelCounters, ProbeError> {
         let read = |which: lxprof_counter| {
@@ -244,6 +291,7 @@ mod tests {
                 p.program
             );
         }
+        assert!(strings.contains(&format!("\0{}\0", samples::PROGRAM)));
         assert!(!strings.contains("\0no_such_program\0"));
     }
 
@@ -251,6 +299,7 @@ mod tests {
     fn rejects_bad_ring_sizes() {
         let err = Probes::load(&ProbeOptions {
             ring_buffer_bytes: 5000,
+            sample_freq: None,
         })
         .err()
         .expect("5000 is not a power of two");

@@ -84,6 +84,8 @@ pub enum Meta {
     Role { pid: u32, role: String },
     /// [`ModelBuilder::running_at_end`].
     RunningAtEnd { tid: u32, since_ns: u64 },
+    /// [`ModelBuilder::set_stack`]: a sampled stack read from the kernel.
+    Stack { id: u32, addrs: Vec<u64> },
     /// [`ModelBuilder::finish`].
     Finish { end_ns: u64, info: RecordingInfo },
 }
@@ -98,6 +100,7 @@ impl Meta {
             Meta::Exe { pid, exe } => builder.set_exe(pid, exe),
             Meta::Role { pid, role } => builder.set_role(pid, role),
             Meta::RunningAtEnd { tid, since_ns } => builder.running_at_end(tid, since_ns),
+            Meta::Stack { id, addrs } => builder.set_stack(id, addrs),
             Meta::Start { .. } | Meta::Finish { .. } => {}
         }
     }

@@ -1,0 +1,280 @@
+//! Why it costs: the stack samples of a recording symbolized, classified
+//! (app / JIT / GC / runtime / kernel) and turned into per-process
+//! `categories`, per-role flamegraphs, `trace.perfetto-trace` and one
+//! sentence per process.
+//!
+//! Each sample weighs its process's exact CPU time divided by its number of
+//! samples, so flamegraphs and Perfetto show nanoseconds of CPU and the
+//! categories sum to `cpu_ns`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use crate::classify::{CategoryTotals, Classifier, detect_runtime};
+use crate::flamegraph::{FlameOptions, write_role};
+use crate::model::{Process, Recording, StackSample};
+use crate::perfetto::{
+    PerfettoInput, ProcessInfo, SampleStream, ThreadInfo, WeightUnit, category_slices, to_protobuf,
+};
+use crate::stacks::{Category, Frame, ResolvedSample};
+use crate::symbolize::Symbolizer;
+
+/// A run of same-category samples ends after this long without one.
+const SLICE_GAP_NS: u64 = 20_000_000;
+
+/// What [`explain`] produced.
+#[derive(Debug, Clone, Default)]
+pub struct Explained {
+    /// `(label, path)` of the files written (flamegraphs, Perfetto trace).
+    pub outputs: Vec<(String, PathBuf)>,
+    /// One sentence per sampled process, e.g. "command (mono 12): 38 % of its CPU was JIT compilation, …".
+    pub sentences: Vec<String>,
+    /// Every sample, symbolized and classified (ts in CLOCK_MONOTONIC ns).
+    pub samples: Vec<ResolvedSample>,
+    /// Files that could not be written (also logged).
+    pub errors: Vec<String>,
+}
+
+/// Frames of a return-address stack, leaf first: callers' addresses are
+/// moved back by one byte so a call at the end of a function names it.
+fn lookup_addrs(addrs: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    addrs
+        .iter()
+        .enumerate()
+        .map(|(i, &a)| if i == 0 { a } else { a.saturating_sub(1) })
+}
+
+/// Symbolizes every sample of `p` (kernel frames first, then user frames).
+fn resolve_process(
+    p: &Process,
+    origin_mono_ns: u64,
+    sym: &mut Symbolizer,
+    kernel: &HashMap<u64, Frame>,
+) -> Vec<ResolvedSample> {
+    let samples: Vec<(&str, u32, &StackSample)> = p
+        .threads
+        .iter()
+        .flat_map(|t| t.samples.iter().map(move |s| (t.name.as_str(), t.tid, s)))
+        .collect();
+    if samples.is_empty() {
+        return Vec::new();
+    }
+    let unique: Vec<u64> = samples
+        .iter()
+        .flat_map(|(_, _, s)| lookup_addrs(&s.user))
+        .collect::<HashSet<u64>>()
+        .into_iter()
+        .collect();
+    let user: HashMap<u64, Frame> = unique
+        .iter()
+        .copied()
+        .zip(sym.symbolize_user(p.pid, &unique))
+        .collect();
+    let weight = (p.cpu_ns / samples.len() as u64).max(1);
+    samples
+        .into_iter()
+        .map(|(name, tid, s)| {
+            let frames = lookup_addrs(&s.kernel)
+                .filter_map(|a| kernel.get(&a).cloned())
+                .chain(lookup_addrs(&s.user).filter_map(|a| user.get(&a).cloned()))
+                .collect();
+            ResolvedSample {
+                pid: p.pid,
+                tid,
+                thread_name: name.to_string(),
+                ts_ns: origin_mono_ns + s.ts_ns,
+                weight,
+                frames,
+                category: Category::App,
+            }
+        })
+        .collect()
+}
+
+/// Symbolizes and classifies the samples of `rec` (sets each sampled
+/// process's `categories` and `runtime`), writes `dir/flamegraphs/<role>.*`
+/// and `dir/trace.perfetto-trace`. `origin_mono_ns`: CLOCK_MONOTONIC ns of
+/// the recording start (time 0 of `trace.json`). `sym` must have observed
+/// the processes while they were alive.
+pub fn explain(
+    rec: &mut Recording,
+    origin_mono_ns: u64,
+    sym: &mut Symbolizer,
+    dir: &Path,
+) -> Explained {
+    let mut out = Explained::default();
+    let classifier = match Classifier::builtin() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            out.errors.push(format!("classification rules: {e}"));
+            None
+        }
+    };
+    let kaddrs: Vec<u64> = rec
+        .processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .flat_map(|t| &t.samples)
+        .flat_map(|s| lookup_addrs(&s.kernel))
+        .collect::<HashSet<u64>>()
+        .into_iter()
+        .collect();
+    let kernel: HashMap<u64, Frame> = if kaddrs.is_empty() {
+        HashMap::new()
+    } else {
+        kaddrs
+            .iter()
+            .copied()
+            .zip(sym.symbolize_kernel(&kaddrs))
+            .collect()
+    };
+    let mut by_role: BTreeMap<String, Vec<ResolvedSample>> = BTreeMap::new();
+    for p in &mut rec.processes {
+        let mut samples = resolve_process(p, origin_mono_ns, sym, &kernel);
+        if samples.is_empty() {
+            continue;
+        }
+        let modules: HashSet<&str> = samples
+            .iter()
+            .flat_map(|s| &s.frames)
+            .filter_map(|f| f.module.as_deref())
+            .collect();
+        let modules: Vec<&str> = modules.into_iter().collect();
+        let threads: Vec<&str> = p.threads.iter().map(|t| t.name.as_str()).collect();
+        let exe = p.exe.as_deref().unwrap_or(&p.comm);
+        let runtime = detect_runtime(exe, &modules, &threads);
+        if let Some(c) = &classifier {
+            for s in &mut samples {
+                c.classify_sample(runtime, s);
+            }
+        }
+        let totals = CategoryTotals::from_samples(&samples).scale_to(p.cpu_ns);
+        p.runtime = Some(runtime);
+        p.categories = Some(totals);
+        let who = format!("{} ({} {})", p.role, p.comm, p.pid);
+        out.sentences.push(totals.describe(&who));
+        by_role.entry(p.role.clone()).or_default().extend(samples);
+    }
+    for (role, samples) in &by_role {
+        match write_role(dir, role, samples, &FlameOptions::default()) {
+            Ok(files) => {
+                out.outputs
+                    .push((format!("flamegraph {role} (folded)"), files.folded));
+                if let Some(svg) = files.svg {
+                    out.outputs.push((format!("flamegraph {role}"), svg));
+                }
+            }
+            Err(e) => out.errors.push(format!("flamegraph of {role}: {e}")),
+        }
+    }
+    out.samples = by_role.into_values().flatten().collect();
+    if !out.samples.is_empty() {
+        let path = dir.join("trace.perfetto-trace");
+        let bytes = to_protobuf(&perfetto_input(rec, origin_mono_ns, &out.samples));
+        match std::fs::write(&path, bytes) {
+            Ok(()) => out.outputs.push(("perfetto".to_string(), path)),
+            Err(e) => out.errors.push(format!("{}: {e}", path.display())),
+        }
+    }
+    for e in &out.errors {
+        tracing::warn!("{e}");
+    }
+    out
+}
+
+/// The Perfetto trace: processes named by role, CPU samples, JIT/GC slices.
+fn perfetto_input<'a>(
+    rec: &Recording,
+    origin_mono_ns: u64,
+    samples: &'a [ResolvedSample],
+) -> PerfettoInput<'a> {
+    let processes = rec
+        .processes
+        .iter()
+        .map(|p| ProcessInfo {
+            pid: p.pid,
+            name: format!("{} ({})", p.role, p.comm),
+            threads: p
+                .threads
+                .iter()
+                .map(|t| ThreadInfo {
+                    tid: t.tid,
+                    name: t.name.clone(),
+                })
+                .collect(),
+        })
+        .collect();
+    PerfettoInput {
+        origin_mono_ns,
+        processes,
+        samples: vec![SampleStream {
+            unit: WeightUnit::CpuNanoseconds,
+            samples,
+        }],
+        slices: category_slices(samples, &[Category::Jit, Category::Gc], SLICE_GAP_NS),
+        counters: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Thread;
+
+    #[inline(never)]
+    fn a_sampled_function() -> u64 {
+        std::hint::black_box(11)
+    }
+
+    #[test]
+    fn callers_move_back_one_byte() {
+        let v: Vec<u64> = lookup_addrs(&[100, 200, 0]).collect();
+        assert_eq!(v, [100, 199, 0]);
+    }
+
+    #[test]
+    fn own_stack_is_symbolized_classified_and_written() {
+        let pid = std::process::id();
+        let addr = a_sampled_function as *const () as u64 + 1;
+        let mut rec = Recording {
+            processes: vec![Process {
+                pid,
+                comm: "unit".into(),
+                role: "command".into(),
+                cpu_ns: 3_000,
+                threads: vec![Thread {
+                    tid: pid,
+                    name: "unit".into(),
+                    samples: (0..3)
+                        .map(|i| StackSample {
+                            ts_ns: i * 1_000,
+                            user: vec![addr],
+                            ..StackSample::default()
+                        })
+                        .collect(),
+                    ..Thread::default()
+                }],
+                ..Process::default()
+            }],
+            ..Recording::default()
+        };
+        let dir = std::env::temp_dir().join(format!("lxprof-explain-{pid}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut sym = Symbolizer::new();
+        sym.observe_process(pid).expect("own maps");
+        let ex = explain(&mut rec, 5_000, &mut sym, &dir);
+        assert!(ex.errors.is_empty(), "{:?}", ex.errors);
+        let t = rec.processes[0].categories.expect("categories");
+        assert_eq!((t.app_ns, t.total_ns()), (3_000, 3_000));
+        assert_eq!(ex.samples.len(), 3);
+        assert_eq!(ex.samples[0].ts_ns, 5_000);
+        let folded =
+            std::fs::read_to_string(dir.join("flamegraphs/command.folded")).expect("folded");
+        assert!(folded.contains("a_sampled_function"), "{folded}");
+        assert!(dir.join("flamegraphs/command.svg").exists());
+        assert!(dir.join("trace.perfetto-trace").exists());
+        assert_eq!(ex.sentences.len(), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

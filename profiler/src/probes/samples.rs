@@ -1,0 +1,99 @@
+//! cpu-clock stack sampling (program `sample_cpu` in `ebpf/samples.bpf.h`):
+//! one software perf event per online CPU, all pids, at a frequency; the
+//! `stacks` map of stack ids and the `stack_errors` failure counters.
+
+use aya::Ebpf;
+use aya::maps::{MapData, PerCpuArray, StackTraceMap};
+use aya::programs::PerfEvent;
+use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
+
+use super::ProbeError;
+
+/// The perf_event program's name in the object.
+pub(super) const PROGRAM: &str = "sample_cpu";
+/// Entries of the `stacks` map when sampling (distinct stacks kept).
+pub(super) const STACKS_ENTRIES: u32 = 16384;
+
+/// Sampling outcome counted in the kernel (sums over CPUs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SampleCounters {
+    /// Samples of traced threads taken.
+    pub samples: u64,
+    /// Samples whose user stack could not be stored.
+    pub user_stack_errors: u64,
+    /// Samples whose kernel stack could not be stored (samples taken in user
+    /// mode have none, and are not counted).
+    pub kernel_stack_errors: u64,
+    /// Of those failures, stacks that collided with a different stored one
+    /// (the `stacks` map's hash bucket was taken).
+    pub collisions: u64,
+}
+
+/// The attached sampler and its maps.
+pub(super) struct Sampler {
+    stacks: StackTraceMap<MapData>,
+    errors: PerCpuArray<MapData, u64>,
+}
+
+impl Sampler {
+    /// Loads `sample_cpu` and attaches it to a cpu-clock event at `freq` Hz on
+    /// every online CPU.
+    pub(super) fn attach(ebpf: &mut Ebpf, freq: u32) -> Result<Sampler, ProbeError> {
+        let cpus = aya::util::online_cpus().map_err(|(path, source)| ProbeError::Cpus {
+            path: path.to_string(),
+            source,
+        })?;
+        let prog: &mut PerfEvent = ebpf
+            .program_mut(PROGRAM)
+            .ok_or(ProbeError::Missing {
+                kind: "program",
+                name: PROGRAM,
+            })?
+            .try_into()
+            .map_err(|source| ProbeError::PerfEvent { cpu: None, source })?;
+        prog.load()
+            .map_err(|source| ProbeError::PerfEvent { cpu: None, source })?;
+        for cpu in cpus {
+            prog.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu },
+                SamplePolicy::Frequency(u64::from(freq)),
+                false,
+            )
+            .map_err(|source| ProbeError::PerfEvent {
+                cpu: Some(cpu),
+                source,
+            })?;
+        }
+        let map_err = |map| move |source| ProbeError::Map { map, source };
+        let take = |ebpf: &mut Ebpf, name: &'static str| {
+            ebpf.take_map(name)
+                .ok_or(ProbeError::Missing { kind: "map", name })
+        };
+        let stacks = StackTraceMap::try_from(take(ebpf, "stacks")?).map_err(map_err("stacks"))?;
+        let errors =
+            PerCpuArray::try_from(take(ebpf, "stack_errors")?).map_err(map_err("stack_errors"))?;
+        Ok(Sampler { stacks, errors })
+    }
+
+    /// Return addresses of stack `id`, leaf first; None when unknown.
+    pub(super) fn stack(&self, id: u32) -> Option<Vec<u64>> {
+        let trace = self.stacks.get(&id, 0).ok()?;
+        Some(trace.frames().iter().map(|f| f.ip).collect())
+    }
+
+    pub(super) fn counters(&self) -> SampleCounters {
+        let sum = |i: u32| {
+            self.errors
+                .get(&i, 0)
+                .map(|v| v.iter().sum::<u64>())
+                .unwrap_or(0)
+        };
+        SampleCounters {
+            user_stack_errors: sum(0),
+            kernel_stack_errors: sum(1),
+            collisions: sum(2),
+            samples: sum(3),
+        }
+    }
+}
