@@ -134,3 +134,53 @@ async fn extensions_api_errors_have_lambdas_shape() {
     }
     let _ = std::fs::remove_dir_all(out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_run_leaves_nothing_behind() {
+    let _g = serial().await;
+    if !facility() {
+        return;
+    }
+    let mut cfg = config(function("header-counter"), "cancel");
+    cfg.extensions = vec![bin("rust-blank")];
+    cfg.invocations = 100;
+    cfg.concurrency = 2;
+    cfg.env
+        .push(("HEADER_COUNTER_DELAY_MS".into(), "200".into()));
+    let obs = Recorder::default();
+    let r =
+        tokio::time::timeout(Duration::from_millis(1500), lxprof_emulator::run(cfg, &obs)).await;
+    assert!(r.is_err(), "the run should still be going after 1.5 s");
+    let spawned = obs.spawned.lock().map(|s| s.len()).unwrap_or(0);
+    assert!(spawned >= 2, "nothing was started before the cancel");
+    assert_nothing_left("cancel");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_shutdown_stops_the_run_cleanly() {
+    let _g = serial().await;
+    if !facility() {
+        return;
+    }
+    let mut cfg = config(function("header-counter"), "stop");
+    cfg.extensions = vec![bin("rust-blank")];
+    cfg.invocations = 100;
+    cfg.env
+        .push(("HEADER_COUNTER_DELAY_MS".into(), "100".into()));
+    let stopper = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(1000));
+        lxprof_emulator::request_shutdown();
+    });
+    let obs = Recorder::default();
+    let r = tokio::time::timeout(Duration::from_secs(30), lxprof_emulator::run(cfg, &obs))
+        .await
+        .expect("the run did not stop within 30 s of request_shutdown");
+    let _ = stopper.join();
+    assert!(
+        matches!(r, Err(lxprof_emulator::EmulatorError::Cancelled)),
+        "{r:?}"
+    );
+    assert_nothing_left("stop");
+    let done = obs.done.lock().map(|d| d.len()).unwrap_or(0);
+    assert!(done > 0 && done < 100, "{done} invocations finished");
+}
