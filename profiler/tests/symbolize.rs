@@ -138,6 +138,8 @@ fn wait_perf_map_entry(path: &Path, needle: &str) -> (u64, String) {
     }
 }
 
+#[path = "symbolize/debuginfo.rs"]
+mod debuginfo;
 #[path = "symbolize/jit.rs"]
 mod jit;
 #[path = "symbolize/kernel.rs"]
