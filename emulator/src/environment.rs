@@ -10,17 +10,16 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::api::{FunctionInfo, PendingEvent, Shared, State, router};
+use crate::api::{FunctionInfo, PendingEvent, Shared, router};
 use crate::config::EmulatorConfig;
-use crate::lifecycle::{Outcome, Phase};
+use crate::envvars::{extension_env, runtime_env};
+use crate::lifecycle::{
+    INIT_LIMIT, InvokeEnd, Phase, Verdict, init_failure, invoke_progress, post_runtime_ns,
+    shutdown_cap, verdict,
+};
 use crate::metrics::{InvocationMetrics, PhaseTimes, Status, monotonic_ns};
 use crate::sandbox::{Sandbox, SandboxCommand, SandboxSpec, Signal};
 use crate::{EmulatorError, PhaseEvent, Role, RunObserver};
-
-/// Lambda's init limit.
-pub const INIT_LIMIT: Duration = Duration::from_secs(10);
-/// Shutdown cap with external extensions.
-pub const SHUTDOWN_CAP: Duration = Duration::from_millis(2000);
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -117,62 +116,6 @@ async fn pump<T>(
     }
 }
 
-/// The environment a runtime gets (Lambda's variables, then the user's).
-pub fn runtime_env(cfg: &EmulatorConfig, api: &str) -> Vec<(String, String)> {
-    let name = &cfg.function_name;
-    let stream = format!("2026/01/01/[$LATEST]{}", uuid::Uuid::new_v4().simple());
-    let mut env: Vec<(String, String)> = [
-        ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", cfg.memory_mb.to_string()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_DEFAULT_REGION", "us-east-1".into()),
-        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".into()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
-        ("_HANDLER", "bootstrap".into()),
-        ("LAMBDA_TASK_ROOT", "/var/task".into()),
-        ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
-        ("LANG", "en_US.UTF-8".into()),
-        ("TZ", ":UTC".into()),
-        ("PATH", "/usr/local/bin:/usr/bin/:/bin:/opt/bin".into()),
-        (
-            "LD_LIBRARY_PATH",
-            "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
-                .into(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    for (k, v) in &cfg.env {
-        env.retain(|(e, _)| e != k);
-        env.push((k.clone(), v.clone()));
-    }
-    env
-}
-
-/// The environment an extension gets: the runtime's minus what Lambda withholds.
-pub fn extension_env(runtime_env: &[(String, String)]) -> Vec<(String, String)> {
-    const HIDDEN: [&str; 6] = [
-        "AWS_EXECUTION_ENV",
-        "AWS_LAMBDA_LOG_GROUP_NAME",
-        "AWS_LAMBDA_LOG_STREAM_NAME",
-        "LAMBDA_RUNTIME_DIR",
-        "LAMBDA_TASK_ROOT",
-        "_HANDLER",
-    ];
-    runtime_env
-        .iter()
-        .filter(|(k, _)| {
-            !HIDDEN.contains(&k.as_str()) && !k.starts_with("AWS_XRAY_") && k != "_X_AMZN_TRACE_ID"
-        })
-        .cloned()
-        .collect()
-}
-
 fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
     r: R,
     role: Role,
@@ -229,20 +172,6 @@ async fn spawn_proc(
         sh.update(|s| s.exited.push((is_fn, what)));
     }));
     Ok(pid)
-}
-
-fn init_failure(s: &State) -> Option<(Status, String)> {
-    if let Some(t) = &s.core.init_error {
-        return Some((Status::Failure, t.clone()));
-    }
-    s.exited.first().map(|(is_fn, _)| {
-        let t = if *is_fn {
-            "Runtime.ExitError"
-        } else {
-            "Extension.Crash"
-        };
-        (Status::Failure, t.to_string())
-    })
 }
 
 impl Environment {
@@ -365,7 +294,7 @@ impl Environment {
         let n = exts.len();
         let registered = tokio::time::timeout_at(
             deadline,
-            shared.wait_for(|s| match init_failure(s) {
+            shared.wait_for(|s| match init_failure(&s.core, &s.exited) {
                 Some(f) => Some(Err(f)),
                 None => (s.core.extensions.len() >= n).then_some(Ok(())),
             }),
@@ -391,7 +320,7 @@ impl Environment {
         }
         let done = tokio::time::timeout_at(
             deadline,
-            shared.wait_for(|s| match init_failure(s) {
+            shared.wait_for(|s| match init_failure(&s.core, &s.exited) {
                 Some(f) => Some(Err(f)),
                 None => (s.all_waiting_ns != 0).then_some(Ok(s.all_waiting_ns)),
             }),
@@ -521,29 +450,12 @@ impl Environment {
             json!({"requestId": request_id, "version": "$LATEST",
                    "tracing": {"type": "X-Amzn-Trace-Id", "value": trace}}),
         );
-        enum End {
-            Done(Outcome),
-            Crash(bool),
-            ExitError(String),
-            Timeout,
-        }
-        let wait = shared.wait_for(|s| {
-            if let Some((is_fn, _)) = s.exited.first() {
-                return Some(End::Crash(*is_fn));
-            }
-            if let Some(e) = &s.core.exit_error {
-                return Some(End::ExitError(e.clone()));
-            }
-            match (&s.core.outcome, s.all_waiting_ns) {
-                (Some(o), t) if t != 0 => Some(End::Done(o.clone())),
-                _ => None,
-            }
-        });
+        let wait = shared.wait_for(|s| invoke_progress(&s.core, &s.exited, s.all_waiting_ns));
         let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
         let end = pump(&mut rx, index, obs, print_logs, async {
             tokio::time::timeout(timeout, wait)
                 .await
-                .unwrap_or(End::Timeout)
+                .unwrap_or(InvokeEnd::Timeout)
         })
         .await;
         self.notes_rx = rx;
@@ -555,45 +467,14 @@ impl Environment {
             (s.all_waiting_ns, s.answer_ns, s.runtime_next_ns)
         };
         let oom = live.sandbox.oom_kills().unwrap_or(0) > oom0;
-        let (status, error_type, reset) = match &end {
-            End::Done(Outcome::Response) => (Status::Success, None, None),
-            End::Done(Outcome::Error(t)) => (Status::Error, Some(t.clone()), None),
-            End::Crash(_) if oom => (
-                Status::Failure,
-                Some("Runtime.OutOfMemory".to_string()),
-                Some("failure"),
-            ),
-            End::Crash(true) => (
-                Status::Error,
-                Some("Runtime.ExitError".to_string()),
-                Some("failure"),
-            ),
-            End::Crash(false) => (
-                Status::Failure,
-                Some("Extension.Crash".to_string()),
-                Some("failure"),
-            ),
-            End::ExitError(t) => (Status::Failure, Some(t.clone()), Some("failure")),
-            End::Timeout => (
-                Status::Timeout,
-                Some("Sandbox.Timedout".to_string()),
-                Some("timeout"),
-            ),
-        };
-        let end_ns = match end {
-            End::Done(_) => all_ns,
-            _ => monotonic_ns(),
-        };
-        let runtime_next_ns = if answer_ns != 0 && next_ns >= answer_ns {
-            next_ns
-        } else {
-            0
-        };
-        let post_ns = if matches!(end, End::Done(_)) && runtime_next_ns != 0 {
-            end_ns.saturating_sub(runtime_next_ns)
-        } else {
-            0
-        };
+        let Verdict {
+            status,
+            error_type,
+            reset,
+        } = verdict(&end, oom);
+        let done = matches!(end, InvokeEnd::Done(_));
+        let end_ns = if done { all_ns } else { monotonic_ns() };
+        let (runtime_next_ns, post_ns) = post_runtime_ns(answer_ns, next_ns, end_ns, done);
         let duration_ms = ms(end_ns - start);
         let peak = live.sandbox.memory_peak_bytes().unwrap_or(0);
         let init_duration_ms = cold.map(|(a, b)| ms(b - a));
@@ -677,11 +558,7 @@ impl Environment {
             let sb = Arc::clone(&live.sandbox);
             let _ = tokio::task::spawn_blocking(move || sb.thaw()).await;
             live.frozen = false;
-            let cap = if live.extensions > 0 {
-                SHUTDOWN_CAP
-            } else {
-                Duration::ZERO
-            };
+            let cap = shutdown_cap(live.extensions);
             let deadline_ms = epoch_ms() + cap.as_millis() as u64;
             let shared = Arc::clone(&live.shared);
             shared.update(|s| {
@@ -729,40 +606,5 @@ impl Environment {
         let sandbox = Arc::clone(&live.sandbox);
         drop(live);
         let _ = tokio::task::spawn_blocking(move || drop(sandbox)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extension_env_hides_runtime_only_variables() {
-        let cfg = {
-            let mut c = EmulatorConfig::new("/x".into());
-            c.env = vec![
-                ("AWS_REGION".into(), "eu-west-1".into()),
-                ("K".into(), "V".into()),
-            ];
-            c
-        };
-        let r = runtime_env(&cfg, "127.0.0.1:1");
-        let get = |e: &[(String, String)], k: &str| {
-            e.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone())
-        };
-        assert_eq!(get(&r, "AWS_REGION").as_deref(), Some("eu-west-1"));
-        assert_eq!(
-            get(&r, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE").as_deref(),
-            Some("128")
-        );
-        assert_eq!(get(&r, "_HANDLER").as_deref(), Some("bootstrap"));
-        let x = extension_env(&r);
-        assert_eq!(get(&x, "_HANDLER"), None);
-        assert_eq!(get(&x, "LAMBDA_TASK_ROOT"), None);
-        assert_eq!(get(&x, "K").as_deref(), Some("V"));
-        assert_eq!(
-            get(&x, "AWS_LAMBDA_RUNTIME_API").as_deref(),
-            Some("127.0.0.1:1")
-        );
     }
 }

@@ -6,6 +6,7 @@ pub mod api;
 pub mod config;
 pub mod driver;
 pub mod environment;
+pub mod envvars;
 pub mod event;
 pub mod lifecycle;
 pub mod metrics;

@@ -2,6 +2,8 @@
 //! which phase runs, and the Runtime/Extensions API rules with Lambda's error answers.
 use serde::Serialize;
 
+use crate::metrics::Status;
+
 /// Lambda-shaped API error: status code and `{errorMessage, errorType}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ApiError {
@@ -266,6 +268,120 @@ impl Core {
     }
 }
 
+/// How an invoke phase ended (what the environment observed).
+#[derive(Debug, Clone, PartialEq)]
+pub enum InvokeEnd {
+    /// The runtime answered and everyone called next again.
+    Done(Outcome),
+    /// A process exited: the function (`true`) or an extension.
+    Crash(bool),
+    /// An extension posted `/extension/exit/error`.
+    ExitError(String),
+    /// The timeout passed first.
+    Timeout,
+}
+
+/// What an invoke phase's end means: `platform.report` status, error type, and whether (and
+/// with which SHUTDOWN reason) the environment resets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Report status.
+    pub status: Status,
+    /// Lambda's error type.
+    pub error_type: Option<String>,
+    /// `Some(shutdownReason)` when the environment must be reset.
+    pub reset: Option<&'static str>,
+}
+
+/// Checks whether the invoke phase has ended, given the state and the processes that exited
+/// (`(is_function, description)`) and the time everyone was waiting (0 = not yet).
+pub fn invoke_progress(
+    core: &Core,
+    exited: &[(bool, String)],
+    all_waiting_ns: u64,
+) -> Option<InvokeEnd> {
+    if let Some((is_fn, _)) = exited.first() {
+        return Some(InvokeEnd::Crash(*is_fn));
+    }
+    if let Some(e) = &core.exit_error {
+        return Some(InvokeEnd::ExitError(e.clone()));
+    }
+    match &core.outcome {
+        Some(o) if all_waiting_ns != 0 => Some(InvokeEnd::Done(o.clone())),
+        _ => None,
+    }
+}
+
+/// Why init failed, if it did: an init/error post, or a process that exited.
+pub fn init_failure(core: &Core, exited: &[(bool, String)]) -> Option<(Status, String)> {
+    if let Some(t) = &core.init_error {
+        return Some((Status::Failure, t.clone()));
+    }
+    exited.first().map(|(is_fn, _)| {
+        let t = if *is_fn {
+            "Runtime.ExitError"
+        } else {
+            "Extension.Crash"
+        };
+        (Status::Failure, t.to_string())
+    })
+}
+
+/// The verdict of an ended invoke phase; `oom` = the cgroup counted an OOM kill meanwhile.
+pub fn verdict(end: &InvokeEnd, oom: bool) -> Verdict {
+    let v = |status, t: Option<&str>, reset| Verdict {
+        status,
+        error_type: t.map(str::to_string),
+        reset,
+    };
+    match end {
+        InvokeEnd::Done(Outcome::Response) => v(Status::Success, None, None),
+        InvokeEnd::Done(Outcome::Error(t)) => v(Status::Error, Some(t), None),
+        InvokeEnd::Crash(_) if oom => v(
+            Status::Failure,
+            Some("Runtime.OutOfMemory"),
+            Some("failure"),
+        ),
+        InvokeEnd::Crash(true) => v(Status::Error, Some("Runtime.ExitError"), Some("failure")),
+        InvokeEnd::Crash(false) => v(Status::Failure, Some("Extension.Crash"), Some("failure")),
+        InvokeEnd::ExitError(t) => v(Status::Failure, Some(t), Some("failure")),
+        InvokeEnd::Timeout => v(Status::Timeout, Some("Sandbox.Timedout"), Some("timeout")),
+    }
+}
+
+/// (runtime's next after its answer, PostRuntimeExtensionsDuration) in ns: from the runtime's
+/// `next` to the end of the phase; 0 when the runtime never answered and called next.
+pub fn post_runtime_ns(
+    answer_ns: u64,
+    runtime_next_ns: u64,
+    end_ns: u64,
+    done: bool,
+) -> (u64, u64) {
+    let next = if answer_ns != 0 && runtime_next_ns >= answer_ns {
+        runtime_next_ns
+    } else {
+        0
+    };
+    let post = if done && next != 0 {
+        end_ns.saturating_sub(next)
+    } else {
+        0
+    };
+    (next, post)
+}
+
+/// The shutdown cap: 2,000 ms with external extensions, 0 without.
+pub fn shutdown_cap(external_extensions: usize) -> std::time::Duration {
+    if external_extensions > 0 {
+        std::time::Duration::from_millis(2000)
+    } else {
+        std::time::Duration::ZERO
+    }
+}
+
+/// Init's limit.
+pub const INIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,5 +416,63 @@ mod tests {
         c.extension_next(Some(&r.id)).expect("next");
         assert!(c.all_waiting());
         assert_eq!(c.begin_shutdown(), vec![r.id]);
+    }
+
+    #[test]
+    fn verdicts_and_resets() {
+        let v = verdict(&InvokeEnd::Done(Outcome::Response), false);
+        assert_eq!((v.status, v.reset), (Status::Success, None));
+        let v = verdict(&InvokeEnd::Done(Outcome::Error("E".into())), false);
+        assert_eq!(
+            (v.status, v.error_type.as_deref(), v.reset),
+            (Status::Error, Some("E"), None)
+        );
+        let v = verdict(&InvokeEnd::Crash(true), true);
+        assert_eq!(
+            (v.status, v.error_type.as_deref()),
+            (Status::Failure, Some("Runtime.OutOfMemory"))
+        );
+        assert_eq!(
+            verdict(&InvokeEnd::Crash(true), false).reset,
+            Some("failure")
+        );
+        let v = verdict(&InvokeEnd::Timeout, false);
+        assert_eq!((v.status, v.reset), (Status::Timeout, Some("timeout")));
+        assert_eq!(shutdown_cap(0).as_millis(), 0);
+        assert_eq!(shutdown_cap(1).as_millis(), 2000);
+    }
+
+    #[test]
+    fn phase_end_and_post_runtime() {
+        let mut c = Core::new();
+        let r = c
+            .register(Some("a"), br#"{"events":["INVOKE"]}"#)
+            .expect("register");
+        assert_eq!(init_failure(&c, &[]), None);
+        assert_eq!(
+            init_failure(&c, &[(false, "x".into())]),
+            Some((Status::Failure, "Extension.Crash".into()))
+        );
+        c.begin_invoke("r");
+        assert_eq!(invoke_progress(&c, &[], 0), None);
+        c.runtime_answer("r", Outcome::Response).expect("answer");
+        assert_eq!(invoke_progress(&c, &[], 0), None, "extension still busy");
+        c.extension_next(Some(&r.id)).expect("next");
+        assert_eq!(
+            invoke_progress(&c, &[], 5),
+            Some(InvokeEnd::Done(Outcome::Response))
+        );
+        assert_eq!(
+            invoke_progress(&c, &[(true, "f".into())], 5),
+            Some(InvokeEnd::Crash(true))
+        );
+        // answer at 10, runtime next at 12, last extension next at 112: post-runtime 100.
+        assert_eq!(post_runtime_ns(10, 12, 112, true), (12, 100));
+        assert_eq!(post_runtime_ns(0, 12, 112, false), (0, 0));
+        assert_eq!(
+            post_runtime_ns(10, 5, 112, true),
+            (0, 0),
+            "next before the answer"
+        );
     }
 }
