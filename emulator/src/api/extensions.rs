@@ -26,6 +26,17 @@ pub async fn register(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: B
     });
     match r {
         Ok(r) => {
+            let mut events = Vec::new();
+            if r.invoke {
+                events.push("INVOKE");
+            }
+            if r.shutdown {
+                events.push("SHUTDOWN");
+            }
+            sh.telemetry.emit(
+                "platform.extension",
+                json!({"name": r.name, "state": "Ready", "events": events}),
+            );
             let mut h = HeaderMap::new();
             if let Ok(v) = HeaderValue::from_str(&r.id) {
                 h.insert("lambda-extension-identifier", v);

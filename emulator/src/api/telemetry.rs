@@ -266,11 +266,16 @@ async fn do_subscribe(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Response
     let id = headers
         .get("lambda-extension-identifier")
         .and_then(|v| v.to_str().ok());
-    if let Err(e) = sh.lock().core.extension(id) {
-        return e.into_response();
-    }
+    let name = match sh.lock().core.extension(id) {
+        Ok(x) => x.name.clone(),
+        Err(e) => return e.into_response(),
+    };
     match parse_subscription(body) {
         Ok((types, b, uri)) => {
+            sh.telemetry.emit(
+                "platform.telemetrySubscription",
+                json!({"name": name, "state": "Subscribed", "types": types}),
+            );
             sh.telemetry.add(types, b, uri);
             (StatusCode::OK, "OK").into_response()
         }
