@@ -97,12 +97,20 @@ async fn ten_invocations_two_environments_with_telemetry_and_shutdown() {
                 .is_some_and(|s| s.contains("HeaderCounter"))),
         "no function log line in telemetry"
     );
+    // The default event is an API Gateway proxy event with a realistic header set.
+    let logs = obs.logs.lock().map(|l| l.clone()).unwrap_or_default();
+    let headers: Vec<usize> = logs
+        .iter()
+        .filter(|(_, role, _)| *role == Role::Function)
+        .filter_map(|(_, _, l)| l.split(" has ").nth(1)?.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(headers.len(), 10, "{logs:#?}");
+    assert!(headers.iter().all(|n| *n >= 10), "{headers:?}");
     assert!(lines.iter().any(|l| l["type"] == "platform.initStart"));
     let shutdowns = lines.iter().filter(|l| l["event"] == "SHUTDOWN").count();
     assert_eq!(shutdowns, 2, "telemetry-probe SHUTDOWN lines");
 
     // SHUTDOWN reached rust-blank in both environments.
-    let logs = obs.logs.lock().map(|l| l.clone()).unwrap_or_default();
     let blank_shutdowns: HashSet<usize> = logs
         .iter()
         .filter(|(_, role, line)| {
