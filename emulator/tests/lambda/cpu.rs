@@ -12,10 +12,13 @@ async fn stretch(memory_mb: u32, iters: &str) -> f64 {
     let mut cfg = config(function("cpu-function"), &format!("cpu{memory_mb}"));
     cfg.memory_mb = memory_mb;
     cfg.invocations = 3;
+    cfg.timeout = std::time::Duration::from_secs(20);
     cfg.env.push(("CPU_WORK_ITERS".into(), iters.into()));
     let obs = Recorder::default();
     let r = run(cfg, &obs).await;
-    assert!(r.invocations.iter().all(|m| m.status == Status::Success));
+    for m in &r.invocations {
+        assert_eq!(m.status, Status::Success, "{m:?}");
+    }
     let logs = obs.logs.lock().map(|l| l.clone()).unwrap_or_default();
     let field = |line: &str, k: &str| -> Option<f64> {
         line.split_whitespace()
