@@ -545,3 +545,6 @@ mod throughput {
         assert!(outcome.summary.contains("lost"), "{}", outcome.summary);
     }
 }
+
+#[path = "record/sampling.rs"]
+mod sampling;
