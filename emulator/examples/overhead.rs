@@ -104,6 +104,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|m| m.duration_ms)
         .collect();
     let d = Stats::of(&warm);
+    let part = |f: fn(&lxprof_emulator::PhaseTimes) -> u64| {
+        let v: Vec<f64> = report
+            .invocations
+            .iter()
+            .filter(|m| !m.cold)
+            .map(|m| f(&m.phases) as f64 / 1e6)
+            .collect();
+        Stats::of(&v)
+    };
+    let answer = part(|p| p.runtime_done_ns.saturating_sub(p.invoke_start_ns));
+    let next = part(|p| p.invoke_end_ns.saturating_sub(p.runtime_done_ns));
     let rtt = loopback_rtt(n as usize).await?;
     let per = wall.as_secs_f64() * 1e3 / f64::from(n.max(1));
     println!("function: {}", function.display());
@@ -111,6 +122,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "emulator Duration        p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",
         d.p50, d.p99, d.max
+    );
+    println!(
+        "  event out -> response  p50 {:.3} ms  p99 {:.3} ms",
+        answer.p50, answer.p99
+    );
+    println!(
+        "  response -> next       p50 {:.3} ms  p99 {:.3} ms",
+        next.p50, next.p99
     );
     println!(
         "raw loopback HTTP RTT    p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms",

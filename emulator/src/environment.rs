@@ -245,6 +245,10 @@ impl Environment {
             memory_mb: cfg.memory_mb,
         }));
         let app = router(Arc::clone(&shared));
+        // Answers are written in pieces: without TCP_NODELAY, Nagle + delayed ACK stall them.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
