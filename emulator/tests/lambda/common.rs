@@ -128,11 +128,15 @@ pub async fn run(cfg: EmulatorConfig, obs: &Recorder) -> LambdaReport {
         .find(|(k, _)| k == "LXPROF_TEST_TAG")
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
+    let function_dir = cfg.function.clone();
     let r = tokio::time::timeout(Duration::from_secs(60), lxprof_emulator::run(cfg, obs))
         .await
         .expect("the run hung for 60 s")
         .expect("run");
     assert_nothing_left(&tag);
+    if function_dir.starts_with(target_debug().join("lambda-tests")) {
+        let _ = std::fs::remove_dir_all(&function_dir);
+    }
     for m in &r.invocations {
         eprintln!("{}", m.report_line(r.memory_mb));
     }

@@ -141,7 +141,8 @@ async fn cancelled_run_leaves_nothing_behind() {
     if !facility() {
         return;
     }
-    let mut cfg = config(function("header-counter"), "cancel");
+    let fdir = function("header-counter");
+    let mut cfg = config(fdir.clone(), "cancel");
     cfg.extensions = vec![bin("rust-blank")];
     cfg.invocations = 100;
     cfg.concurrency = 2;
@@ -154,6 +155,7 @@ async fn cancelled_run_leaves_nothing_behind() {
     let spawned = obs.spawned.lock().map(|s| s.len()).unwrap_or(0);
     assert!(spawned >= 2, "nothing was started before the cancel");
     assert_nothing_left("cancel");
+    let _ = std::fs::remove_dir_all(fdir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +164,8 @@ async fn request_shutdown_stops_the_run_cleanly() {
     if !facility() {
         return;
     }
-    let mut cfg = config(function("header-counter"), "stop");
+    let fdir = function("header-counter");
+    let mut cfg = config(fdir.clone(), "stop");
     cfg.extensions = vec![bin("rust-blank")];
     cfg.invocations = 100;
     cfg.env
@@ -181,6 +184,7 @@ async fn request_shutdown_stops_the_run_cleanly() {
         "{r:?}"
     );
     assert_nothing_left("stop");
+    let _ = std::fs::remove_dir_all(fdir);
     let done = obs.done.lock().map(|d| d.len()).unwrap_or(0);
     assert!(done > 0 && done < 100, "{done} invocations finished");
 }
