@@ -135,24 +135,36 @@ async fn sleepy_extension_is_post_runtime_duration() {
     let mut cfg = config(function("header-counter"), "sleepy");
     cfg.extensions = vec![bin("sleepy")];
     cfg.memory_mb = 1769;
-    cfg.invocations = 4;
+    cfg.invocations = 5;
     cfg.env.push(("HEADER_COUNTER_DELAY_MS".into(), "0".into()));
     cfg.env.push(("SLEEPY_MS".into(), "100".into()));
     let obs = Recorder::default();
     let r = run(cfg, &obs).await;
+    let mut posts = Vec::new();
     for m in &r.invocations {
         assert_eq!(m.status, Status::Success, "{m:?}");
         let post = m.post_runtime_extensions_duration_ms;
-        // The handler answers at once; the extension sleeps 100 ms before calling next.
-        assert!(
-            (80.0..=120.0).contains(&post),
-            "post-runtime {post} ms, want 100 ms ±20 %"
-        );
+        let p = &m.phases;
+        // The extension's 100 ms start at INVOKE, in parallel with the (instant) handler: the
+        // phase lasts at least 100 ms, and post-runtime is what is left after the runtime's next.
+        let runtime_ms = p.runtime_next_ns.saturating_sub(p.invoke_start_ns) as f64 / 1e6;
+        assert!(m.duration_ms >= 100.0, "duration {}", m.duration_ms);
         assert!(
             m.duration_ms >= post,
             "duration {} excludes post {post}",
             m.duration_ms
         );
-        assert!(m.duration_ms >= 100.0, "duration {}", m.duration_ms);
+        assert!(
+            post >= 100.0 - runtime_ms - 2.0,
+            "post-runtime {post} ms, runtime took {runtime_ms} ms"
+        );
+        posts.push(post);
     }
+    // Typically the handler answers in a few ms: the median is ~100 ms (±20 %).
+    posts.sort_by(f64::total_cmp);
+    let median = posts[posts.len() / 2];
+    assert!(
+        (80.0..=120.0).contains(&median),
+        "median post-runtime {median} ms of {posts:?}, want 100 ms ±20 %"
+    );
 }
