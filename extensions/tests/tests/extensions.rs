@@ -9,6 +9,8 @@ mod aot;
 mod collectors;
 #[path = "extensions/docker.rs"]
 mod docker;
+#[path = "extensions/emulator.rs"]
+mod emulator;
 #[path = "extensions/local_s3.rs"]
 mod local_s3;
 #[path = "extensions/shapes.rs"]
