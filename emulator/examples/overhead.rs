@@ -1,5 +1,5 @@
 //! Benchmark: the emulator's per-invocation overhead. A trivial function (header-counter with
-//! `HEADER_COUNTER_DELAY_MS=0`), no extension, no CPU cap, one environment: the reported
+//! `HEADER_COUNTER_DELAY_MS=0`, or the cpu-function fixture with `CPU_WORK_ITERS=0`), no extension, no CPU cap, one environment: the reported
 //! Duration is almost all emulator + Runtime API cost (event hand-out, response post, the
 //! runtime's next). Beside it, in the same run, a raw loopback HTTP round trip against the same
 //! server stack (axum on 127.0.0.1, keep-alive), and the wall time per invocation (including
@@ -79,7 +79,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.memory_mb = 1769;
     cfg.cpu_cap = false;
     cfg.print_reports = false;
+    // Make the known fixtures trivial (header-counter's sleep(0) alone costs a timer tick).
     cfg.env.push(("HEADER_COUNTER_DELAY_MS".into(), "0".into()));
+    cfg.env.push(("CPU_WORK_ITERS".into(), "0".into()));
     let t = Instant::now();
     let report = lxprof_emulator::run(cfg, &NoObserver).await?;
     let wall = t.elapsed();
