@@ -1,6 +1,6 @@
 //! Benchmark: the emulator's per-invocation overhead. A trivial function (header-counter with
-//! `HEADER_COUNTER_DELAY_MS=0`, or the cpu-function fixture with `CPU_WORK_ITERS=0`), no extension, no CPU cap, one environment: the reported
-//! Duration is almost all emulator + Runtime API cost (event hand-out, response post, the
+//! `HEADER_COUNTER_DELAY_MS=0`, or the cpu-function fixture with `CPU_WORK_ITERS=0`), no
+//! extension, no CPU cap, one environment: the reported Duration is almost all emulator + Runtime API cost (event hand-out, response post, the
 //! runtime's next). Beside it, in the same run, a raw loopback HTTP round trip against the same
 //! server stack (axum on 127.0.0.1, keep-alive), and the wall time per invocation (including
 //! thaw/freeze between invocations).
