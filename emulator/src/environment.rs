@@ -368,7 +368,15 @@ impl Environment {
                     obs.phase(index, PhaseEvent::InitEnd, t.1);
                     cold = Some(t);
                 }
-                Err(f) => {
+                Err(mut f) => {
+                    let oom = self
+                        .live
+                        .as_ref()
+                        .and_then(|l| l.sandbox.oom_kills().ok())
+                        .unwrap_or(0);
+                    if oom > 0 && f.error_type.ends_with("ExitError") {
+                        f.error_type = "Runtime.OutOfMemory".into();
+                    }
                     obs.phase(index, PhaseEvent::InitStart, f.start_ns);
                     obs.phase(index, PhaseEvent::InitEnd, f.end_ns);
                     let mem = self
