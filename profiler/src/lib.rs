@@ -12,6 +12,7 @@ pub mod events;
 pub mod explain;
 pub mod export;
 pub mod flamegraph;
+pub mod lambda;
 pub mod launch;
 pub mod model;
 pub mod output;

@@ -62,6 +62,21 @@ fn init_logging(cli: &Cli) -> anyhow::Result<Option<tracing_chrome::FlushGuard>>
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Run(args) => {
+            let opts = args.to_options().map_err(anyhow::Error::msg)?;
+            let outcome = lxprof::lambda::run_lambda(&opts, std::env::args().collect())?;
+            print!("{}", outcome.summary);
+            let failed = outcome
+                .report
+                .invocations
+                .iter()
+                .any(|i| i.status != lxprof_emulator::Status::Success);
+            Ok(if failed {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Record(args) => {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::record::record(&opts)?;
