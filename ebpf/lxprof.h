@@ -139,10 +139,16 @@ struct lxprof_sample {
 	s32 kernel_stack_id; /* < 0: none */
 };
 
+/* RSS records are sent when a counter moved by at least this much since the
+ * last one sent (or dropped to 0): one record per 64 pages instead of one per
+ * page fault. The recorded peak may be low by less than this step. */
+#define LXPROF_RSS_STEP_BYTES (256 * 1024)
+
 /* Value of the `traced` map (key: u32 pid). */
 struct lxprof_traced {
 	u32 root_pid; /* the pid lxprof was asked to follow, whose tree this belongs to */
 	u32 _pad;
+	u64 rss_sent[4]; /* last size_bytes sent per enum lxprof_rss_member (kernel-owned) */
 };
 
 /* Values of the per-CPU `counters` array (key: enum lxprof_counter). */

@@ -202,7 +202,10 @@ impl Probes {
 
     /// Follows process `pid` (and, from now on, every process it forks).
     pub fn trace_pid(&mut self, pid: u32, root_pid: u32) -> Result<(), ProbeError> {
-        let v = lxprof_traced { root_pid, _pad: 0 };
+        let v = lxprof_traced {
+            root_pid,
+            ..Default::default()
+        };
         self.traced
             .insert(pid, v, 0)
             .map_err(|source| ProbeError::Map {
