@@ -29,6 +29,27 @@ pub enum Command {
     Record(RecordArgs),
     /// Run a function and its extensions in the emulated Lambda environment.
     Run(RunArgs),
+    /// Compare two recordings side by side: compare.md and differential flamegraphs.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline recording's output directory.
+    #[arg(value_name = "DIR_A")]
+    pub a: PathBuf,
+
+    /// The recording compared with it (ratios are B/A).
+    #[arg(value_name = "DIR_B")]
+    pub b: PathBuf,
+
+    /// Where to write compare.md and flamegraphs/ [default: ./lxprof-out/<UTC timestamp>/]
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Skip the differential flamegraphs.
+    #[arg(long)]
+    pub no_flamegraphs: bool,
 }
 
 /// `lxprof run --lambda …`: the emulator without profiling.

@@ -77,6 +77,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Compare(args) => {
+            let opts = lxprof::compare::CompareOptions {
+                no_flamegraphs: args.no_flamegraphs,
+                ..Default::default()
+            };
+            let output = lxprof::compare::compare(&args.a, &args.b, &opts)?;
+            let dir = lxprof::output::OutputDir::create(args.output)?;
+            let written = output.write(dir.path())?;
+            print!("{}", output.markdown);
+            println!("outputs:");
+            for path in written {
+                println!("  {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Record(args) => {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::record::record(&opts)?;

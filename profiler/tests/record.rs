@@ -550,3 +550,6 @@ mod throughput {
 
 #[path = "record/sampling.rs"]
 mod sampling;
+
+#[path = "record/compare.rs"]
+mod compare;
