@@ -15,8 +15,8 @@ pub mod sandbox;
 
 pub use config::{ConfigError, EmulatorConfig};
 pub use driver::{request_shutdown, run, run_cancellable};
-pub use tokio_util::sync::CancellationToken;
 pub use metrics::{InvocationMetrics, LambdaReport, PhaseTimes, Stats, Status, Summary};
+pub use tokio_util::sync::CancellationToken;
 
 /// What a process in an environment is.
 #[derive(Debug, Clone, PartialEq, Eq)]
