@@ -20,7 +20,7 @@ echo "== 1. lxprof record: the sample workload"
 
 echo
 echo "== 2. lxprof run --lambda: HeaderCounter at 128 MB, 10 invocations, 2 environments"
-export LXPROF_S3_STATE="$PWD/$out/local-s3.state"
+export LXPROF_S3_STATE="$(cd "$out" && pwd)/local-s3.state"
 scripts/local-s3.sh start >/dev/null
 trap 'scripts/local-s3.sh stop >/dev/null' EXIT
 for ext in none rust-event-collector csharp-event-collector; do
