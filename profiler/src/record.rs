@@ -114,16 +114,9 @@ pub enum RecordError {
     TargetGone { pid: u32 },
 }
 
-/// CLOCK_MONOTONIC now, in ns (the clock of `bpf_ktime_get_ns`).
-pub fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+/// CLOCK_MONOTONIC now, in ns: the clock of `bpf_ktime_get_ns` and of the
+/// emulator's phase times (one definition, shared with the emulator).
+pub use lxprof_emulator::metrics::monotonic_ns;
 
 fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
