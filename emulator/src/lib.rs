@@ -49,6 +49,18 @@ pub enum PhaseEvent {
     RuntimeDone,
     /// Runtime and extensions all called next.
     InvokeEnd,
+    /// Every extension registered: extension init is over, the runtime starts (init only).
+    ExtensionsRegistered,
+    /// The runtime called next after answering: the post-runtime extension time begins.
+    RuntimeNext,
+    /// The environment was frozen (between invocations).
+    Frozen,
+    /// The environment was thawed (an invocation or the shutdown follows).
+    Thawed,
+    /// Shutdown began (SHUTDOWN sent to extensions, SIGTERM to the runtime).
+    ShutdownStart,
+    /// Shutdown ended: every process is gone.
+    ShutdownEnd,
 }
 
 /// Callbacks during a run; all default to no-ops.

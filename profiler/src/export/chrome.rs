@@ -63,6 +63,12 @@ impl Events {
 
 /// The trace as JSON bytes.
 pub fn to_json(rec: &Recording) -> Vec<u8> {
+    to_json_with(rec, &[])
+}
+
+/// The trace as JSON bytes, with `extra` events (e.g. the Lambda phase
+/// tracks) appended after the processes' own.
+pub fn to_json_with(rec: &Recording, extra: &[Value]) -> Vec<u8> {
     let mut events = Events {
         out: String::from("{\"traceEvents\":[\n"),
         count: 0,
@@ -72,6 +78,9 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
     sort.sort_by_key(|&pid| (Some(pid) != root, pid));
     for p in &rec.processes {
         process_events(p, &sort, &mut events);
+    }
+    for e in extra {
+        events.push(e.clone());
     }
     let metadata = json!({
         "lxprof_version": LXPROF_VERSION,
@@ -182,7 +191,7 @@ type Slice = (f64, f64, usize);
 /// its arg; `X`: name, tid, ts, dur ≥ 0; `C`: name, ts, numeric args; `i`/`I`:
 /// name, ts, scope g/p/t; `B`/`E`: tid, ts); every pid used has a
 /// `process_name` and every (pid, tid) used a `thread_name`; `X` slices on one
-/// thread never overlap. Returns the first problem found.
+/// thread never cross (they may nest). Returns the first problem found.
 pub fn validate(trace: &Value) -> Result<(), String> {
     let events = trace
         .get("traceEvents")
@@ -285,14 +294,23 @@ pub fn validate(trace: &Value) -> Result<(), String> {
     // Half a nanosecond of slack for the decimal rounding of microseconds.
     const EPS_US: f64 = 0.0005;
     for ((pid, tid), mut v) in slices {
-        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-        for w in v.windows(2) {
-            if w[1].0 + EPS_US < w[0].1 {
+        // Earlier start first; of two starting together, the longer (outer) one.
+        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        // Slices may nest (a child inside its parent) but never cross.
+        let mut open: Vec<&Slice> = Vec::new();
+        for s in &v {
+            while open.last().is_some_and(|o| o.1 <= s.0 + EPS_US) {
+                open.pop();
+            }
+            if let Some(o) = open.last()
+                && s.1 > o.1 + EPS_US
+            {
                 return Err(format!(
                     "pid {pid} tid {tid}: X slices overlap (events {} and {})",
-                    w[0].2, w[1].2
+                    o.2, s.2
                 ));
             }
+            open.push(s);
         }
     }
     Ok(())

@@ -234,6 +234,66 @@ pub struct Process {
     /// Managed runtime detected for the classification (set with `categories`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub runtime: Option<crate::classify::Runtime>,
+    /// Allocation totals (None when allocations were not recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alloc: Option<AllocTotals>,
+    /// Every allocation record in time order (for per-phase attribution and
+    /// counters); not serialized.
+    #[serde(skip)]
+    pub alloc_points: Vec<AllocPoint>,
+}
+
+/// Allocation totals of a process (report.json `alloc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct AllocTotals {
+    /// malloc + calloc + realloc calls (uprobes; 0 with `--alloc syscalls`).
+    pub malloc_count: u64,
+    /// Bytes requested by those calls.
+    pub malloc_bytes: u64,
+    /// free calls.
+    pub free_count: u64,
+    /// Bytes mapped by mmap (anonymous and file) calls.
+    pub mmap_bytes: u64,
+    /// mmap calls.
+    pub mmap_count: u64,
+    /// Bytes unmapped by munmap.
+    pub munmap_bytes: u64,
+    /// Growth of the heap by brk (shrinks not subtracted).
+    pub brk_bytes: u64,
+}
+
+/// One allocation record of a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AllocPoint {
+    /// Relative ns.
+    pub ts_ns: u64,
+    pub tid: u32,
+    pub op: AllocOp,
+    /// Bytes requested, mapped or grown (0 for free).
+    pub bytes: u64,
+}
+
+/// What an [`AllocPoint`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocOp {
+    Malloc,
+    Calloc,
+    Realloc,
+    Free,
+    Mmap,
+    Munmap,
+    Brk,
+}
+
+impl AllocOp {
+    /// Allocates memory (counts toward `alloc_bytes`/`alloc_count`).
+    pub fn allocates(self) -> bool {
+        matches!(
+            self,
+            AllocOp::Malloc | AllocOp::Calloc | AllocOp::Realloc | AllocOp::Mmap | AllocOp::Brk
+        )
+    }
 }
 
 impl Process {

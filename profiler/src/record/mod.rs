@@ -15,11 +15,15 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
+mod signals;
+mod sink;
+
+pub(crate) use signals::SignalGuard;
+pub(crate) use sink::{Sink, StackCapture};
+
 use crate::counters::TreeCounters;
-use crate::events::Event;
 use crate::explain;
 use crate::export::{chrome, report, summary};
 use crate::launch::{self, LaunchError, Launched};
@@ -122,150 +126,6 @@ fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-/// The last signal caught; negative when the kernel sent it (the terminal's
-/// Ctrl-C to the foreground group), positive when a process did (`kill`).
-static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
-    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
-    LAST_SIGNAL.store(if from_kernel { -sig } else { sig }, Ordering::SeqCst);
-}
-
-/// A caught signal.
-#[derive(Debug, Clone, Copy)]
-struct Caught {
-    signal: i32,
-    /// Sent by the kernel to the whole process group (the launched child got
-    /// it too): not forwarded again.
-    group: bool,
-}
-
-/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
-struct SignalGuard {
-    old: Vec<(i32, libc::sigaction)>,
-}
-
-impl SignalGuard {
-    fn install() -> SignalGuard {
-        LAST_SIGNAL.store(0, Ordering::SeqCst);
-        let mut old = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: zeroed sigaction is valid; the handler only stores an atomic.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_signal as *const () as usize;
-                sa.sa_flags = libc::SA_SIGINFO;
-                libc::sigemptyset(&mut sa.sa_mask);
-                let mut prev: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, &sa, &mut prev) == 0 {
-                    old.push((sig, prev));
-                }
-            }
-        }
-        SignalGuard { old }
-    }
-
-    fn take() -> Option<Caught> {
-        match LAST_SIGNAL.swap(0, Ordering::SeqCst) {
-            0 => None,
-            s => Some(Caught {
-                signal: s.abs(),
-                group: s < 0,
-            }),
-        }
-    }
-}
-
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        for (sig, prev) in &self.old {
-            // SAFETY: restoring a sigaction the kernel gave us.
-            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
-        }
-    }
-}
-
-/// The model builder and the raw log, fed together so a replay of
-/// `events.bin` sees exactly what the builder saw.
-struct Sink {
-    builder: ModelBuilder,
-    raw: RawLogWriter,
-    raw_error: Option<RawLogError>,
-    /// With sampling: snapshots of the sampled processes (taken at exec or
-    /// first sample, while they are alive) and the stack ids seen.
-    stacks: Option<StackCapture>,
-}
-
-/// What symbolizing the samples needs, captured during the recording.
-struct StackCapture {
-    symbolizer: Symbolizer,
-    /// Pids observed (snapshotted) so far.
-    observed: std::collections::HashSet<u32>,
-    /// Stack ids of the `stacks` map seen in SAMPLE records.
-    ids: std::collections::BTreeSet<u32>,
-}
-
-impl StackCapture {
-    fn observe(&mut self, pid: u32) {
-        if let Err(e) = self.symbolizer.observe_process(pid) {
-            tracing::debug!("symbols of pid {pid}: {e}");
-        }
-        self.observed.insert(pid);
-    }
-
-    /// New libraries and perf-map entries of the sampled processes still alive.
-    fn refresh(&mut self) {
-        for &pid in &self.observed {
-            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = self.symbolizer.refresh(pid);
-            }
-        }
-    }
-}
-
-impl Sink {
-    fn meta(&mut self, meta: Meta) {
-        if let Err(e) = self.raw.write_meta(&meta) {
-            self.raw_error.get_or_insert(e);
-        }
-        meta.apply(&mut self.builder);
-    }
-
-    fn record(&mut self, bytes: &[u8], event: Option<Event>) {
-        if let Err(e) = self.raw.write_record(bytes) {
-            self.raw_error.get_or_insert(e);
-        }
-        let Some(ev) = event else { return };
-        self.builder.push(&ev);
-        if let (Some(cap), Event::Sample(s)) = (self.stacks.as_mut(), &ev) {
-            cap.ids.extend(s.user_stack_id);
-            cap.ids.extend(s.kernel_stack_id);
-            if !cap.observed.contains(&s.header.pid) {
-                cap.observe(s.header.pid);
-            }
-        }
-        if let Event::Exec(e) = &ev {
-            // Snapshot now: the process may be gone soon.
-            let pid = e.header.pid;
-            let cmdline = launch::read_cmdline(pid);
-            if !cmdline.is_empty() {
-                self.meta(Meta::Cmdline { pid, cmdline });
-            }
-            if let Some(exe) = launch::read_exe(pid) {
-                self.meta(Meta::Exe { pid, exe });
-            }
-            if let Some(cap) = self.stacks.as_mut() {
-                cap.observe(pid);
-            }
-        }
-    }
-
-    fn drain(&mut self, reader: &mut EventReader) {
-        reader.drain(|bytes, ev| self.record(bytes, ev));
-    }
 }
 
 /// A started target: the launched child (if any), the perf counters (if

@@ -1,0 +1,68 @@
+//! SIGINT/SIGTERM while recording: caught (not fatal), told apart when the
+//! terminal sent them to the whole process group, and restored afterwards.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The last signal caught; negative when the kernel sent it (the terminal's
+/// Ctrl-C to the foreground group), positive when a process did (`kill`).
+static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
+    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    LAST_SIGNAL.store(if from_kernel { -sig } else { sig }, Ordering::SeqCst);
+}
+
+/// A caught signal.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Caught {
+    pub signal: i32,
+    /// Sent by the kernel to the whole process group (the launched child got
+    /// it too): not forwarded again.
+    pub group: bool,
+}
+
+/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
+pub(crate) struct SignalGuard {
+    old: Vec<(i32, libc::sigaction)>,
+}
+
+impl SignalGuard {
+    pub fn install() -> SignalGuard {
+        LAST_SIGNAL.store(0, Ordering::SeqCst);
+        let mut old = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: zeroed sigaction is valid; the handler only stores an atomic.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &sa, &mut prev) == 0 {
+                    old.push((sig, prev));
+                }
+            }
+        }
+        SignalGuard { old }
+    }
+
+    pub fn take() -> Option<Caught> {
+        match LAST_SIGNAL.swap(0, Ordering::SeqCst) {
+            0 => None,
+            s => Some(Caught {
+                signal: s.abs(),
+                group: s < 0,
+            }),
+        }
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        for (sig, prev) in &self.old {
+            // SAFETY: restoring a sigaction the kernel gave us.
+            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
+        }
+    }
+}
