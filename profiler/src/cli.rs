@@ -7,7 +7,8 @@ use clap::{Args, Parser, Subcommand};
 
 use lxprof::{
     lambda::LambdaRunOptions,
-    record::{RecordOptions, Target},
+    probes::AllocMode,
+    record::{RecordOptions, Target, lambda::LambdaRecordOptions},
 };
 
 /// What an AWS Lambda extension costs the function it rides along with:
@@ -31,6 +32,8 @@ pub enum Command {
     Run(RunArgs),
     /// Compare two recordings side by side: compare.md and differential flamegraphs.
     Compare(CompareArgs),
+    /// Record the AWS experiment's matrix (every extension × memory sizes): suite.md, suite.json.
+    Suite(SuiteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +64,10 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub lambda_args: LambdaArgs,
+
+    /// Output directory [default: ./lxprof-out/<UTC timestamp>/]
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 /// The Lambda environment: function, extensions, memory, load.
@@ -120,10 +127,67 @@ pub struct LambdaArgs {
     /// Print the function's and extensions' log lines.
     #[arg(long)]
     pub logs: bool,
+}
 
-    /// Output directory [default: ./lxprof-out/<UTC timestamp>/]
-    #[arg(short, long, value_name = "DIR")]
-    pub output: Option<PathBuf>,
+impl LambdaArgs {
+    /// The emulator's options; `output` is the output directory.
+    pub fn to_run_options(&self, output: Option<PathBuf>) -> LambdaRunOptions {
+        let a = self;
+        let mut o = LambdaRunOptions::new();
+        o.function = a.function.clone();
+        o.extensions = a.extensions.clone();
+        o.layers = a.layers.clone();
+        o.memory_mb = a.memory;
+        o.timeout = a.timeout;
+        o.invocations = a.invocations;
+        o.concurrency = a.concurrency;
+        o.event = a.event.clone();
+        o.env = a.env.clone();
+        o.s3_endpoint = a.s3_endpoint.clone();
+        o.bucket = a.bucket.clone();
+        o.cpu_cap = !a.no_cpu_cap;
+        o.print_logs = a.logs;
+        o.output_dir = output;
+        o.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        o
+    }
+
+    /// True when any Lambda flag differs from its default (they need `--lambda`).
+    fn any_given(&self) -> bool {
+        self.function != lxprof::lambda::DEFAULT_FUNCTION
+            || !self.extensions.is_empty()
+            || !self.layers.is_empty()
+            || self.memory != 128
+            || self.invocations != 1
+            || self.concurrency != 1
+            || self.event.is_some()
+            || !self.env.is_empty()
+            || self.s3_endpoint.is_some()
+            || self.bucket.is_some()
+            || self.no_cpu_cap
+            || self.logs
+    }
+}
+
+/// `--alloc`: which allocation probes to attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AllocArg {
+    /// No allocation probes.
+    Off,
+    /// mmap/munmap/brk syscalls only (how managed runtimes grow their heaps).
+    Syscalls,
+    /// The syscalls plus malloc/calloc/realloc/free uprobes on each process's libc.
+    Full,
+}
+
+impl From<AllocArg> for AllocMode {
+    fn from(a: AllocArg) -> AllocMode {
+        match a {
+            AllocArg::Off => AllocMode::Off,
+            AllocArg::Syscalls => AllocMode::Syscalls,
+            AllocArg::Full => AllocMode::Full,
+        }
+    }
 }
 
 fn parse_env(s: &str) -> Result<(String, String), String> {
@@ -142,24 +206,7 @@ impl RunArgs {
                     .into(),
             );
         }
-        let a = &self.lambda_args;
-        let mut o = LambdaRunOptions::new();
-        o.function = a.function.clone();
-        o.extensions = a.extensions.clone();
-        o.layers = a.layers.clone();
-        o.memory_mb = a.memory;
-        o.timeout = a.timeout;
-        o.invocations = a.invocations;
-        o.concurrency = a.concurrency;
-        o.event = a.event.clone();
-        o.env = a.env.clone();
-        o.s3_endpoint = a.s3_endpoint.clone();
-        o.bucket = a.bucket.clone();
-        o.cpu_cap = !a.no_cpu_cap;
-        o.print_logs = a.logs;
-        o.output_dir = a.output.clone();
-        o.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        Ok(o)
+        Ok(self.lambda_args.to_run_options(self.output.clone()))
     }
 }
 
@@ -168,6 +215,19 @@ pub struct RecordArgs {
     /// Output directory [default: ./lxprof-out/<UTC timestamp>/]
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+
+    /// Record a run of the emulated AWS Lambda environment (function, extensions,
+    /// every invocation) instead of a command: takes the flags of `lxprof run --lambda`.
+    #[arg(long, conflicts_with_all = ["pid", "command", "duration"])]
+    pub lambda: bool,
+
+    #[command(flatten)]
+    pub lambda_args: LambdaArgs,
+
+    /// Allocation probes: `syscalls` (mmap/munmap/brk), `full` (plus malloc/calloc/
+    /// realloc/free uprobes on libc) or `off`.
+    #[arg(long, value_enum, value_name = "MODE", default_value = "syscalls")]
+    pub alloc: AllocArg,
 
     /// Follow this running process and its descendants instead of launching a command.
     #[arg(long, value_name = "PID", conflicts_with = "command")]
@@ -220,6 +280,9 @@ fn parse_ring_mib(s: &str) -> Result<u32, String> {
 impl RecordArgs {
     /// Translates the flags into [`RecordOptions`]; `Err` is a usage message.
     pub fn to_options(&self) -> Result<RecordOptions, String> {
+        if self.lambda_args.any_given() {
+            return Err("the function/extension/memory/… flags need --lambda".into());
+        }
         let target = match (self.pid, self.command.is_empty()) {
             (Some(pid), true) => Target::Pid(pid),
             (None, false) => Target::Command(self.command.clone()),
@@ -233,8 +296,59 @@ impl RecordArgs {
         opts.output_dir = self.output.clone();
         opts.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         opts.freq = Some(self.freq).filter(|&f| f > 0);
+        opts.alloc = self.alloc.into();
         Ok(opts)
     }
+
+    /// Translates `record --lambda` flags into [`LambdaRecordOptions`].
+    pub fn to_lambda_options(&self) -> LambdaRecordOptions {
+        let mut o = LambdaRecordOptions::new(self.lambda_args.to_run_options(self.output.clone()));
+        o.alloc = self.alloc.into();
+        o.freq = Some(self.freq).filter(|&f| f > 0);
+        o.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
+        o
+    }
+}
+
+/// `lxprof suite`: the AWS experiment's matrix, recorded.
+#[derive(Debug, Args)]
+pub struct SuiteArgs {
+    /// Memory sizes in MB, comma separated.
+    #[arg(long, value_name = "MB,…", value_delimiter = ',', default_value = "128,512",
+          value_parser = clap::value_parser!(u32).range(128..=10240))]
+    pub memory: Vec<u32>,
+
+    /// Invocations per scenario.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub invocations: u32,
+
+    /// Concurrent environments per scenario.
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+
+    /// Extra environment variable for the function and extensions (repeatable).
+    #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
+    pub env: Vec<(String, String)>,
+
+    /// S3-compatible endpoint for the event collectors.
+    #[arg(long, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// Bucket the event collectors write to.
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+
+    /// Allocation probes (see `lxprof record --alloc`).
+    #[arg(long, value_enum, value_name = "MODE", default_value = "syscalls")]
+    pub alloc: AllocArg,
+
+    /// Stack sampling frequency in Hz; 0: off.
+    #[arg(long, value_name = "HZ", default_value_t = 499)]
+    pub freq: u32,
+
+    /// Output directory [default: ./lxprof-out/<UTC timestamp>/]
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -66,16 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::lambda::run_lambda(&opts, std::env::args().collect())?;
             print!("{}", outcome.summary);
-            let failed = outcome
-                .report
-                .invocations
-                .iter()
-                .any(|i| i.status != lxprof_emulator::Status::Success);
-            Ok(if failed {
-                ExitCode::from(3)
-            } else {
-                ExitCode::SUCCESS
-            })
+            Ok(lambda_exit_code(&outcome.report))
         }
         Command::Compare(args) => {
             let opts = lxprof::compare::CompareOptions {
@@ -92,6 +83,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Record(args) if args.lambda => {
+            let opts = args.to_lambda_options();
+            let outcome = lxprof::record::lambda::record_lambda(&opts, std::env::args().collect())?;
+            print!("{}", outcome.summary);
+            Ok(lambda_exit_code(&outcome.report))
+        }
+        Command::Suite(_args) => Err(anyhow::anyhow!("lxprof suite: not built yet")),
         Command::Record(args) => {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::record::record(&opts)?;
@@ -109,5 +107,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 u8::try_from(code.clamp(0, 255)).unwrap_or(1),
             ))
         }
+    }
+}
+
+/// 3 when an invocation did not succeed, else 0.
+fn lambda_exit_code(report: &lxprof_emulator::LambdaReport) -> ExitCode {
+    let failed = report
+        .invocations
+        .iter()
+        .any(|i| i.status != lxprof_emulator::Status::Success);
+    if failed {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     }
 }

@@ -41,6 +41,8 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub sample_freq: Option<u32>,
+    /// Which allocation probes to attach.
+    pub alloc: AllocMode,
 }
 
 impl Default for ProbeOptions {
@@ -48,8 +50,21 @@ impl Default for ProbeOptions {
         ProbeOptions {
             ring_buffer_bytes: 16 * 1024 * 1024,
             sample_freq: None,
+            alloc: AllocMode::default(),
         }
     }
+}
+
+/// Allocation probes (`--alloc`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AllocMode {
+    /// None.
+    Off,
+    /// mmap/munmap/brk syscall tracepoints only.
+    #[default]
+    Syscalls,
+    /// The syscalls plus uprobes on malloc/calloc/realloc/free of each libc.
+    Full,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -17,6 +17,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub mod lambda;
 mod signals;
 mod sink;
 
@@ -30,7 +31,7 @@ use crate::launch::{self, LaunchError, Launched};
 use crate::model::{ExitStatus, ModelBuilder, Recording, RecordingInfo, SeedProcess};
 use crate::output::{OutputDir, OutputError};
 use crate::preflight::{self, PreflightError};
-use crate::probes::{EventReader, ProbeError, ProbeOptions, Probes};
+use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
 use crate::rawlog::{Meta, RawLogError, RawLogWriter};
 use crate::symbolize::Symbolizer;
 
@@ -55,6 +56,8 @@ pub struct RecordOptions {
     pub ring_buffer_bytes: Option<u32>,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub freq: Option<u32>,
+    /// Allocation probes.
+    pub alloc: AllocMode,
 }
 
 impl RecordOptions {
@@ -66,6 +69,7 @@ impl RecordOptions {
             output_dir: None,
             ring_buffer_bytes: None,
             freq: None,
+            alloc: AllocMode::default(),
         }
     }
 }
@@ -234,6 +238,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         probe_opts.ring_buffer_bytes = bytes;
     }
     probe_opts.sample_freq = opts.freq.filter(|&f| f > 0);
+    probe_opts.alloc = opts.alloc;
     let mut probes = {
         let _span = tracing::info_span!("load_probes").entered();
         Probes::load(&probe_opts)?
