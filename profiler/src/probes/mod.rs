@@ -318,6 +318,7 @@ mod tests {
         let err = Probes::load(&ProbeOptions {
             ring_buffer_bytes: 5000,
             sample_freq: None,
+            alloc: AllocMode::Off,
         })
         .err()
         .expect("5000 is not a power of two");
