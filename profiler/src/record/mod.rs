@@ -22,18 +22,17 @@ mod signals;
 mod sink;
 
 pub(crate) use signals::SignalGuard;
-pub(crate) use sink::{Sink, StackCapture};
+pub(crate) use sink::Sink;
 
 use crate::counters::TreeCounters;
 use crate::explain;
 use crate::export::{chrome, report, summary};
 use crate::launch::{self, LaunchError, Launched};
-use crate::model::{ExitStatus, ModelBuilder, Recording, RecordingInfo, SeedProcess};
+use crate::model::{ExitStatus, Recording, RecordingInfo, SeedProcess};
 use crate::output::{OutputDir, OutputError};
 use crate::preflight::{self, PreflightError};
 use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
-use crate::rawlog::{Meta, RawLogError, RawLogWriter};
-use crate::symbolize::Symbolizer;
+use crate::rawlog::{Meta, RawLogError};
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -265,22 +264,10 @@ fn record_into(
     out: &OutputDir,
     raw_tmp: &std::path::Path,
 ) -> Result<RecordOutcome, RecordError> {
-    let signals = SignalGuard::install();
+    let _signals = SignalGuard::install();
 
     let start_ns = monotonic_ns();
-    let mut sink = Sink {
-        builder: ModelBuilder::new(start_ns),
-        raw: RawLogWriter::create(raw_tmp)?,
-        raw_error: None,
-        stacks: opts.freq.filter(|&f| f > 0).map(|_| StackCapture {
-            symbolizer: Symbolizer::new(),
-            observed: Default::default(),
-            ids: Default::default(),
-        }),
-    };
-    if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
-        sink.raw_error.get_or_insert(e);
-    }
+    let mut sink = Sink::new(start_ns, raw_tmp, opts.freq.is_some_and(|f| f > 0))?;
     let Started {
         mut launched,
         mut perf,
@@ -335,9 +322,77 @@ fn record_into(
             break;
         }
     }
+    drop(recording_span);
+    let info = RecordingInfo {
+        command,
+        root_pid: Some(root_pid),
+        perf: perf.as_mut().and_then(TreeCounters::read),
+        ..Default::default()
+    };
+    let Stopped {
+        recording,
+        explained,
+        events_path,
+        records,
+        decode_errors,
+        map_full,
+    } = stop_recording(probes, reader, sink, info, start_ns, out, raw_tmp, |_| {})?;
+    let (outputs, summary) = write_outputs(
+        out,
+        &recording,
+        &chrome::to_json(&recording),
+        &report::to_json(&recording),
+        events_path,
+        explained.as_ref(),
+    )?;
+    Ok(RecordOutcome {
+        output_dir: out.path().to_path_buf(),
+        outputs,
+        summary,
+        exit_status: launched
+            .as_mut()
+            .and_then(Launched::try_wait)
+            .map(ExitStatus::from_wait_status),
+        stopped_by_signal,
+        records,
+        lost_events: recording.info.lost_events,
+        decode_errors,
+        map_full,
+        recording,
+    })
+}
+
+/// What [`stop_recording`] produced.
+pub(crate) struct Stopped {
+    pub recording: Recording,
+    /// Symbolized, classified samples and the flamegraph files (with sampling).
+    pub explained: Option<explain::Explained>,
+    pub events_path: PathBuf,
+    /// Kernel records read, undecodable; children/intervals lost to full maps.
+    pub records: u64,
+    pub decode_errors: u64,
+    pub map_full: u64,
+}
+
+/// The end of a recording, shared by `record` and `record --lambda`: the
+/// last drain, threads still on a CPU, sampled stacks, kernel counters, the
+/// model (`info` gives command, root pid and perf counts; the rest is filled
+/// here), `events.bin`, then `prepare` (e.g. roles) and, with samples, the
+/// explanation (categories, flamegraphs, Perfetto trace). The probes are
+/// detached before the model is built.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn stop_recording(
+    probes: Probes,
+    mut reader: EventReader,
+    mut sink: Sink,
+    mut info: RecordingInfo,
+    start_ns: u64,
+    out: &OutputDir,
+    raw_tmp: &std::path::Path,
+    prepare: impl FnOnce(&mut Recording),
+) -> Result<Stopped, RecordError> {
     // Records reserved just before the stop: one last drain.
     sink.drain(&mut reader);
-    drop(recording_span);
     let end_ns = monotonic_ns();
     // Threads still on a CPU: their interval has no ON_CPU record.
     // (A mark of a thread that went to sleep just after `--pid` read it as
@@ -390,17 +445,11 @@ fn record_into(
     let stats = reader.stats();
     drop(reader);
     drop(probes);
-    drop(signals);
 
-    let info = RecordingInfo {
-        command,
-        root_pid: Some(root_pid),
-        lost_events: kernel.lost(),
-        lost_per_cpu: kernel.lost_per_cpu.clone(),
-        decode_errors: stats.decode_errors,
-        kernel_release: kernel_release(),
-        perf: perf.as_mut().and_then(TreeCounters::read),
-    };
+    info.lost_events = kernel.lost();
+    info.lost_per_cpu = kernel.lost_per_cpu.clone();
+    info.decode_errors = stats.decode_errors;
+    info.kernel_release = kernel_release();
     if let Err(e) = sink.raw.write_meta(&Meta::Finish {
         end_ns,
         info: info.clone(),
@@ -412,12 +461,12 @@ fn record_into(
         raw,
         raw_error,
         stacks,
+        ..
     } = sink;
     let mut recording = {
         let _span = tracing::info_span!("finish_model").entered();
         builder.finish(end_ns, info)
     };
-    let _span = tracing::info_span!("write_outputs").entered();
     if let Some(e) = raw_error {
         return Err(e.into());
     }
@@ -427,44 +476,53 @@ fn record_into(
         path: events_path.clone(),
         source,
     })?;
+    prepare(&mut recording);
     let explained = stacks.map(|mut cap| {
         let _span = tracing::info_span!("explain").entered();
         explain::explain(&mut recording, start_ns, &mut cap.symbolizer, out.path())
     });
-    let trace = out.write_atomic("trace.json", &chrome::to_json(&recording))?;
-    let report_path = out.write_atomic("report.json", &report::to_json(&recording))?;
+    Ok(Stopped {
+        recording,
+        explained,
+        events_path,
+        records: stats.records,
+        decode_errors: stats.decode_errors,
+        map_full: kernel.map_full(),
+    })
+}
+
+/// Writes `trace.json` and `report.json` atomically; returns every output
+/// `(label, path)` (with `events.bin` and the explanation's files) and the
+/// terminal summary (with the explanation's sentences).
+pub(crate) fn write_outputs(
+    out: &OutputDir,
+    recording: &Recording,
+    trace_json: &[u8],
+    report_json: &[u8],
+    events_path: PathBuf,
+    explained: Option<&explain::Explained>,
+) -> Result<(Vec<(String, PathBuf)>, String), RecordError> {
+    let _span = tracing::info_span!("write_outputs").entered();
+    let trace = out.write_atomic("trace.json", trace_json)?;
+    let report_path = out.write_atomic("report.json", report_json)?;
     let mut outputs = vec![
         ("trace".to_string(), trace),
         ("report".to_string(), report_path),
         ("events".to_string(), events_path),
     ];
-    if let Some(ex) = &explained {
+    if let Some(ex) = explained {
         outputs.extend(ex.outputs.iter().cloned());
     }
     let labelled: Vec<(&str, PathBuf)> = outputs
         .iter()
         .map(|(l, p)| (l.as_str(), p.clone()))
         .collect();
-    let mut summary = summary::render(&recording, &labelled);
-    if let Some(ex) = &explained {
+    let mut summary = summary::render(recording, &labelled);
+    if let Some(ex) = explained {
         for line in &ex.sentences {
             summary.push_str(line);
             summary.push('\n');
         }
     }
-    Ok(RecordOutcome {
-        output_dir: out.path().to_path_buf(),
-        outputs,
-        summary,
-        exit_status: launched
-            .as_mut()
-            .and_then(Launched::try_wait)
-            .map(ExitStatus::from_wait_status),
-        stopped_by_signal,
-        records: stats.records,
-        lost_events: recording.info.lost_events,
-        decode_errors: stats.decode_errors,
-        map_full: kernel.map_full(),
-        recording,
-    })
+    Ok((outputs, summary))
 }

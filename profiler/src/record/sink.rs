@@ -18,6 +18,9 @@ pub(crate) struct Sink {
     /// With sampling: snapshots of the sampled processes (taken at exec or
     /// first sample, while they are alive) and the stack ids seen.
     pub stacks: Option<StackCapture>,
+    /// Records of this thread are dropped: the recorder's own thread when
+    /// lxprof traces its own process (`record --lambda`'s emulator).
+    pub skip_tid: Option<u32>,
 }
 
 /// What symbolizing the samples needs, captured during the recording.
@@ -48,6 +51,30 @@ impl StackCapture {
 }
 
 impl Sink {
+    /// A sink writing the raw log to `raw_path` (its first record: the start
+    /// time); `sampling` keeps what symbolizing the samples needs.
+    pub fn new(
+        start_ns: u64,
+        raw_path: &std::path::Path,
+        sampling: bool,
+    ) -> Result<Sink, RawLogError> {
+        let mut sink = Sink {
+            builder: ModelBuilder::new(start_ns),
+            raw: RawLogWriter::create(raw_path)?,
+            raw_error: None,
+            stacks: sampling.then(|| StackCapture {
+                symbolizer: Symbolizer::new(),
+                observed: Default::default(),
+                ids: Default::default(),
+            }),
+            skip_tid: None,
+        };
+        if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
+            sink.raw_error.get_or_insert(e);
+        }
+        Ok(sink)
+    }
+
     pub fn meta(&mut self, meta: Meta) {
         if let Err(e) = self.raw.write_meta(&meta) {
             self.raw_error.get_or_insert(e);
@@ -56,6 +83,12 @@ impl Sink {
     }
 
     pub fn record(&mut self, bytes: &[u8], event: Option<Event>) {
+        if let (Some(skip), Some(ev)) = (self.skip_tid, event.as_ref())
+            && ev.header().tid == skip
+            && !matches!(ev, Event::Fork(_) | Event::Exec(_) | Event::Exit(_))
+        {
+            return;
+        }
         if let Err(e) = self.raw.write_record(bytes) {
             self.raw_error.get_or_insert(e);
         }
