@@ -251,17 +251,46 @@ fn parse_s3_state(text: &str) -> Option<(String, Option<String>)> {
     Some((get("ENDPOINT")?, get("BUCKET")))
 }
 
-/// Progress on stderr while invocations run.
-struct Progress {
+/// Progress of the invocations on stderr (a bar; nothing when disabled).
+pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
 }
 
-impl RunObserver for Progress {
-    fn progress(&self, done: u32, total: u32) {
+impl Progress {
+    /// A bar over `invocations`, or nothing when `enabled` is false.
+    pub(crate) fn new(enabled: bool, invocations: u32) -> Progress {
+        let bar = enabled.then(|| {
+            let bar = indicatif::ProgressBar::new(invocations.into());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} invocations {pos}/{len} [{elapsed}] {wide_bar}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar }
+    }
+
+    /// `done` of `total` invocations finished.
+    pub(crate) fn set(&self, done: u32, total: u32) {
         if let Some(bar) = &self.bar {
             bar.set_length(total.into());
             bar.set_position(done.into());
         }
+    }
+
+    /// Removes the bar.
+    pub(crate) fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl RunObserver for Progress {
+    fn progress(&self, done: u32, total: u32) {
+        self.set(done, total);
     }
 }
 
@@ -285,17 +314,7 @@ pub fn run_lambda(
         .enable_all()
         .build()
         .map_err(LambdaRunError::Runtime)?;
-    let bar = opts.progress.then(|| {
-        let bar = indicatif::ProgressBar::new(opts.invocations.into());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} invocations {pos}/{len} [{elapsed}] {wide_bar}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    });
-    let observer = Progress { bar };
+    let observer = Progress::new(opts.progress, opts.invocations);
     let cancel = CancellationToken::new();
     let result = rt.block_on(async {
         let ctrl_c = cancel.clone();
@@ -310,9 +329,7 @@ pub fn run_lambda(
         });
         lxprof_emulator::run_cancellable(config, &observer, &cancel).await
     });
-    if let Some(bar) = &observer.bar {
-        bar.finish_and_clear();
-    }
+    observer.finish();
     let mut report = result?;
     report.function = function_label;
     report.extensions = extension_labels;
@@ -333,7 +350,7 @@ pub fn run_lambda(
 }
 
 /// A preset name as is; a path by its file name.
-fn label(arg: &str) -> String {
+pub(crate) fn label(arg: &str) -> String {
     Path::new(arg)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -348,8 +365,16 @@ fn ms(s: &Stats) -> String {
     }
 }
 
-/// The AWS sample's dashboard, in words.
+/// The AWS sample's dashboard, in words, then the report's path.
 pub fn render_summary(report: &LambdaReport, report_path: &Path) -> String {
+    let mut out = render_dashboard(report);
+    out += &format!("outputs:\n  report  {}\n", report_path.display());
+    out
+}
+
+/// The AWS sample's dashboard, in words: avg/max Duration,
+/// PostRuntimeExtensionsDuration, memory used, cold starts, failures.
+pub fn render_dashboard(report: &LambdaReport) -> String {
     let s = &report.summary;
     let n = report.invocations.len();
     let ok = report
@@ -398,7 +423,6 @@ pub fn render_summary(report: &LambdaReport, report_path: &Path) -> String {
             f.error_type.as_deref().unwrap_or("-")
         );
     }
-    out += &format!("outputs:\n  report  {}\n", report_path.display());
     out
 }
 

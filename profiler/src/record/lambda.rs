@@ -1,17 +1,45 @@
 //! `lxprof record --lambda`: runs the emulated Lambda environment (crate
 //! `lxprof-emulator`) under the recorder. Every process of every environment
-//! is traced from its exec and tagged with its role (`function`,
-//! `extension:<name>`; the emulator's own threads as `emulator`); the phase
-//! boundaries the emulator reports attribute CPU, page faults and
-//! allocations to each invocation and role.
+//! is traced from its exec (the emulator adds it to the kernel's `traced` map
+//! in its spawn gate, before the exec) and tagged with its role (`function`,
+//! `extension:<name>`; descendants inherit it); lxprof's own process is
+//! recorded as `emulator`, without the thread that reads the ring buffer.
+//! The phase boundaries the emulator reports then attribute CPU, page faults
+//! and allocations to each invocation and role.
+//!
+//! Threads: the emulator runs on its own tokio runtime in a scoped thread;
+//! this thread drains the ring buffer, so a slow drain never delays a Lambda
+//! API answer. Ctrl-C cancels the run: every environment is shut down, the
+//! recording ends and the outputs are written.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-use lxprof_emulator::LambdaReport;
+use lxprof_emulator::{
+    CancellationToken, EmulatorError, LambdaReport, PhaseEvent, Role, RunObserver,
+};
+use serde_json::Value;
 
-use crate::lambda::{LambdaRunError, LambdaRunOptions};
-use crate::probes::{AllocMode, ProbeError};
-use crate::record::RecordError;
+use crate::export::{chrome, report};
+use crate::lambda::{self, LambdaRunError, LambdaRunOptions, Progress};
+use crate::launch;
+use crate::model::{Recording, RecordingInfo};
+use crate::output::OutputDir;
+use crate::preflight;
+use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
+use crate::rawlog::Meta;
+use crate::record::{
+    RecordError, SignalGuard, Sink, Stopped, monotonic_ns, stop_recording, write_outputs,
+};
+
+/// Longest wait for records between drains.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+/// How often dead pids are pruned from the `traced` map.
+const PRUNE_EVERY: Duration = Duration::from_millis(250);
+/// The role of lxprof's own process.
+pub const EMULATOR_ROLE: &str = "emulator";
 
 /// Options of `lxprof record --lambda`.
 #[derive(Debug, Clone)]
@@ -50,6 +78,10 @@ pub struct LambdaRecordOutcome {
     pub summary: String,
     /// Kernel records lost (ring buffer full).
     pub lost_events: u64,
+    /// The model the outputs were written from (roles set).
+    pub recording: Recording,
+    /// What the emulator reported during the run.
+    pub timeline: Timeline,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +94,347 @@ pub enum LambdaRecordError {
     Probes(#[from] ProbeError),
 }
 
+impl From<EmulatorError> for LambdaRecordError {
+    fn from(e: EmulatorError) -> Self {
+        LambdaRecordError::Run(e.into())
+    }
+}
+
+/// What the emulator reported while running: who was spawned where, phase
+/// boundaries and the environments' memory (absolute CLOCK_MONOTONIC ns).
+#[derive(Debug, Clone, Default)]
+pub struct Timeline {
+    /// `(environment, pid, role)` of every process the emulator started, in order.
+    pub spawned: Vec<(usize, u32, String)>,
+    /// `(environment, event, ns)`.
+    pub phases: Vec<(usize, PhaseEvent, u64)>,
+    /// `(environment, ns, bytes)`: cgroup memory samples.
+    pub memory: Vec<(usize, u64, u64)>,
+}
+
+/// The role name of an emulator [`Role`]: `function` or `extension:<name>`.
+pub fn role_name(role: &Role) -> String {
+    match role {
+        Role::Function => "function".to_string(),
+        Role::Extension(n) => format!("extension:{n}"),
+    }
+}
+
+/// The observer given to the emulator: traces each spawned process before
+/// its exec and keeps the timeline.
+struct Recorder<'a> {
+    probes: &'a Mutex<Probes>,
+    timeline: Mutex<Timeline>,
+    /// Roles not yet handed to the sink (the drain thread owns it).
+    new_roles: Mutex<Vec<(u32, String)>>,
+    /// Tracing failures (a full `traced` map): reported after the run.
+    errors: Mutex<Vec<String>>,
+    progress: Progress,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl RunObserver for Recorder<'_> {
+    fn process_spawned(&self, env: usize, pid: u32, role: &Role) {
+        if let Err(e) = lock(self.probes).trace_pid(pid, pid) {
+            lock(&self.errors).push(format!("pid {pid} ({role}): {e}"));
+        }
+        let name = role_name(role);
+        lock(&self.new_roles).push((pid, name.clone()));
+        lock(&self.timeline).spawned.push((env, pid, name));
+    }
+
+    fn phase(&self, env: usize, event: PhaseEvent, ns: u64) {
+        lock(&self.timeline).phases.push((env, event, ns));
+    }
+
+    fn progress(&self, done: u32, total: u32) {
+        self.progress.set(done, total);
+    }
+}
+
+fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u32 }
+}
+
 /// Records a Lambda run; see the module docs.
 pub fn record_lambda(
     opts: &LambdaRecordOptions,
     command: Vec<String>,
 ) -> Result<LambdaRecordOutcome, LambdaRecordError> {
-    let _ = (opts, command);
-    Err(RecordError::TargetGone { pid: 0 }.into())
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(LambdaRunError::NotRoot.into());
+    }
+    // Configuration first: a typo in a preset name needs no probes.
+    let config = lambda::emulator_config(&opts.run)?;
+    config.validate().map_err(EmulatorError::from)?;
+    preflight::check_system().map_err(RecordError::from)?;
+    let probe_opts = ProbeOptions {
+        ring_buffer_bytes: opts
+            .ring_buffer_bytes
+            .unwrap_or(ProbeOptions::default().ring_buffer_bytes),
+        sample_freq: opts.freq.filter(|&f| f > 0),
+        alloc: opts.alloc,
+    };
+    let mut probes = {
+        let _span = tracing::info_span!("load_probes").entered();
+        Probes::load(&probe_opts)?
+    };
+    let reader = probes.take_reader().ok_or(ProbeError::Missing {
+        kind: "map",
+        name: "events",
+    })?;
+    let out = OutputDir::create(opts.run.output_dir.clone()).map_err(RecordError::from)?;
+    let raw_tmp = out.path().join(".events.bin.tmp");
+    let result = record_into(opts, config, command, probes, reader, &out, &raw_tmp);
+    if result.is_err() {
+        let _ = std::fs::remove_file(&raw_tmp);
+    }
+    result
+}
+
+/// The recording proper, once the probes are loaded and the directory exists.
+fn record_into(
+    opts: &LambdaRecordOptions,
+    config: lxprof_emulator::EmulatorConfig,
+    command: Vec<String>,
+    mut probes: Probes,
+    mut reader: EventReader,
+    out: &OutputDir,
+    raw_tmp: &std::path::Path,
+) -> Result<LambdaRecordOutcome, LambdaRecordError> {
+    let _signals = SignalGuard::install();
+    let start_ns = monotonic_ns();
+    let mut sink = Sink::new(start_ns, raw_tmp, opts.freq.is_some_and(|f| f > 0))
+        .map_err(RecordError::from)?;
+    // lxprof itself is the emulator; this thread only reads the ring buffer.
+    let self_pid = std::process::id();
+    sink.skip_tid = Some(gettid());
+    probes.trace_pid(self_pid, self_pid)?;
+    if let Some(seed) = launch::seed(self_pid) {
+        sink.meta(Meta::Seed(seed));
+    }
+    sink.meta(Meta::Role {
+        pid: self_pid,
+        role: EMULATOR_ROLE.to_string(),
+    });
+
+    let probes = Mutex::new(probes);
+    let recorder = Recorder {
+        probes: &probes,
+        timeline: Mutex::new(Timeline::default()),
+        new_roles: Mutex::new(Vec::new()),
+        errors: Mutex::new(Vec::new()),
+        progress: Progress::new(opts.run.progress, opts.run.invocations),
+    };
+    let cancel = CancellationToken::new();
+    let run = std::thread::scope(|scope| {
+        let emulator = std::thread::Builder::new()
+            .name("lxprof-emulator".into())
+            .spawn_scoped(scope, || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("lxprof-emulator")
+                    .enable_all()
+                    .build()
+                    .map_err(LambdaRunError::Runtime)?;
+                rt.block_on(lxprof_emulator::run_cancellable(config, &recorder, &cancel))
+                    .map_err(LambdaRunError::from)
+            });
+        let emulator = match emulator {
+            Ok(h) => h,
+            Err(e) => return Err(LambdaRunError::Runtime(e)),
+        };
+        let _span = tracing::info_span!("recording").entered();
+        let mut last_prune = Instant::now();
+        let mut signalled = false;
+        loop {
+            reader.wait(POLL_EVERY);
+            sink.drain(&mut reader);
+            for (pid, role) in std::mem::take(&mut *lock(&recorder.new_roles)) {
+                sink.meta(Meta::Role { pid, role });
+            }
+            if let Some(caught) = SignalGuard::take() {
+                if signalled {
+                    tracing::warn!("second signal {}: stopping at once", caught.signal);
+                } else {
+                    eprintln!("lxprof: stopping: shutting every environment down");
+                }
+                signalled = true;
+                cancel.cancel();
+            }
+            if emulator.is_finished() {
+                break;
+            }
+            if last_prune.elapsed() >= PRUNE_EVERY {
+                last_prune = Instant::now();
+                if let Some(cap) = sink.stacks.as_mut() {
+                    cap.refresh();
+                }
+                let mut p = lock(&probes);
+                for pid in p.traced_pids() {
+                    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                        p.untrace_pid(pid);
+                    }
+                }
+            }
+        }
+        emulator.join().unwrap_or_else(|_| {
+            Err(EmulatorError::Internal("the emulator thread panicked".into()).into())
+        })
+    });
+    recorder.progress.finish();
+    for (pid, role) in std::mem::take(&mut *lock(&recorder.new_roles)) {
+        sink.meta(Meta::Role { pid, role });
+    }
+    for e in lock(&recorder.errors).iter() {
+        tracing::warn!("not traced: {e}");
+    }
+    let timeline = std::mem::take(&mut *lock(&recorder.timeline));
+    drop(recorder);
+    let probes = probes.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut lambda_report = match run {
+        Ok(r) => r,
+        Err(e) => {
+            // Detach the probes and leave nothing half-written.
+            drop(probes);
+            return Err(e.into());
+        }
+    };
+    lambda_report.function = lambda::label(&opts.run.function);
+    lambda_report.extensions = opts
+        .run
+        .extensions
+        .iter()
+        .map(|e| lambda::label(e))
+        .collect();
+
+    let info = RecordingInfo {
+        command: command.clone(),
+        root_pid: Some(self_pid),
+        ..Default::default()
+    };
+    let spawned = timeline.spawned.clone();
+    let Stopped {
+        recording,
+        explained,
+        events_path,
+        ..
+    } = stop_recording(probes, reader, sink, info, start_ns, out, raw_tmp, |rec| {
+        inherit_roles(rec, self_pid, &spawned)
+    })?;
+
+    let trace = chrome::to_json_with(&recording, &[]);
+    let mut report_json: Value =
+        serde_json::from_slice(&report::to_json(&recording)).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut report_json {
+        map.insert(
+            "lambda".into(),
+            serde_json::to_value(&lambda_report).unwrap_or(Value::Null),
+        );
+    }
+    let report_bytes = serde_json::to_vec_pretty(&report_json).unwrap_or_default();
+    let (outputs, record_summary) = write_outputs(
+        out,
+        &recording,
+        &trace,
+        &report_bytes,
+        events_path,
+        explained.as_ref(),
+    )?;
+    let mut summary = lambda::render_dashboard(&lambda_report);
+    summary.push_str(&record_summary);
+    Ok(LambdaRecordOutcome {
+        output_dir: out.path().to_path_buf(),
+        outputs,
+        report: lambda_report,
+        summary,
+        lost_events: recording.info.lost_events,
+        recording,
+        timeline,
+    })
+}
+
+/// Sets each process's role: `emulator` for lxprof, the emulator's role for
+/// the processes it spawned, and the nearest such ancestor's for the others
+/// (a runtime's helper processes count as the runtime).
+fn inherit_roles(rec: &mut Recording, self_pid: u32, spawned: &[(usize, u32, String)]) {
+    let mut explicit: HashMap<u32, String> = spawned
+        .iter()
+        .map(|(_, pid, role)| (*pid, role.clone()))
+        .collect();
+    explicit.insert(self_pid, EMULATOR_ROLE.to_string());
+    let parents: HashMap<u32, u32> = rec.processes.iter().map(|p| (p.pid, p.ppid)).collect();
+    for p in &mut rec.processes {
+        if let Some(r) = explicit.get(&p.pid) {
+            p.role = r.clone();
+            continue;
+        }
+        let mut at = p.ppid;
+        for _ in 0..64 {
+            if let Some(r) = explicit.get(&at) {
+                p.role = r.clone();
+                break;
+            }
+            match parents.get(&at) {
+                Some(&pp) if pp != 0 && pp != at => at = pp,
+                _ => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Process;
+
+    fn proc(pid: u32, ppid: u32) -> Process {
+        Process {
+            pid,
+            ppid,
+            role: "descendant".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn roles_are_inherited_from_the_nearest_spawned_ancestor() {
+        let mut rec = Recording {
+            processes: vec![
+                proc(10, 1),
+                proc(20, 10),
+                proc(30, 20),
+                proc(40, 10),
+                proc(50, 99),
+            ],
+            ..Default::default()
+        };
+        let spawned = vec![
+            (0, 20, "function".to_string()),
+            (0, 40, "extension:x".into()),
+        ];
+        inherit_roles(&mut rec, 10, &spawned);
+        let roles: Vec<&str> = rec.processes.iter().map(|p| p.role.as_str()).collect();
+        assert_eq!(
+            roles,
+            [
+                "emulator",
+                "function",
+                "function",
+                "extension:x",
+                "descendant"
+            ]
+        );
+    }
+
+    #[test]
+    fn role_names() {
+        assert_eq!(role_name(&Role::Function), "function");
+        assert_eq!(role_name(&Role::Extension("a".into())), "extension:a");
+    }
 }
