@@ -33,16 +33,18 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
     );
     let mut procs: Vec<_> = rec.processes.iter().collect();
     procs.sort_by_key(|p| (std::cmp::Reverse(p.cpu_ns), p.pid));
+    // Roles like `extension:rust-event-collector` are long: size the column.
+    let rw = procs.iter().map(|p| p.role.len()).max().unwrap_or(0).max(12);
     let _ = writeln!(
         s,
-        "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
+        "{:>8}  {:<rw$} {:<16} {:>10} {:>10} {:>11}",
         "PID", "ROLE", "COMM", "CPU ms", "FAULTS", "MAX RSS MB"
     );
     for p in &procs {
         let mark = if p.page_faults_exact { "" } else { "~" };
         let _ = writeln!(
             s,
-            "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
+            "{:>8}  {:<rw$} {:<16} {:>10} {:>10} {:>11}",
             p.pid,
             p.role,
             p.comm,
@@ -58,7 +60,7 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
         .sum();
     let _ = writeln!(
         s,
-        "{:>8}  {:<12} {:<16} {:>10} {:>10} {:>11}",
+        "{:>8}  {:<rw$} {:<16} {:>10} {:>10} {:>11}",
         "total",
         "",
         "",
