@@ -4,73 +4,22 @@
 //! stopped by PID at the end. Needs root (cgroups, mount namespaces); with
 //! `CI=true` a missing facility fails instead of skipping.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::process::Command;
 
 use serde_json::Value;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
-}
+mod support;
 
-fn skip_or_fail(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {why}");
-    }
-    eprintln!("skipping: {why}");
-}
-
-/// A local S3 server for this test, stopped (by PID, through the script) on drop.
-struct LocalS3 {
-    state: PathBuf,
-}
-
-impl LocalS3 {
-    fn start(state: PathBuf) -> Option<LocalS3> {
-        let out = Command::new(repo().join("scripts/local-s3.sh"))
-            .args(["start", "lxprof-cli-test"])
-            .env("LXPROF_S3_STATE", &state)
-            .output()
-            .expect("running scripts/local-s3.sh");
-        if !out.status.success() {
-            skip_or_fail(&format!(
-                "local S3 did not start: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-            return None;
-        }
-        Some(LocalS3 { state })
-    }
-}
-
-impl Drop for LocalS3 {
-    fn drop(&mut self) {
-        let _ = Command::new(repo().join("scripts/local-s3.sh"))
-            .arg("stop")
-            .env("LXPROF_S3_STATE", &self.state)
-            .status();
-    }
-}
+use support::{LocalS3, lambda_facility, scratch};
 
 #[test]
 fn every_preset_runs_from_the_cli() {
-    if unsafe { libc::geteuid() } != 0 {
-        return skip_or_fail("not root: the emulator needs cgroups and mount namespaces");
-    }
-    let build = repo().join("extensions/build");
-    if !build.join("functions/header-counter/bootstrap").exists() {
-        return skip_or_fail("presets not built: run extensions/build.sh (scripts/setup.sh does)");
-    }
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lambda-cli");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).expect("scratch dir");
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let tmp = scratch("lambda-cli");
     let state = tmp.join("s3.state");
-    let Some(_s3) = LocalS3::start(state.clone()) else {
+    let Some(_s3) = LocalS3::start(state.clone(), "lxprof-cli-test") else {
         return;
     };
 

@@ -1,0 +1,294 @@
+//! `lxprof record --lambda` through the real binary: real environments
+//! (cgroups, mount namespaces), real processes, real kernel events. Needs
+//! root and BPF; with `CI=true` a missing facility fails instead of skipping.
+//! The tests run one at a time (each drives a whole emulated Lambda run).
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+};
+
+use serde_json::Value;
+
+mod support;
+
+use support::{LocalS3, lambda_facility, scratch, target_debug};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `lxprof record --lambda ARGS -o DIR`; returns report.json and stdout.
+fn record(build: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Value, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lxprof"));
+    cmd.args(["record", "--lambda"])
+        .args(args)
+        .arg("-o")
+        .arg(dir)
+        .env("LXPROF_EXTENSIONS_BUILD", build);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running lxprof");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "lxprof record --lambda {args:?} exited {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report.json"))
+            .expect("report.json is JSON");
+    (report, stdout)
+}
+
+fn invocations(report: &Value) -> &Vec<Value> {
+    report["lambda"]["invocations"]
+        .as_array()
+        .expect("lambda.invocations")
+}
+
+/// `by_role[role][key]` of one invocation, 0 when the role did not run.
+fn by_role(inv: &Value, role: &str, key: &str) -> u64 {
+    inv["by_role"][role][key].as_u64().unwrap_or(0)
+}
+
+/// A deployment package whose `bootstrap` is a fixture binary.
+fn function_dir(dir: &Path, fixture: &str) -> PathBuf {
+    let pkg = dir.join(format!("fn-{fixture}"));
+    std::fs::create_dir_all(&pkg).expect("package dir");
+    std::fs::copy(target_debug().join(fixture), pkg.join("bootstrap")).expect("copy bootstrap");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pkg, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    pkg
+}
+
+fn fixture(name: &str) -> String {
+    let p = target_debug().join(name);
+    assert!(
+        p.is_file(),
+        "{} missing: cargo build --workspace builds the fixtures",
+        p.display()
+    );
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn roles_phases_and_trace() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let dir = scratch("lambda-record-roles");
+    let (report, stdout) = record(
+        &build,
+        &dir.join("out"),
+        &["--extension", "rust-blank", "--invocations", "3"],
+        &[("HEADER_COUNTER_DELAY_MS", "50")],
+    );
+    assert!(stdout.contains("3 of 3 succeeded"), "{stdout}");
+    let roles: Vec<&str> = report["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .filter_map(|p| p["role"].as_str())
+        .collect();
+    for want in ["function", "extension:rust-blank", "emulator"] {
+        assert!(roles.contains(&want), "role {want} missing: {roles:?}");
+    }
+    let invs = invocations(&report);
+    assert_eq!(invs.len(), 3);
+    for inv in invs {
+        assert!(by_role(inv, "function", "cpu_ns") > 0, "{inv}");
+    }
+
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/trace.json")).expect("trace.json"))
+            .expect("trace.json is JSON");
+    lxprof::export::chrome::validate(&trace).expect("trace.json is valid");
+    let names: Vec<&str> = trace["traceEvents"]
+        .as_array()
+        .expect("traceEvents")
+        .iter()
+        .filter(|e| e["ph"] == "X")
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    for want in ["Init", "Runtime", "PostRuntimeExtensions", "Shutdown"] {
+        assert!(names.contains(&want), "no {want} slice in trace.json");
+    }
+    for inv in invs {
+        let id = inv["request_id"].as_str().expect("request_id");
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("Invoke") && n.contains(id)),
+            "no Invoke slice named with {id}"
+        );
+    }
+}
+
+#[test]
+fn cpu_of_all_roles_matches_the_environment_cgroup() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let dir = scratch("lambda-record-cgroup");
+    let function = function_dir(&dir, "cpu-function");
+    let (report, _) = record(
+        &build,
+        &dir.join("out"),
+        &[
+            "--function",
+            function.to_str().expect("utf-8 path"),
+            "--extension",
+            "rust-blank",
+            "--memory",
+            "1024",
+            "--invocations",
+            "5",
+            "--freq",
+            "0",
+        ],
+        &[],
+    );
+    for inv in invocations(&report) {
+        let cgroup = inv["cgroup_cpu_ns"].as_u64().expect("cgroup_cpu_ns");
+        let roles = inv["by_role"].as_object().expect("by_role");
+        let ours: u64 = roles
+            .iter()
+            .filter(|(role, _)| role.as_str() != "emulator")
+            .map(|(_, v)| v["cpu_ns"].as_u64().unwrap_or(0))
+            .sum();
+        let ratio = ours as f64 / cgroup as f64;
+        eprintln!("invocation CPU: roles {ours} ns, cgroup {cgroup} ns, ratio {ratio:.3}");
+        assert!(
+            cgroup > 10_000_000,
+            "the function did too little work to compare: {cgroup} ns"
+        );
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "roles {ours} ns vs cgroup {cgroup} ns (ratio {ratio:.3})"
+        );
+    }
+}
+
+#[test]
+fn sleeping_and_spinning_extensions_post_runtime() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let dir = scratch("lambda-record-sleepy");
+    let sleepy = fixture("sleepy");
+    let args = |memory: &'static str| {
+        vec![
+            "--extension".to_string(),
+            sleepy.clone(),
+            "--memory".into(),
+            memory.into(),
+            "--invocations".into(),
+            "3".into(),
+        ]
+    };
+    let run = |name: &str, memory: &'static str, env: &[(&str, &str)]| {
+        let a = args(memory);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        record(
+            &build,
+            &dir.join(name),
+            &a,
+            &[&[("HEADER_COUNTER_DELAY_MS", "20")], env].concat(),
+        )
+        .0
+    };
+    let role = "extension:sleepy";
+    let sleeping = run("sleeping", "128", &[]);
+    for inv in invocations(&sleeping) {
+        let window = inv["post_runtime_extensions_duration_ms"]
+            .as_f64()
+            .expect("post-runtime duration");
+        let cpu = by_role(inv, role, "post_runtime_cpu_ns");
+        eprintln!("sleeping: post-runtime {window:.1} ms, extension CPU in it {cpu} ns");
+        assert!((95.0..200.0).contains(&window), "window {window} ms");
+        assert!(cpu < 10_000_000, "a sleeping extension used {cpu} ns");
+    }
+    // 2048 MB is more than a whole CPU (1769 MB = 1 vCPU): the spin is not throttled.
+    let spinning = run("spinning", "2048", &[("SLEEPY_SPIN", "1")]);
+    for inv in invocations(&spinning) {
+        let window = inv["post_runtime_extensions_duration_ms"]
+            .as_f64()
+            .expect("post-runtime duration");
+        let cpu = by_role(inv, role, "post_runtime_cpu_ns") as f64 / 1e6;
+        eprintln!("spinning: post-runtime {window:.1} ms, extension CPU in it {cpu:.1} ms");
+        assert!(
+            (75.0..=window + 1.0).contains(&cpu),
+            "spinning extension: {cpu:.1} ms of CPU in a {window:.1} ms window"
+        );
+    }
+}
+
+#[test]
+fn csharp_collector_costs_more_cpu_than_rust() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let dir = scratch("lambda-record-collectors");
+    let state = dir.join("s3.state");
+    let Some(_s3) = LocalS3::start(state.clone(), "lxprof-record-test") else {
+        return;
+    };
+    let state = state.to_string_lossy().into_owned();
+    let mut per_invocation = Vec::new();
+    for ext in ["rust-event-collector", "csharp-event-collector"] {
+        let out = dir.join(ext);
+        let (report, stdout) = record(
+            &build,
+            &out,
+            &[
+                "--extension",
+                ext,
+                "--memory",
+                "128",
+                "--invocations",
+                "20",
+                "--timeout",
+                "10",
+            ],
+            &[
+                ("LXPROF_S3_STATE", &state),
+                ("HEADER_COUNTER_DELAY_MS", "50"),
+            ],
+        );
+        assert!(stdout.contains("20 of 20 succeeded"), "{ext}: {stdout}");
+        let role = format!("extension:{ext}");
+        let invs = invocations(&report);
+        let cpu: u64 = invs.iter().map(|i| by_role(i, &role, "cpu_ns")).sum();
+        let avg = cpu as f64 / invs.len() as f64 / 1e6;
+        eprintln!("{ext}: {avg:.2} ms of extension CPU per invocation");
+        per_invocation.push(avg);
+        // Killed at shutdown, yet symbolized: a Rust path or a C# method
+        // from the JIT map in its folded stacks.
+        let folded = std::fs::read_to_string(
+            out.join("flamegraphs")
+                .join(format!("extension_{ext}.folded")),
+        )
+        .expect("folded stacks of the extension");
+        let symbolized = folded
+            .lines()
+            .flat_map(|l| l.rsplit_once(' ').map(|(s, _)| s).unwrap_or(l).split(';'))
+            .any(|f| !f.ends_with("[kernel]") && f.contains(':'));
+        assert!(symbolized, "{ext}: no symbolized user frame:\n{folded}");
+    }
+    assert!(
+        per_invocation[1] >= 2.0 * per_invocation[0],
+        "C# collector {:.2} ms vs Rust {:.2} ms per invocation",
+        per_invocation[1],
+        per_invocation[0]
+    );
+}

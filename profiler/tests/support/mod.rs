@@ -1,0 +1,91 @@
+//! Helpers shared by the integration tests that run the emulator through the
+//! `lxprof` binary: paths, the skip-or-fail rule and a local S3 server.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// Under `CI=true` a missing facility fails the test; elsewhere it skips
+/// with the reason printed.
+pub fn skip_or_fail(why: &str) {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {why}");
+    }
+    eprintln!("skipping: {why}");
+}
+
+/// The extensions build directory when root and the presets are available
+/// (else skips or fails with the reason).
+pub fn lambda_facility() -> Option<PathBuf> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        skip_or_fail("not root: the emulator needs cgroups and mount namespaces, the recorder BPF");
+        return None;
+    }
+    let build = repo().join("extensions/build");
+    if !build.join("functions/header-counter/bootstrap").exists() {
+        skip_or_fail("presets not built: run extensions/build.sh (scripts/setup.sh does)");
+        return None;
+    }
+    Some(build)
+}
+
+/// `<target>/debug`, where the workspace's binaries (fixtures) are.
+pub fn target_debug() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary under <target>/debug/deps")
+        .to_path_buf()
+}
+
+/// A fresh scratch directory under the target's tmp dir.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// A local S3 server for a test, stopped (by PID, through the script) on drop.
+pub struct LocalS3 {
+    pub state: PathBuf,
+}
+
+impl LocalS3 {
+    /// Starts `scripts/local-s3.sh` with its state file at `state`.
+    pub fn start(state: PathBuf, bucket: &str) -> Option<LocalS3> {
+        let out = Command::new(repo().join("scripts/local-s3.sh"))
+            .args(["start", bucket])
+            .env("LXPROF_S3_STATE", &state)
+            .output()
+            .expect("running scripts/local-s3.sh");
+        if !out.status.success() {
+            skip_or_fail(&format!(
+                "local S3 did not start: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            return None;
+        }
+        Some(LocalS3 { state })
+    }
+}
+
+impl Drop for LocalS3 {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/local-s3.sh"))
+            .arg("stop")
+            .env("LXPROF_S3_STATE", &self.state)
+            .status();
+    }
+}
