@@ -4,9 +4,12 @@
 //! - [`chrome`]: `trace.json`, the Chrome Trace Event Format that Perfetto's
 //!   JSON importer reads, and a validator for it;
 //! - [`report`]: `report.json`, per-process figures for scripts and tests;
-//! - [`summary`]: the terminal summary.
+//! - [`summary`]: the terminal summary;
+//! - [`lambda_attrib`]: `record --lambda`'s per-invocation, per-role
+//!   attribution of CPU, page faults and allocations.
 
 pub mod chrome;
+pub mod lambda_attrib;
 pub mod report;
 pub mod summary;
 

@@ -1,0 +1,897 @@
+//! Per-invocation attribution of a `record --lambda` recording: for each
+//! invocation and each role (`function`, `extension:<name>`, `emulator`), the
+//! CPU time, page faults and allocations inside the invoke phase and inside its
+//! post-runtime part; for cold starts, the same for the init phase per process;
+//! a per-role summary over the run.
+//!
+//! Rules:
+//! - A process belongs to the environment that spawned it or one of its
+//!   ancestors (`spawned` + `Process.ppid` chains). Only the environment's own
+//!   processes count for its invocations, plus every `emulator` process (shown
+//!   apart: it is not part of Lambda's cost and serves all environments).
+//! - Windows are half-open `[start, end)` in ns relative to the recording
+//!   start. CPU = overlap of the threads' on-CPU intervals with the window;
+//!   faults = PAGE_FAULT records in it; allocations = records whose op
+//!   [`allocates`](crate::model::AllocOp::allocates).
+//! - Categories (app/jit/gc/runtime/kernel) of a role in a window: the weights
+//!   of its classified samples in the window, scaled to the window's `cpu_ns`
+//!   (None when it has no sample there).
+
+use std::collections::{BTreeMap, HashMap};
+
+use lxprof_emulator::{InvocationMetrics, LambdaReport, PhaseEvent};
+use serde::Serialize;
+
+use crate::classify::CategoryTotals;
+use crate::model::{Interval, Process, Recording};
+use crate::stacks::ResolvedSample;
+
+/// The role of the emulator's own processes (not billed by Lambda).
+pub const EMULATOR_ROLE: &str = "emulator";
+
+/// Everything a Lambda recording produced, as `record --lambda` holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct LambdaRun<'a> {
+    /// The recording, roles set (`function`, `extension:<name>`, `emulator`).
+    pub rec: &'a Recording,
+    /// CLOCK_MONOTONIC ns of the recording start (time 0 of the model).
+    pub start_ns: u64,
+    /// `(environment, pid, role)` of every process the emulator started, in order.
+    pub spawned: &'a [(usize, u32, String)],
+    /// `(environment, event, CLOCK_MONOTONIC ns)` of every phase boundary.
+    pub phases: &'a [(usize, PhaseEvent, u64)],
+    /// The emulator's metrics (phase times in CLOCK_MONOTONIC ns).
+    pub report: &'a LambdaReport,
+    /// `(environment, CLOCK_MONOTONIC ns, bytes)` cgroup memory samples.
+    pub memory: &'a [(usize, u64, u64)],
+    /// Classified samples from [`crate::explain::Explained::samples`]
+    /// (CLOCK_MONOTONIC ns); empty without sampling.
+    pub samples: &'a [ResolvedSample],
+}
+
+/// A half-open window `[start_ns, end_ns)`, ns relative to the recording start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+impl Window {
+    /// The window between two CLOCK_MONOTONIC times (None when either is 0 or
+    /// they are reversed).
+    pub fn from_abs(start_abs: u64, end_abs: u64, origin: u64) -> Option<Window> {
+        (start_abs != 0 && end_abs != 0 && start_abs <= end_abs).then(|| Window {
+            start_ns: start_abs.saturating_sub(origin),
+            end_ns: end_abs.saturating_sub(origin),
+        })
+    }
+
+    pub fn len_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+}
+
+/// CPU, faults and allocations of some processes in one window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    pub cpu_ns: u64,
+    pub page_faults: u64,
+    /// Bytes of malloc/calloc/realloc/mmap/brk records.
+    pub alloc_bytes: u64,
+    /// Number of those records.
+    pub alloc_count: u64,
+}
+
+impl Usage {
+    fn is_zero(&self) -> bool {
+        *self == Usage::default()
+    }
+}
+
+/// One role's figures in one invocation (report.json `by_role.<role>`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RoleUsage {
+    /// In the invoke phase `[invoke_start, invoke_end)`.
+    pub cpu_ns: u64,
+    pub page_faults: u64,
+    pub alloc_bytes: u64,
+    pub alloc_count: u64,
+    /// In its post-runtime part `[runtime_next, invoke_end)`.
+    pub post_runtime_cpu_ns: u64,
+    pub post_runtime_page_faults: u64,
+    pub post_runtime_alloc_bytes: u64,
+    pub post_runtime_alloc_count: u64,
+    /// The invoke phase's `cpu_ns` split by category (None without samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<CategoryTotals>,
+}
+
+/// One process's figures in a cold start's init phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessInit {
+    pub pid: u32,
+    pub role: String,
+    pub comm: String,
+    pub cpu_ns: u64,
+    pub page_faults: u64,
+    pub alloc_bytes: u64,
+    pub alloc_count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<CategoryTotals>,
+}
+
+/// One invocation's attribution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InvocationAttribution {
+    pub request_id: String,
+    pub environment: usize,
+    pub cold: bool,
+    /// The invoke phase (None when it did not start).
+    pub invoke: Option<Window>,
+    /// Its post-runtime part (None when the runtime did not call next).
+    pub post_runtime: Option<Window>,
+    /// The init phase of a cold start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<Window>,
+    /// Role → figures; every role of the environment, and `emulator`.
+    pub by_role: BTreeMap<String, RoleUsage>,
+    /// Cold starts: every process of the environment (and the emulator's)
+    /// alive during init.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub init_by_process: Vec<ProcessInit>,
+}
+
+impl InvocationAttribution {
+    /// CPU of every role but the emulator in the invoke phase (what the
+    /// environment's cgroup accounts).
+    pub fn billed_cpu_ns(&self) -> u64 {
+        self.by_role
+            .iter()
+            .filter(|(r, _)| r.as_str() != EMULATOR_ROLE)
+            .map(|(_, u)| u.cpu_ns)
+            .sum()
+    }
+}
+
+/// avg / max / total of a per-invocation figure.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Agg {
+    pub avg: f64,
+    pub max: u64,
+    pub total: u64,
+}
+
+impl Agg {
+    pub fn of(values: impl IntoIterator<Item = u64>) -> Agg {
+        let (mut n, mut max, mut total) = (0u64, 0u64, 0u64);
+        for v in values {
+            n += 1;
+            max = max.max(v);
+            total = total.saturating_add(v);
+        }
+        Agg {
+            avg: if n == 0 { 0.0 } else { total as f64 / n as f64 },
+            max,
+            total,
+        }
+    }
+}
+
+/// A role over the whole run (report.json `roles[]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoleSummary {
+    pub role: String,
+    /// False for the emulator: Lambda does not bill it.
+    pub billed: bool,
+    /// Invocations averaged over (all of them; a role absent from one counts 0).
+    pub invocations: usize,
+    pub cpu_ns: Agg,
+    pub post_runtime_cpu_ns: Agg,
+    pub page_faults: Agg,
+    pub post_runtime_page_faults: Agg,
+    pub alloc_bytes: Agg,
+    pub alloc_count: Agg,
+    /// Cold starts: init CPU of the role's processes, over cold starts.
+    pub cold_starts: usize,
+    pub init_cpu_ns: Agg,
+    pub init_page_faults: Agg,
+    pub init_alloc_bytes: Agg,
+    /// Sum of the invocations' categories (None without samples).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub categories: Option<CategoryTotals>,
+}
+
+/// The whole attribution of a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Attribution {
+    /// In the order of `LambdaReport::invocations`.
+    pub invocations: Vec<InvocationAttribution>,
+    /// `function` first, then extensions by name, other roles, `emulator` last.
+    pub roles: Vec<RoleSummary>,
+}
+
+/// Which environment and role each process of the recording has, by index in
+/// `rec.processes` (None: not of any environment, not the emulator).
+pub fn process_roles(rec: &Recording, spawned: &[(usize, u32, String)]) -> Vec<Option<Owner>> {
+    let by_pid: HashMap<u32, (usize, &str)> = spawned
+        .iter()
+        .map(|(env, pid, role)| (*pid, (*env, role.as_str())))
+        .collect();
+    rec.processes
+        .iter()
+        .map(|p| {
+            let mut pid = p.pid;
+            // Walk up the parents (bounded: a pid cycle cannot loop forever).
+            for _ in 0..64 {
+                if let Some(&(env, role)) = by_pid.get(&pid) {
+                    return Some(Owner {
+                        env: Some(env),
+                        role: model_role(p, role),
+                    });
+                }
+                match rec.process(pid) {
+                    Some(q) if q.ppid != 0 && q.ppid != pid => pid = q.ppid,
+                    _ => break,
+                }
+            }
+            (p.role == EMULATOR_ROLE).then(|| Owner {
+                env: None,
+                role: EMULATOR_ROLE.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The model's role unless it is only the recorder's default.
+fn model_role(p: &Process, spawned_role: &str) -> String {
+    match p.role.as_str() {
+        "" | "command" | "descendant" => spawned_role.to_string(),
+        r => r.to_string(),
+    }
+}
+
+/// The environment (None: the emulator) and role of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub env: Option<usize>,
+    pub role: String,
+}
+
+/// CPU of sorted, disjoint `intervals` inside `w`.
+pub fn cpu_in(intervals: &[Interval], w: Window) -> u64 {
+    let first = intervals.partition_point(|i| i.end_ns <= w.start_ns);
+    intervals[first..]
+        .iter()
+        .take_while(|i| i.start_ns < w.end_ns)
+        .map(|i| {
+            i.end_ns
+                .min(w.end_ns)
+                .saturating_sub(i.start_ns.max(w.start_ns))
+        })
+        .sum()
+}
+
+/// CPU, faults and allocations of `p` inside `w`.
+pub fn usage_in(p: &Process, w: Window) -> Usage {
+    let cpu_ns = p.threads.iter().map(|t| cpu_in(&t.intervals, w)).sum();
+    let faults = &p.fault_times_ns;
+    let page_faults = (faults.partition_point(|&t| t < w.end_ns)
+        - faults.partition_point(|&t| t < w.start_ns)) as u64;
+    let first = p.alloc_points.partition_point(|a| a.ts_ns < w.start_ns);
+    let (mut alloc_bytes, mut alloc_count) = (0, 0);
+    for a in p.alloc_points[first..]
+        .iter()
+        .take_while(|a| a.ts_ns < w.end_ns)
+    {
+        if a.op.allocates() {
+            alloc_bytes += a.bytes;
+            alloc_count += 1;
+        }
+    }
+    Usage {
+        cpu_ns,
+        page_faults,
+        alloc_bytes,
+        alloc_count,
+    }
+}
+
+/// Classified samples by pid, sorted by time (relative ns).
+struct SampleIndex<'a> {
+    by_pid: HashMap<u32, Vec<(u64, &'a ResolvedSample)>>,
+}
+
+impl<'a> SampleIndex<'a> {
+    fn new(samples: &'a [ResolvedSample], origin: u64) -> Self {
+        let mut by_pid: HashMap<u32, Vec<(u64, &ResolvedSample)>> = HashMap::new();
+        for s in samples {
+            by_pid
+                .entry(s.pid)
+                .or_default()
+                .push((s.ts_ns.saturating_sub(origin), s));
+        }
+        for v in by_pid.values_mut() {
+            v.sort_by_key(|(t, _)| *t);
+        }
+        SampleIndex { by_pid }
+    }
+
+    /// Adds the weights of `pid`'s samples in `w`; true if there was one.
+    fn add(&self, pid: u32, w: Window, into: &mut CategoryTotals) -> bool {
+        let Some(v) = self.by_pid.get(&pid) else {
+            return false;
+        };
+        let first = v.partition_point(|(t, _)| *t < w.start_ns);
+        let mut any = false;
+        for (_, s) in v[first..].iter().take_while(|(t, _)| *t < w.end_ns) {
+            into.add(s.category, s.weight);
+            any = true;
+        }
+        any
+    }
+}
+
+/// Attributes every invocation of `run.report`; see the module docs.
+pub fn attribute(run: &LambdaRun) -> Attribution {
+    let owners = process_roles(run.rec, run.spawned);
+    let samples = SampleIndex::new(run.samples, run.start_ns);
+    let invocations: Vec<InvocationAttribution> = run
+        .report
+        .invocations
+        .iter()
+        .map(|m| attribute_one(run, m, &owners, &samples))
+        .collect();
+    let roles = summarize(&invocations);
+    Attribution { invocations, roles }
+}
+
+fn attribute_one(
+    run: &LambdaRun,
+    m: &InvocationMetrics,
+    owners: &[Option<Owner>],
+    samples: &SampleIndex,
+) -> InvocationAttribution {
+    let ph = &m.phases;
+    let o = run.start_ns;
+    let invoke_end = if ph.invoke_end_ns != 0 {
+        ph.invoke_end_ns
+    } else {
+        // The invoke phase never ended (timeout, crash): up to the last boundary seen.
+        ph.runtime_next_ns.max(ph.runtime_done_ns)
+    };
+    let invoke = Window::from_abs(ph.invoke_start_ns, invoke_end, o);
+    let post_runtime = Window::from_abs(ph.runtime_next_ns, ph.invoke_end_ns, o);
+    let init_end = if ph.init_end_ns != 0 {
+        ph.init_end_ns
+    } else {
+        ph.invoke_start_ns
+    };
+    let init = if m.cold {
+        Window::from_abs(ph.init_start_ns, init_end, o)
+    } else {
+        None
+    };
+    let mine = |owner: &Owner| owner.env.is_none_or(|e| e == m.environment);
+    let mut by_role: BTreeMap<String, RoleUsage> = BTreeMap::new();
+    let mut sampled: BTreeMap<String, CategoryTotals> = BTreeMap::new();
+    let mut init_by_process = Vec::new();
+    for (p, owner) in run.rec.processes.iter().zip(owners) {
+        let Some(owner) = owner.as_ref().filter(|ow| mine(ow)) else {
+            continue;
+        };
+        by_role.entry(owner.role.clone()).or_default();
+        if let Some(w) = invoke {
+            let u = usage_in(p, w);
+            let r = by_role.entry(owner.role.clone()).or_default();
+            r.cpu_ns += u.cpu_ns;
+            r.page_faults += u.page_faults;
+            r.alloc_bytes += u.alloc_bytes;
+            r.alloc_count += u.alloc_count;
+            let mut cats = CategoryTotals::default();
+            if samples.add(p.pid, w, &mut cats) {
+                let t = sampled.entry(owner.role.clone()).or_default();
+                for c in crate::stacks::Category::ALL {
+                    t.add(c, cats.get(c));
+                }
+            }
+        }
+        if let Some(w) = post_runtime {
+            let u = usage_in(p, w);
+            let r = by_role.entry(owner.role.clone()).or_default();
+            r.post_runtime_cpu_ns += u.cpu_ns;
+            r.post_runtime_page_faults += u.page_faults;
+            r.post_runtime_alloc_bytes += u.alloc_bytes;
+            r.post_runtime_alloc_count += u.alloc_count;
+        }
+        if let Some(w) = init {
+            let alive = p.start_ns < w.end_ns && p.end_ns >= w.start_ns;
+            let u = usage_in(p, w);
+            if alive || !u.is_zero() {
+                let mut cats = CategoryTotals::default();
+                let categories = samples
+                    .add(p.pid, w, &mut cats)
+                    .then(|| cats.scale_to(u.cpu_ns));
+                init_by_process.push(ProcessInit {
+                    pid: p.pid,
+                    role: owner.role.clone(),
+                    comm: p.comm.clone(),
+                    cpu_ns: u.cpu_ns,
+                    page_faults: u.page_faults,
+                    alloc_bytes: u.alloc_bytes,
+                    alloc_count: u.alloc_count,
+                    categories,
+                });
+            }
+        }
+    }
+    for (role, cats) in sampled {
+        if let Some(r) = by_role.get_mut(&role) {
+            r.categories = Some(cats.scale_to(r.cpu_ns));
+        }
+    }
+    InvocationAttribution {
+        request_id: m.request_id.clone(),
+        environment: m.environment,
+        cold: m.cold,
+        invoke,
+        post_runtime,
+        init,
+        by_role,
+        init_by_process,
+    }
+}
+
+/// Sort key: function, extensions, others, emulator.
+pub fn role_order(role: &str) -> (u8, &str) {
+    let rank = if role == "function" {
+        0
+    } else if role.starts_with("extension") {
+        1
+    } else if role == EMULATOR_ROLE {
+        3
+    } else {
+        2
+    };
+    (rank, role)
+}
+
+/// Per-role aggregates over `invocations`.
+pub fn summarize(invocations: &[InvocationAttribution]) -> Vec<RoleSummary> {
+    let mut roles: Vec<&str> = invocations
+        .iter()
+        .flat_map(|i| {
+            i.by_role
+                .keys()
+                .map(String::as_str)
+                .chain(i.init_by_process.iter().map(|p| p.role.as_str()))
+        })
+        .collect();
+    roles.sort_by(|a, b| role_order(a).cmp(&role_order(b)));
+    roles.dedup();
+    let cold: Vec<&InvocationAttribution> = invocations.iter().filter(|i| i.cold).collect();
+    roles
+        .into_iter()
+        .map(|role| {
+            let each = |f: fn(&RoleUsage) -> u64| {
+                Agg::of(
+                    invocations
+                        .iter()
+                        .map(|i| i.by_role.get(role).map(f).unwrap_or(0)),
+                )
+            };
+            let init = |f: fn(&ProcessInit) -> u64| {
+                Agg::of(cold.iter().map(|i| {
+                    i.init_by_process
+                        .iter()
+                        .filter(|p| p.role == role)
+                        .map(f)
+                        .sum::<u64>()
+                }))
+            };
+            let mut categories: Option<CategoryTotals> = None;
+            for c in invocations
+                .iter()
+                .filter_map(|i| i.by_role.get(role)?.categories)
+            {
+                let t = categories.get_or_insert_with(CategoryTotals::default);
+                for cat in crate::stacks::Category::ALL {
+                    t.add(cat, c.get(cat));
+                }
+            }
+            RoleSummary {
+                role: role.to_string(),
+                billed: role != EMULATOR_ROLE,
+                invocations: invocations.len(),
+                cpu_ns: each(|u| u.cpu_ns),
+                post_runtime_cpu_ns: each(|u| u.post_runtime_cpu_ns),
+                page_faults: each(|u| u.page_faults),
+                post_runtime_page_faults: each(|u| u.post_runtime_page_faults),
+                alloc_bytes: each(|u| u.alloc_bytes),
+                alloc_count: each(|u| u.alloc_count),
+                cold_starts: cold.len(),
+                init_cpu_ns: init(|p| p.cpu_ns),
+                init_page_faults: init(|p| p.page_faults),
+                init_alloc_bytes: init(|p| p.alloc_bytes),
+                categories,
+            }
+        })
+        .collect()
+}
+
+/// A hand-built two-environment run shared by the Lambda exporters' tests.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use lxprof_emulator::{
+        InvocationMetrics, LambdaReport, PhaseEvent, PhaseTimes, Status, Summary,
+    };
+
+    use crate::model::{AllocOp, AllocPoint, Interval, Process, Recording, Thread};
+    use crate::stacks::{Category, ResolvedSample};
+
+    use super::LambdaRun;
+
+    /// CLOCK_MONOTONIC ns of the recording start.
+    pub const ORIGIN: u64 = 1_000_000_000;
+
+    /// Owns what a [`LambdaRun`] borrows.
+    pub struct Fixture {
+        pub rec: Recording,
+        pub spawned: Vec<(usize, u32, String)>,
+        pub phases: Vec<(usize, PhaseEvent, u64)>,
+        pub report: LambdaReport,
+        pub memory: Vec<(usize, u64, u64)>,
+        pub samples: Vec<ResolvedSample>,
+    }
+
+    impl Fixture {
+        pub fn run(&self) -> LambdaRun<'_> {
+            LambdaRun {
+                rec: &self.rec,
+                start_ns: ORIGIN,
+                spawned: &self.spawned,
+                phases: &self.phases,
+                report: &self.report,
+                memory: &self.memory,
+                samples: &self.samples,
+            }
+        }
+    }
+
+    fn process(pid: u32, ppid: u32, role: &str, cpu: &[(u64, u64)], end_ns: u64) -> Process {
+        let intervals: Vec<Interval> = cpu
+            .iter()
+            .map(|&(start_ns, end_ns)| Interval { start_ns, end_ns })
+            .collect();
+        Process {
+            pid,
+            ppid,
+            comm: format!("p{pid}"),
+            role: role.into(),
+            start_ns: cpu.first().map_or(0, |c| c.0),
+            end_ns,
+            cpu_ns: intervals.iter().map(|i| i.end_ns - i.start_ns).sum(),
+            threads: vec![Thread {
+                tid: pid,
+                name: format!("p{pid}"),
+                intervals,
+                ..Thread::default()
+            }],
+            ..Process::default()
+        }
+    }
+
+    fn invocation(id: &str, env: usize, cold: bool, rel: [u64; 6]) -> InvocationMetrics {
+        let abs = |t: u64| if t == 0 { 0 } else { ORIGIN + t };
+        InvocationMetrics {
+            request_id: id.into(),
+            environment: env,
+            cold,
+            init_duration_ms: cold.then(|| (rel[1] - rel[0]) as f64 / 1e6),
+            duration_ms: (rel[5] - rel[2]) as f64 / 1e6,
+            billed_duration_ms: 1,
+            post_runtime_extensions_duration_ms: (rel[5] - rel[4]) as f64 / 1e6,
+            max_memory_used_mb: 20,
+            status: Status::Success,
+            error_type: None,
+            phases: PhaseTimes {
+                init_start_ns: abs(rel[0]),
+                init_end_ns: abs(rel[1]),
+                invoke_start_ns: abs(rel[2]),
+                runtime_done_ns: abs(rel[3]),
+                runtime_next_ns: abs(rel[4]),
+                invoke_end_ns: abs(rel[5]),
+            },
+        }
+    }
+
+    /// env 0: cold req-1 (init 0.1–0.6 ms, extensions registered at 0.3 ms,
+    /// invoke 1.0–2.0 ms, runtime done 1.4, next 1.5), frozen 2.0–3.0, warm
+    /// req-2 (3.0–3.5 ms, next 3.3), shutdown 4.0–4.1 ms. env 1: cold req-3
+    /// (init 0.15–0.5, invoke 1.2–1.8, next 1.7). Processes: emulator 50,
+    /// function 200 (+ child 201 "descendant") and extension:ext 300 in env 0,
+    /// function 400 in env 1, an unrelated 900.
+    pub fn fixture() -> Fixture {
+        use PhaseEvent::*;
+        let mut function = process(
+            200,
+            1,
+            "function",
+            &[
+                (200_000, 250_000),
+                (1_000_000, 1_300_000),
+                (1_450_000, 1_520_000),
+                (3_000_000, 3_100_000),
+            ],
+            4_050_000,
+        );
+        function.fault_times_ns = vec![210_000, 1_010_000, 1_020_000, 1_600_000, 3_050_000];
+        let child = process(201, 200, "descendant", &[(1_900_000, 2_100_000)], 2_100_000);
+        let mut ext = process(
+            300,
+            1,
+            "extension:ext",
+            &[
+                (120_000, 220_000),
+                (1_600_000, 1_900_000),
+                (3_350_000, 3_400_000),
+            ],
+            4_050_000,
+        );
+        let point = |ts_ns, op, bytes| AllocPoint {
+            ts_ns,
+            tid: 300,
+            op,
+            bytes,
+        };
+        ext.alloc_points = vec![
+            point(150_000, AllocOp::Brk, 8192),
+            point(1_650_000, AllocOp::Malloc, 1000),
+            point(1_700_000, AllocOp::Free, 0),
+            point(1_800_000, AllocOp::Mmap, 4096),
+        ];
+        let emulator = process(
+            50,
+            1,
+            "emulator",
+            &[(0, 50_000), (1_100_000, 1_150_000)],
+            5_000_000,
+        );
+        let other = process(900, 1, "descendant", &[(1_000_000, 2_000_000)], 5_000_000);
+        let env1 = process(400, 1, "function", &[(1_200_000, 1_250_000)], 4_000_000);
+        let rec = Recording {
+            duration_ns: 5_000_000,
+            processes: vec![emulator, function, child, ext, env1, other],
+            ..Recording::default()
+        };
+        let spawned = vec![
+            (0, 300, "extension:ext".to_string()),
+            (0, 200, "function".to_string()),
+            (1, 400, "function".to_string()),
+        ];
+        let ev = |env, e, rel: u64| (env, e, ORIGIN + rel);
+        let phases = vec![
+            ev(0, InitStart, 100_000),
+            ev(1, InitStart, 150_000),
+            ev(0, ExtensionsRegistered, 300_000),
+            ev(1, ExtensionsRegistered, 200_000),
+            ev(1, InitEnd, 500_000),
+            ev(0, InitEnd, 600_000),
+            ev(0, InvokeStart, 1_000_000),
+            ev(1, InvokeStart, 1_200_000),
+            ev(0, RuntimeDone, 1_400_000),
+            ev(0, RuntimeNext, 1_500_000),
+            ev(1, RuntimeDone, 1_650_000),
+            ev(1, RuntimeNext, 1_700_000),
+            ev(1, InvokeEnd, 1_800_000),
+            ev(1, Frozen, 1_800_000),
+            ev(0, InvokeEnd, 2_000_000),
+            ev(0, Frozen, 2_000_000),
+            ev(0, Thawed, 3_000_000),
+            ev(0, InvokeStart, 3_000_000),
+            ev(0, RuntimeDone, 3_200_000),
+            ev(0, RuntimeNext, 3_300_000),
+            ev(0, InvokeEnd, 3_500_000),
+            ev(0, Frozen, 3_500_000),
+            ev(0, Thawed, 4_000_000),
+            ev(0, ShutdownStart, 4_000_000),
+            ev(0, ShutdownEnd, 4_100_000),
+        ];
+        let invocations = vec![
+            invocation(
+                "req-1",
+                0,
+                true,
+                [100_000, 600_000, 1_000_000, 1_400_000, 1_500_000, 2_000_000],
+            ),
+            invocation(
+                "req-3",
+                1,
+                true,
+                [150_000, 500_000, 1_200_000, 1_650_000, 1_700_000, 1_800_000],
+            ),
+            invocation(
+                "req-2",
+                0,
+                false,
+                [0, 0, 3_000_000, 3_200_000, 3_300_000, 3_500_000],
+            ),
+        ];
+        let report = LambdaReport {
+            memory_mb: 128,
+            function: "f".into(),
+            extensions: vec!["ext".into()],
+            summary: Summary::of(&invocations),
+            invocations,
+        };
+        let sample = |ts: u64, category, weight| ResolvedSample {
+            pid: 300,
+            tid: 300,
+            thread_name: "p300".into(),
+            ts_ns: ORIGIN + ts,
+            weight,
+            frames: Vec::new(),
+            category,
+        };
+        let samples = vec![
+            sample(160_000, Category::Runtime, 10),
+            sample(1_700_000, Category::Jit, 10),
+            sample(1_800_000, Category::Gc, 10),
+            sample(1_850_000, Category::App, 20),
+        ];
+        let memory = vec![
+            (0, ORIGIN + 100_000, 10 << 20),
+            (0, ORIGIN + 1_000_000, 12 << 20),
+            (1, ORIGIN + 1_500_000, 9 << 20),
+        ];
+        Fixture {
+            rec,
+            spawned,
+            phases,
+            report,
+            memory,
+            samples,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::fixture;
+    use super::*;
+
+    #[test]
+    fn owners_follow_spawned_pids_and_parents() {
+        let f = fixture();
+        let owners = process_roles(&f.rec, &f.spawned);
+        let got: Vec<Option<(Option<usize>, &str)>> = owners
+            .iter()
+            .map(|o| o.as_ref().map(|o| (o.env, o.role.as_str())))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                Some((None, "emulator")),
+                Some((Some(0), "function")),
+                Some((Some(0), "function")),
+                Some((Some(0), "extension:ext")),
+                Some((Some(1), "function")),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn cpu_overlap_clamps_to_the_window() {
+        let iv = |s, e| Interval {
+            start_ns: s,
+            end_ns: e,
+        };
+        let v = [iv(0, 10), iv(20, 30), iv(40, 50)];
+        let w = |s, e| Window {
+            start_ns: s,
+            end_ns: e,
+        };
+        assert_eq!(cpu_in(&v, w(5, 45)), 5 + 10 + 5);
+        assert_eq!(cpu_in(&v, w(10, 20)), 0);
+        assert_eq!(cpu_in(&v, w(0, 100)), 30);
+        assert_eq!(cpu_in(&[], w(0, 100)), 0);
+        assert_eq!(Window::from_abs(0, 5, 0), None);
+        assert_eq!(Window::from_abs(9, 5, 0), None);
+    }
+
+    #[test]
+    fn invocations_get_their_environment_roles_and_the_emulator() {
+        let f = fixture();
+        let a = attribute(&f.run());
+        let ids: Vec<&str> = a
+            .invocations
+            .iter()
+            .map(|i| i.request_id.as_str())
+            .collect();
+        assert_eq!(ids, ["req-1", "req-3", "req-2"]);
+        let r1 = &a.invocations[0];
+        let roles: Vec<&str> = r1.by_role.keys().map(String::as_str).collect();
+        assert_eq!(roles, ["emulator", "extension:ext", "function"]);
+        let func = r1.by_role["function"];
+        // 300 + 70 µs of the function, 100 µs of its child (clamped at the end).
+        assert_eq!(func.cpu_ns, 470_000);
+        assert_eq!(func.page_faults, 3);
+        // Post-runtime [1.5, 2.0): 20 µs of the function + 100 µs of the child.
+        assert_eq!(func.post_runtime_cpu_ns, 120_000);
+        assert_eq!(func.post_runtime_page_faults, 1);
+        let ext = r1.by_role["extension:ext"];
+        assert_eq!((ext.cpu_ns, ext.post_runtime_cpu_ns), (300_000, 300_000));
+        assert_eq!(
+            (ext.alloc_bytes, ext.alloc_count),
+            (5096, 2),
+            "free not counted"
+        );
+        assert_eq!(ext.post_runtime_alloc_bytes, 5096);
+        let cats = ext.categories.expect("sampled");
+        assert_eq!(
+            (cats.jit_ns, cats.gc_ns, cats.app_ns, cats.total_ns()),
+            (75_000, 75_000, 150_000, 300_000)
+        );
+        assert_eq!(func.categories, None, "no samples of the function");
+        assert_eq!(r1.by_role["emulator"].cpu_ns, 50_000);
+        assert_eq!(r1.billed_cpu_ns(), 770_000);
+
+        // env 1 sees only its own function and the emulator (idle then).
+        let r3 = &a.invocations[1];
+        let roles: Vec<&str> = r3.by_role.keys().map(String::as_str).collect();
+        assert_eq!(roles, ["emulator", "function"]);
+        assert_eq!(r3.by_role["function"].cpu_ns, 50_000);
+        assert_eq!(r3.by_role["emulator"].cpu_ns, 0);
+
+        let r2 = &a.invocations[2];
+        assert!(!r2.cold && r2.init.is_none() && r2.init_by_process.is_empty());
+        assert_eq!(r2.by_role["function"].cpu_ns, 100_000);
+        assert_eq!(r2.by_role["extension:ext"].post_runtime_cpu_ns, 50_000);
+    }
+
+    #[test]
+    fn cold_starts_list_init_per_process() {
+        let f = fixture();
+        let a = attribute(&f.run());
+        let init = &a.invocations[0].init_by_process;
+        let rows: Vec<(u32, &str, u64, u64)> = init
+            .iter()
+            .map(|p| (p.pid, p.role.as_str(), p.cpu_ns, p.alloc_bytes))
+            .collect();
+        // The child was not alive yet; the emulator ran 0–50 µs, before init.
+        assert_eq!(
+            rows,
+            [
+                (50, "emulator", 0, 0),
+                (200, "function", 50_000, 0),
+                (300, "extension:ext", 100_000, 8192)
+            ]
+        );
+        assert_eq!(init[1].page_faults, 1);
+        let runtime = init[2].categories.expect("sampled in init");
+        assert_eq!(runtime.runtime_ns, 100_000);
+    }
+
+    #[test]
+    fn summary_orders_roles_and_averages_over_all_invocations() {
+        let f = fixture();
+        let a = attribute(&f.run());
+        let roles: Vec<&str> = a.roles.iter().map(|r| r.role.as_str()).collect();
+        assert_eq!(roles, ["function", "extension:ext", "emulator"]);
+        let func = &a.roles[0];
+        assert_eq!(func.invocations, 3);
+        assert_eq!(func.cpu_ns.total, 470_000 + 50_000 + 100_000);
+        assert_eq!(func.cpu_ns.max, 470_000);
+        assert!((func.cpu_ns.avg - 620_000.0 / 3.0).abs() < 1e-6);
+        assert_eq!(func.cold_starts, 2);
+        // Init: env 0's function 50 µs, env 1's function had no CPU in init.
+        assert_eq!(
+            (func.init_cpu_ns.total, func.init_cpu_ns.max),
+            (50_000, 50_000)
+        );
+        let ext = &a.roles[1];
+        assert_eq!(ext.cpu_ns.total, 350_000, "absent from req-3: counts 0");
+        assert_eq!(ext.categories.map(|c| c.total_ns()), Some(300_000));
+        assert!(!a.roles[2].billed && func.billed);
+    }
+}
