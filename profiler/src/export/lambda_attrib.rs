@@ -153,6 +153,17 @@ impl InvocationAttribution {
     }
 }
 
+impl InvocationAttribution {
+    /// CPU of every process but the emulator's in the init phase.
+    pub fn billed_init_cpu_ns(&self) -> u64 {
+        self.init_by_process
+            .iter()
+            .filter(|p| p.role != EMULATOR_ROLE)
+            .map(|p| p.cpu_ns)
+            .sum()
+    }
+}
+
 /// avg / max / total of a per-invocation figure.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Agg {
@@ -208,6 +219,60 @@ pub struct Attribution {
     pub invocations: Vec<InvocationAttribution>,
     /// `function` first, then extensions by name, other roles, `emulator` last.
     pub roles: Vec<RoleSummary>,
+    /// Attributed CPU against the environments' cgroup accounting, over the
+    /// invocations whose cgroup counter was read (None: none was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_check: Option<CgroupCheck>,
+}
+
+/// The sum of the billed roles' attributed CPU beside the cgroups' own
+/// accounting of the same windows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CgroupCheck {
+    /// Invoke phases compared.
+    pub invocations: usize,
+    /// Their attributed CPU (all roles but the emulator).
+    pub attributed_cpu_ns: u64,
+    /// `InvocationMetrics::cgroup_cpu_ns` summed over them.
+    pub cgroup_cpu_ns: u64,
+    /// Cold starts compared, and the same two sums for their init phases.
+    pub inits: usize,
+    pub init_attributed_cpu_ns: u64,
+    pub init_cgroup_cpu_ns: u64,
+}
+
+impl CgroupCheck {
+    /// attributed / cgroup of the invoke phases (None without cgroup CPU).
+    pub fn ratio(&self) -> Option<f64> {
+        (self.cgroup_cpu_ns > 0).then(|| self.attributed_cpu_ns as f64 / self.cgroup_cpu_ns as f64)
+    }
+
+    /// attributed / cgroup of the init phases (None without cgroup CPU).
+    pub fn init_ratio(&self) -> Option<f64> {
+        (self.init_cgroup_cpu_ns > 0)
+            .then(|| self.init_attributed_cpu_ns as f64 / self.init_cgroup_cpu_ns as f64)
+    }
+}
+
+/// Compares the attribution with the cgroup counters the emulator read.
+fn cgroup_check(
+    report: &LambdaReport,
+    invocations: &[InvocationAttribution],
+) -> Option<CgroupCheck> {
+    let mut c = CgroupCheck::default();
+    for (m, a) in report.invocations.iter().zip(invocations) {
+        if let Some(ns) = m.cgroup_cpu_ns {
+            c.invocations += 1;
+            c.cgroup_cpu_ns += ns;
+            c.attributed_cpu_ns += a.billed_cpu_ns();
+        }
+        if let Some(ns) = m.init_cgroup_cpu_ns.filter(|_| a.cold) {
+            c.inits += 1;
+            c.init_cgroup_cpu_ns += ns;
+            c.init_attributed_cpu_ns += a.billed_init_cpu_ns();
+        }
+    }
+    (c.invocations + c.inits > 0).then_some(c)
 }
 
 /// Which environment and role each process of the recording has, by index in
@@ -342,7 +407,12 @@ pub fn attribute(run: &LambdaRun) -> Attribution {
         .map(|m| attribute_one(run, m, &owners, &samples))
         .collect();
     let roles = summarize(&invocations);
-    Attribution { invocations, roles }
+    let cgroup_check = cgroup_check(run.report, &invocations);
+    Attribution {
+        invocations,
+        roles,
+        cgroup_check,
+    }
 }
 
 fn attribute_one(
@@ -601,6 +671,7 @@ pub(crate) mod testdata {
                 runtime_next_ns: abs(rel[4]),
                 invoke_end_ns: abs(rel[5]),
             },
+            ..InvocationMetrics::default()
         }
     }
 
@@ -696,7 +767,7 @@ pub(crate) mod testdata {
             ev(0, ShutdownStart, 4_000_000),
             ev(0, ShutdownEnd, 4_100_000),
         ];
-        let invocations = vec![
+        let mut invocations = vec![
             invocation(
                 "req-1",
                 0,
@@ -716,6 +787,9 @@ pub(crate) mod testdata {
                 [0, 0, 3_000_000, 3_200_000, 3_300_000, 3_500_000],
             ),
         ];
+        invocations[0].cgroup_cpu_ns = Some(800_000);
+        invocations[0].init_cgroup_cpu_ns = Some(160_000);
+        invocations[2].cgroup_cpu_ns = Some(150_000);
         let report = LambdaReport {
             memory_mb: 128,
             function: "f".into(),
@@ -893,5 +967,30 @@ mod tests {
         assert_eq!(ext.cpu_ns.total, 350_000, "absent from req-3: counts 0");
         assert_eq!(ext.categories.map(|c| c.total_ns()), Some(300_000));
         assert!(!a.roles[2].billed && func.billed);
+    }
+
+    #[test]
+    fn attributed_cpu_is_compared_with_the_cgroup_counters() {
+        let f = fixture();
+        let c = attribute(&f.run())
+            .cgroup_check
+            .expect("cgroup counters read");
+        // req-1 770 µs + req-2 150 µs against 800 + 150 µs; req-3 has no counter.
+        assert_eq!(
+            (c.invocations, c.attributed_cpu_ns, c.cgroup_cpu_ns),
+            (2, 920_000, 950_000)
+        );
+        // Init of req-1 without the emulator: 50 + 100 µs against 160 µs.
+        assert_eq!(
+            (c.inits, c.init_attributed_cpu_ns, c.init_cgroup_cpu_ns),
+            (1, 150_000, 160_000)
+        );
+        assert!((c.ratio().unwrap_or(0.0) - 920.0 / 950.0).abs() < 1e-9);
+        let mut bare = fixture();
+        for m in &mut bare.report.invocations {
+            m.cgroup_cpu_ns = None;
+            m.init_cgroup_cpu_ns = None;
+        }
+        assert_eq!(attribute(&bare.run()).cgroup_check, None);
     }
 }

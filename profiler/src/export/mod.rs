@@ -6,10 +6,15 @@
 //! - [`report`]: `report.json`, per-process figures for scripts and tests;
 //! - [`summary`]: the terminal summary;
 //! - [`lambda_attrib`]: `record --lambda`'s per-invocation, per-role
-//!   attribution of CPU, page faults and allocations.
+//!   attribution of CPU, page faults and allocations;
+//! - [`lambda_report`]: the `lambda` section of its `report.json` and the
+//!   per-role summary lines;
+//! - [`lambda_trace`]: the `Lambda` phase tracks and counters of its `trace.json`.
 
 pub mod chrome;
 pub mod lambda_attrib;
+pub mod lambda_report;
+pub mod lambda_trace;
 pub mod report;
 pub mod summary;
 
