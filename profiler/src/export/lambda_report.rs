@@ -6,7 +6,7 @@
 //! (role → [`RoleUsage`](super::lambda_attrib::RoleUsage)),
 //! `attributed_cpu_ns` (all roles but the emulator) and, for cold starts,
 //! `init_by_process`; a top-level `roles` array
-//! ([`RoleSummary`](super::lambda_attrib::RoleSummary)) and `cgroup_check`
+//! ([`RoleSummary`]) and `cgroup_check`
 //! ([`CgroupCheck`](super::lambda_attrib::CgroupCheck)) when the emulator
 //! read the cgroups' CPU counters.
 
@@ -155,7 +155,7 @@ pub fn render_role_summary(attr: &Attribution) -> String {
 mod tests {
     use super::*;
     use crate::export::lambda_attrib::attribute;
-    use crate::export::lambda_attrib::testdata::fixture;
+    use crate::export::lambda_testdata::fixture;
 
     #[test]
     fn section_merges_attribution_into_the_emulator_report() {

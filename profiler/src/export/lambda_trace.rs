@@ -370,7 +370,7 @@ mod tests {
     use super::*;
     use crate::export::chrome;
     use crate::export::lambda_attrib::attribute;
-    use crate::export::lambda_attrib::testdata::fixture;
+    use crate::export::lambda_testdata::fixture;
 
     fn slices(events: &[Value], tid: u32) -> Vec<(String, f64, f64)> {
         events
@@ -491,7 +491,7 @@ mod tests {
     fn a_cut_invocation_closes_at_the_shutdown() {
         use PhaseEvent::*;
         let mut f = fixture();
-        let o = super::super::lambda_attrib::testdata::ORIGIN;
+        let o = crate::export::lambda_testdata::ORIGIN;
         f.phases = vec![
             (0, InvokeStart, o + 1_000),
             (0, RuntimeDone, o + 2_000),

@@ -6,7 +6,8 @@
 //! - [`report`]: `report.json`, per-process figures for scripts and tests;
 //! - [`summary`]: the terminal summary;
 //! - [`lambda_attrib`]: `record --lambda`'s per-invocation, per-role
-//!   attribution of CPU, page faults and allocations;
+//!   attribution of CPU, page faults and allocations, and [`lambda_roles`]:
+//!   its per-role summary and cgroup cross-check;
 //! - [`lambda_report`]: the `lambda` section of its `report.json` and the
 //!   per-role summary lines;
 //! - [`lambda_trace`]: the `Lambda` phase tracks and counters of its `trace.json`.
@@ -14,6 +15,9 @@
 pub mod chrome;
 pub mod lambda_attrib;
 pub mod lambda_report;
+pub mod lambda_roles;
+#[cfg(test)]
+mod lambda_testdata;
 pub mod lambda_trace;
 pub mod report;
 pub mod summary;
