@@ -9,9 +9,11 @@
 # csharp-event-collector (mcs + Mono JIT), csharp-aot-event-collector (mono --aot=full over the
 # whole assembly closure, run with --full-aot), node-event-collector (Node 20 + @aws-sdk/client-s3,
 # npm ci from package-lock.json). Also creates the local S3 server's venv (scripts/local-s3.sh).
+# Test fixtures usable as presets: sleepy (sleeps SLEEPY_MS after each INVOKE) and sleepy-spin
+# (spins on the CPU for SLEEPY_MS instead), from extensions/fixtures.
 #
 # Idempotent: each step skips work already done, so a second run takes about a second.
-#   extensions/build.sh [STEP...]    steps: rust csharp aot node s3 (default: all)
+#   extensions/build.sh [STEP...]    steps: rust fixtures csharp aot node s3 (default: all)
 # Environment: CARGO_TARGET_DIR (default <repo>/target), LXPROF_EXT_BUILD (default
 # extensions/build), LXPROF_CARGO_PROFILE (default release).
 set -euo pipefail
@@ -74,6 +76,19 @@ step_rust() {
   put "$dir/header-counter" "$OUT/functions/header-counter/bootstrap" 755
   local name
   for name in rust-blank rust-event-collector; do
+    put "$dir/$name" "$OUT/layers/$name/extensions/$name" 755
+  done
+}
+
+step_fixtures() {
+  need cargo "install Rust (rustup)"
+  log "cargo build --profile $PROFILE (fixtures: sleepy, sleepy-spin)"
+  (cd "$ROOT" && cargo build --quiet --profile "$PROFILE" \
+    -p lxprof-fixtures --bin sleepy --bin sleepy-spin)
+  local dir="$TARGET/$PROFILE"
+  [ "$PROFILE" = dev ] && dir="$TARGET/debug"
+  local name
+  for name in sleepy sleepy-spin; do
     put "$dir/$name" "$OUT/layers/$name/extensions/$name" 755
   done
 }
@@ -163,13 +178,13 @@ step_s3() {
 }
 
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(rust csharp aot node s3)
+[ ${#steps[@]} -gt 0 ] || steps=(rust fixtures csharp aot node s3)
 mkdir -p "$OUT"
 start=$SECONDS
 for s in "${steps[@]}"; do
   case "$s" in
-    rust | csharp | aot | node | s3) "step_$s" ;;
-    *) die "unknown step '$s' (steps: rust csharp aot node s3)" ;;
+    rust | fixtures | csharp | aot | node | s3) "step_$s" ;;
+    *) die "unknown step '$s' (steps: rust fixtures csharp aot node s3)" ;;
   esac
 done
 log "done in $((SECONDS - start)) s: $OUT"

@@ -80,7 +80,7 @@ pub async fn run_cancellable(
                 let r = tokio::select! {
                     r = env.invoke(event, observer) => r,
                     () = cancel.cancelled() => {
-                        env.kill();
+                        env.kill(observer);
                         break;
                     }
                 };

@@ -1,12 +1,10 @@
 //! One execution environment: a sandbox, its extension and runtime processes, its API server
 //! and lifecycle; init (on the first invoke, again after a reset), invoke, freeze, shutdown.
-use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -18,16 +16,11 @@ use crate::lifecycle::{
     shutdown_cap, verdict,
 };
 use crate::metrics::{InvocationMetrics, PhaseTimes, Status, monotonic_ns};
+use crate::observe::{MemorySlot, Note, pump, spawn_reader};
 use crate::sandbox::{Sandbox, SandboxCommand, SandboxSpec, Signal};
 use crate::{EmulatorError, PhaseEvent, Role, RunObserver};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Messages from spawn gates and log readers to the task that holds the observer.
-enum Note {
-    Spawned(u32, Role, std::sync::mpsc::Sender<()>),
-    Log(Role, String),
-}
 
 /// What a live (initialised) environment holds.
 struct Live {
@@ -52,12 +45,26 @@ impl Drop for Live {
     }
 }
 
+/// A successful init: its bounds and the cgroup's CPU time meanwhile.
+struct InitDone {
+    start_ns: u64,
+    end_ns: u64,
+    cpu_ns: Option<u64>,
+}
+
 /// Why init failed.
 struct InitFail {
     status: Status,
     error_type: String,
     start_ns: u64,
     end_ns: u64,
+    cpu_ns: Option<u64>,
+}
+
+/// CPU time of the sandbox's cgroup since `since` (a reading of the same counter).
+fn cpu_since(sandbox: &Sandbox, since: Option<u64>) -> Option<u64> {
+    let now = sandbox.cpu_usage_ns().ok()?;
+    Some(now.saturating_sub(since?))
 }
 
 /// One execution environment (index `index` of the run).
@@ -68,6 +75,7 @@ pub struct Environment {
     live: Option<Live>,
     notes_tx: mpsc::UnboundedSender<Note>,
     notes_rx: mpsc::UnboundedReceiver<Note>,
+    memory: MemorySlot,
 }
 
 fn epoch_ms() -> u64 {
@@ -79,61 +87,6 @@ fn epoch_ms() -> u64 {
 
 fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
-}
-
-/// Runs `fut` while handing spawn gates and log lines to the observer.
-async fn pump<T>(
-    rx: &mut mpsc::UnboundedReceiver<Note>,
-    index: usize,
-    obs: &dyn RunObserver,
-    print_logs: bool,
-    fut: impl Future<Output = T>,
-) -> T {
-    let handle = |n: Note| match n {
-        Note::Spawned(pid, role, ack) => {
-            obs.process_spawned(index, pid, &role);
-            let _ = ack.send(());
-        }
-        Note::Log(role, line) => {
-            if print_logs {
-                eprintln!("[env {index} {role}] {line}");
-            }
-            obs.log_line(index, &role, &line);
-        }
-    };
-    tokio::pin!(fut);
-    loop {
-        tokio::select! {
-            biased;
-            Some(n) = rx.recv() => handle(n),
-            t = &mut fut => {
-                while let Ok(n) = rx.try_recv() {
-                    handle(n);
-                }
-                return t;
-            }
-        }
-    }
-}
-
-fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
-    r: R,
-    role: Role,
-    shared: Arc<Shared>,
-    notes: mpsc::UnboundedSender<Note>,
-) -> JoinHandle<()> {
-    let cat = if role == Role::Function {
-        "function"
-    } else {
-        "extension"
-    };
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(r).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            shared.telemetry.emit(cat, json!(line));
-            let _ = notes.send(Note::Log(role.clone(), line));
-        }
-    })
 }
 
 /// Starts one process; the observer learns its pid before it execs.
@@ -188,6 +141,7 @@ impl Environment {
             live: None,
             notes_tx,
             notes_rx,
+            memory: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -206,7 +160,11 @@ impl Environment {
 
     /// Creates the sandbox and API server, starts extensions then the runtime and waits until
     /// all called next. Hard errors (sandbox, listen) are `Err`; init failures `Ok(Err)`.
-    async fn init(&mut self) -> Result<Result<(u64, u64), InitFail>, EmulatorError> {
+    /// Reports `InitStart` and `ExtensionsRegistered` (the caller reports `InitEnd`).
+    async fn init(
+        &mut self,
+        obs: &dyn RunObserver,
+    ) -> Result<Result<InitDone, InitFail>, EmulatorError> {
         self.generation += 1;
         let cfg = Arc::clone(&self.cfg);
         let name = format!(
@@ -253,6 +211,8 @@ impl Environment {
             let _ = axum::serve(listener, app).await;
         });
         let exts = sandbox.extension_paths();
+        *self.memory.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&sandbox));
+        let sb = Arc::clone(&sandbox);
         let live = self.live.insert(Live {
             sandbox,
             shared: Arc::clone(&shared),
@@ -264,7 +224,9 @@ impl Environment {
             readers: Vec::new(),
             frozen: false,
         });
+        let cpu0 = sb.cpu_usage_ns().ok();
         let start = monotonic_ns();
+        obs.phase(self.index, PhaseEvent::InitStart, start);
         shared.update(|s| s.phase_start_ns = start);
         shared.telemetry.emit(
             "platform.initStart",
@@ -278,6 +240,7 @@ impl Environment {
             error_type: t.to_string(),
             start_ns: start,
             end_ns: monotonic_ns(),
+            cpu_ns: cpu_since(&sb, cpu0),
         };
         for p in &exts {
             let n = p
@@ -309,6 +272,8 @@ impl Environment {
             Ok(Err((st, t))) => return Ok(Err(fail(st, &t))),
             Ok(Ok(())) => {}
         }
+        let registered_ns = if n == 0 { start } else { monotonic_ns() };
+        obs.phase(self.index, PhaseEvent::ExtensionsRegistered, registered_ns);
         let cmd = SandboxCommand {
             program: "/var/task/bootstrap".into(),
             args: vec![],
@@ -335,6 +300,7 @@ impl Environment {
             Ok(Err((st, t))) => return Ok(Err(fail(st, &t))),
             Ok(Ok(end)) => end,
         };
+        let cpu_ns = cpu_since(&sb, cpu0);
         shared.update(|s| s.core.phase = Phase::Idle);
         shared.telemetry.emit(
             "platform.initRuntimeDone",
@@ -345,7 +311,11 @@ impl Environment {
             json!({"initializationType": "on-demand", "phase": "init", "status": "success",
                    "metrics": {"durationMs": ms(end - start)}}),
         );
-        Ok(Ok((start, end)))
+        Ok(Ok(InitDone {
+            start_ns: start,
+            end_ns: end,
+            cpu_ns,
+        }))
     }
 
     /// Runs one invocation (initialising first when cold) and returns its metrics. A crash,
@@ -360,12 +330,12 @@ impl Environment {
         let mut cold = None;
         if self.live.is_none() {
             let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
-            let r = pump(&mut rx, index, obs, print_logs, self.init()).await;
+            let memory = Arc::clone(&self.memory);
+            let r = pump(&mut rx, index, obs, print_logs, &memory, self.init(obs)).await;
             self.notes_rx = rx;
             match r? {
                 Ok(t) => {
-                    obs.phase(index, PhaseEvent::InitStart, t.0);
-                    obs.phase(index, PhaseEvent::InitEnd, t.1);
+                    obs.phase(index, PhaseEvent::InitEnd, t.end_ns);
                     cold = Some(t);
                 }
                 Err(mut f) => {
@@ -377,7 +347,6 @@ impl Environment {
                     if oom > 0 && f.error_type.ends_with("ExitError") {
                         f.error_type = "Runtime.OutOfMemory".into();
                     }
-                    obs.phase(index, PhaseEvent::InitStart, f.start_ns);
                     obs.phase(index, PhaseEvent::InitEnd, f.end_ns);
                     let mem = self
                         .live
@@ -409,6 +378,8 @@ impl Environment {
                             init_end_ns: f.end_ns,
                             ..PhaseTimes::default()
                         },
+                        cgroup_cpu_ns: None,
+                        init_cgroup_cpu_ns: f.cpu_ns,
                     });
                 }
             }
@@ -426,6 +397,7 @@ impl Environment {
                 .await
                 .map_err(|e| EmulatorError::Internal(e.to_string()))??;
             live.frozen = false;
+            obs.phase(index, PhaseEvent::Thawed, monotonic_ns());
         }
         let _ = live.sandbox.reset_memory_peak();
         let oom0 = live.sandbox.oom_kills().unwrap_or(0);
@@ -437,6 +409,8 @@ impl Environment {
             &uuid::Uuid::new_v4().simple().to_string()[..16]
         );
         let deadline_ms = epoch_ms() + timeout.as_millis() as u64;
+        let sandbox = Arc::clone(&live.sandbox);
+        let cpu0 = sandbox.cpu_usage_ns().ok();
         let start = monotonic_ns();
         shared.update(|s| {
             let ids = s.core.begin_invoke(&request_id);
@@ -457,6 +431,7 @@ impl Environment {
                 body: event.to_vec(),
             });
         });
+        obs.phase(index, PhaseEvent::InvokeStart, start);
         shared.telemetry.emit(
             "platform.start",
             json!({"requestId": request_id, "version": "$LATEST",
@@ -464,12 +439,13 @@ impl Environment {
         );
         let wait = shared.wait_for(|s| invoke_progress(&s.core, &s.exited, s.all_waiting_ns));
         let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
-        let end = pump(&mut rx, index, obs, print_logs, async {
+        let end = pump(&mut rx, index, obs, print_logs, &self.memory, async {
             tokio::time::timeout(timeout, wait)
                 .await
                 .unwrap_or(InvokeEnd::Timeout)
         })
         .await;
+        let cgroup_cpu_ns = cpu_since(&sandbox, cpu0);
         self.notes_rx = rx;
         let Some(live) = self.live.as_mut() else {
             return Err(EmulatorError::Internal("environment vanished".into()));
@@ -489,7 +465,7 @@ impl Environment {
         let (runtime_next_ns, post_ns) = post_runtime_ns(answer_ns, next_ns, end_ns, done);
         let duration_ms = ms(end_ns - start);
         let peak = live.sandbox.memory_peak_bytes().unwrap_or(0);
-        let init_duration_ms = cold.map(|(a, b)| ms(b - a));
+        let init_duration_ms = cold.as_ref().map(|c| ms(c.end_ns - c.start_ns));
         let m = InvocationMetrics {
             request_id: request_id.clone(),
             environment: index,
@@ -502,13 +478,15 @@ impl Environment {
             status,
             error_type: error_type.clone(),
             phases: PhaseTimes {
-                init_start_ns: cold.map_or(0, |c| c.0),
-                init_end_ns: cold.map_or(0, |c| c.1),
+                init_start_ns: cold.as_ref().map_or(0, |c| c.start_ns),
+                init_end_ns: cold.as_ref().map_or(0, |c| c.end_ns),
                 invoke_start_ns: start,
                 runtime_done_ns: answer_ns,
                 runtime_next_ns,
                 invoke_end_ns: end_ns,
             },
+            cgroup_cpu_ns,
+            init_cgroup_cpu_ns: cold.as_ref().and_then(|c| c.cpu_ns),
         };
         if answer_ns == 0 {
             let mut rec = json!({"requestId": request_id, "status": status.as_str(),
@@ -529,9 +507,11 @@ impl Environment {
             rec["errorType"] = json!(t);
         }
         shared.telemetry.emit("platform.report", rec);
-        obs.phase(index, PhaseEvent::InvokeStart, start);
         if answer_ns != 0 {
             obs.phase(index, PhaseEvent::RuntimeDone, answer_ns);
+        }
+        if runtime_next_ns != 0 {
+            obs.phase(index, PhaseEvent::RuntimeNext, runtime_next_ns);
         }
         obs.phase(index, PhaseEvent::InvokeEnd, end_ns);
         match reset {
@@ -543,14 +523,21 @@ impl Environment {
                     .await
                     .map_err(|e| EmulatorError::Internal(e.to_string()))??;
                 live.frozen = true;
+                obs.phase(index, PhaseEvent::Frozen, monotonic_ns());
             }
         }
         Ok(m)
     }
 
     /// Kills the environment at once (cancellation): every process, its cgroups and mounts.
-    pub fn kill(&mut self) {
-        self.live = None;
+    /// Reports `ShutdownStart` and `ShutdownEnd` when it was live.
+    pub fn kill(&mut self, obs: &dyn RunObserver) {
+        *self.memory.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        if let Some(live) = self.live.take() {
+            obs.phase(self.index, PhaseEvent::ShutdownStart, monotonic_ns());
+            drop(live);
+            obs.phase(self.index, PhaseEvent::ShutdownEnd, monotonic_ns());
+        }
     }
 
     /// Shuts the environment down (SHUTDOWN to extensions, SIGTERM to the runtime, 2 s cap with
@@ -566,10 +553,14 @@ impl Environment {
         };
         let (index, print_logs) = (self.index, self.cfg.print_logs);
         let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
-        pump(&mut rx, index, obs, print_logs, async {
+        let memory = Arc::clone(&self.memory);
+        pump(&mut rx, index, obs, print_logs, &memory, async {
             let sb = Arc::clone(&live.sandbox);
             let _ = tokio::task::spawn_blocking(move || sb.thaw()).await;
-            live.frozen = false;
+            if std::mem::replace(&mut live.frozen, false) {
+                obs.phase(index, PhaseEvent::Thawed, monotonic_ns());
+            }
+            obs.phase(index, PhaseEvent::ShutdownStart, monotonic_ns());
             let cap = shutdown_cap(live.extensions);
             let deadline_ms = epoch_ms() + cap.as_millis() as u64;
             let shared = Arc::clone(&live.shared);
@@ -609,12 +600,14 @@ impl Environment {
             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || sb.kill_all()).await {
                 eprintln!("lxprof: environment {index}: {e}");
             }
+            obs.phase(index, PhaseEvent::ShutdownEnd, monotonic_ns());
             for r in std::mem::take(&mut live.readers) {
                 let _ = tokio::time::timeout(Duration::from_secs(1), r).await;
             }
         })
         .await;
         self.notes_rx = rx;
+        *self.memory.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let sandbox = Arc::clone(&live.sandbox);
         drop(live);
         let _ = tokio::task::spawn_blocking(move || drop(sandbox)).await;

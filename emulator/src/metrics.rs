@@ -16,10 +16,11 @@ pub fn monotonic_ns() -> u64 {
 }
 
 /// `platform.report` status values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The runtime answered.
+    #[default]
     Success,
     /// The runtime reported an error or crashed.
     Error,
@@ -59,7 +60,7 @@ pub struct PhaseTimes {
 }
 
 /// One invocation's measurements.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct InvocationMetrics {
     /// Lambda request id.
     pub request_id: String,
@@ -83,6 +84,17 @@ pub struct InvocationMetrics {
     pub error_type: Option<String>,
     /// Phase boundaries.
     pub phases: PhaseTimes,
+    /// CPU time (ns) the environment's cgroup consumed during the invoke phase, all its
+    /// processes together, user + system (`cpuacct.usage` on cgroup v1, `cpu.stat`
+    /// `usage_usec` on v2). The window: the counter is read just before the event is handed
+    /// out (≤ `phases.invoke_start_ns`) and just after the emulator sees the phase end (a few
+    /// µs after `phases.invoke_end_ns`, while every process waits in next, so nothing runs in
+    /// between). `None` when the counter could not be read, or when init failed (no invoke).
+    pub cgroup_cpu_ns: Option<u64>,
+    /// Cold starts: CPU time (ns) of the environment's cgroup during init, read at
+    /// `phases.init_start_ns` (the cgroup is new: nothing ran in it yet) and just after init
+    /// ended (or failed). `None` for warm invocations or when the counter could not be read.
+    pub init_cgroup_cpu_ns: Option<u64>,
 }
 
 impl InvocationMetrics {

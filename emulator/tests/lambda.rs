@@ -8,4 +8,5 @@ mod lambda {
     mod cpu;
     mod faults;
     mod happy;
+    mod observer;
 }

@@ -400,6 +400,11 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Whether the environment is frozen (between [`Sandbox::freeze`] and [`Sandbox::thaw`]).
+    pub fn is_frozen(&self) -> bool {
+        self.frozen.load(Ordering::SeqCst)
+    }
+
     /// Peak memory use (bytes) since creation or the last [`Sandbox::reset_memory_peak`].
     pub fn memory_peak_bytes(&self) -> Result<u64, SandboxError> {
         self.cgroup.memory_peak_bytes()

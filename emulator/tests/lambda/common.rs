@@ -1,6 +1,9 @@
 //! Shared helpers: fixture binaries, deployment packages, the facility check, an observer that
 //! records everything, and the leftover check.
-use lxprof_emulator::{EmulatorConfig, InvocationMetrics, LambdaReport, Role, RunObserver};
+use lxprof_emulator::{
+    EmulatorConfig, InvocationMetrics, LambdaReport, PhaseEvent, Role, RunObserver,
+};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -95,9 +98,89 @@ pub struct Recorder {
     pub logs: Mutex<Vec<(usize, Role, String)>>,
     /// Finished invocations.
     pub done: Mutex<Vec<InvocationMetrics>>,
+    /// (env, event, ns) in call order.
+    pub phases: Mutex<Vec<(usize, PhaseEvent, u64)>>,
+    /// (env, ns, bytes) memory samples in call order.
+    pub memory: Mutex<Vec<(usize, u64, u64)>>,
+}
+
+impl Recorder {
+    /// The phase events of each environment, in call order.
+    pub fn phases_by_env(&self) -> BTreeMap<usize, Vec<(PhaseEvent, u64)>> {
+        let mut m: BTreeMap<usize, Vec<(PhaseEvent, u64)>> = BTreeMap::new();
+        for (env, ev, ns) in self.phases.lock().map(|p| p.clone()).unwrap_or_default() {
+            m.entry(env).or_default().push((ev, ns));
+        }
+        m
+    }
+
+    /// The memory samples of each environment: (ns, bytes) in call order.
+    pub fn memory_by_env(&self) -> BTreeMap<usize, Vec<(u64, u64)>> {
+        let mut m: BTreeMap<usize, Vec<(u64, u64)>> = BTreeMap::new();
+        for (env, ns, b) in self.memory.lock().map(|p| p.clone()).unwrap_or_default() {
+            m.entry(env).or_default().push((ns, b));
+        }
+        m
+    }
+}
+
+/// Checks every environment's phase events: a valid lifecycle sequence in call order with
+/// non-decreasing ns, ending with `ShutdownEnd`. `cancelled`: the run was cancelled, so a
+/// shutdown may cut any phase short. Returns the events by environment.
+pub fn assert_phase_order(
+    obs: &Recorder,
+    cancelled: bool,
+) -> BTreeMap<usize, Vec<(PhaseEvent, u64)>> {
+    use PhaseEvent::*;
+    let by_env = obs.phases_by_env();
+    assert!(!by_env.is_empty(), "no phase events");
+    for (env, evs) in &by_env {
+        let mut prev: Option<(PhaseEvent, u64)> = None;
+        for &(ev, ns) in evs {
+            let ok = match prev.map(|p| p.0) {
+                None | Some(ShutdownEnd) => ev == InitStart,
+                Some(InitStart) => matches!(ev, ExtensionsRegistered | InitEnd),
+                Some(ExtensionsRegistered) => ev == InitEnd,
+                Some(InitEnd) => matches!(ev, InvokeStart | ShutdownStart),
+                Some(InvokeStart) => matches!(ev, RuntimeDone | InvokeEnd),
+                Some(RuntimeDone) => matches!(ev, RuntimeNext | InvokeEnd),
+                Some(RuntimeNext) => ev == InvokeEnd,
+                Some(InvokeEnd) => matches!(ev, Frozen | ShutdownStart),
+                Some(Frozen) => ev == Thawed,
+                Some(Thawed) => matches!(ev, InvokeStart | ShutdownStart),
+                Some(ShutdownStart) => ev == ShutdownEnd,
+            } || (cancelled && ev == ShutdownStart);
+            assert!(ok, "env {env}: {ev:?} after {prev:?} in {evs:?}");
+            if let Some((p, pns)) = prev {
+                assert!(
+                    pns <= ns,
+                    "env {env}: {ev:?} at {ns} before {p:?} at {pns}: {evs:?}"
+                );
+            }
+            prev = Some((ev, ns));
+        }
+        assert_eq!(
+            prev.map(|p| p.0),
+            Some(ShutdownEnd),
+            "env {env} does not end with ShutdownEnd: {evs:?}"
+        );
+    }
+    by_env
 }
 
 impl RunObserver for Recorder {
+    fn phase(&self, env: usize, event: PhaseEvent, ns: u64) {
+        self.phases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((env, event, ns));
+    }
+    fn memory(&self, env: usize, ns: u64, bytes: u64) {
+        self.memory
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((env, ns, bytes));
+    }
     fn process_spawned(&self, env: usize, pid: u32, role: &Role) {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
         self.spawned

@@ -14,10 +14,22 @@ async fn extension_exiting_during_init_fails_cleanly() {
     cfg.extensions = vec![bin("init-exit")];
     cfg.invocations = 2;
     cfg.env.push(("HEADER_COUNTER_DELAY_MS".into(), "0".into()));
-    let r = run(cfg, &Recorder::default()).await;
+    let obs = Recorder::default();
+    let r = run(cfg, &obs).await;
     assert_eq!(r.invocations.len(), 2);
+    // Each failed init is followed by a shutdown, then a new init.
+    let phases = assert_phase_order(&obs, false);
+    let shutdowns = phases[&0]
+        .iter()
+        .filter(|e| e.0 == lxprof_emulator::PhaseEvent::ShutdownEnd)
+        .count();
+    assert_eq!(shutdowns, 2, "{phases:?}");
     for m in &r.invocations {
         assert!(matches!(m.status, Status::Failure | Status::Error), "{m:?}");
+        assert!(
+            m.init_cgroup_cpu_ns.is_some() && m.cgroup_cpu_ns.is_none(),
+            "{m:?}"
+        );
         assert!(m.error_type.is_some(), "{m:?}");
         assert!(
             m.cold,
@@ -41,6 +53,7 @@ async fn panicking_function_resets_and_next_is_cold() {
         assert!(m.cold, "{m:?}");
     }
     assert_eq!(r.summary.cold_starts, 2);
+    assert_phase_order(&obs, false);
     let logs = obs.logs.lock().map(|l| l.clone()).unwrap_or_default();
     assert!(
         logs.iter().any(|(_, _, l)| l.contains("deliberate panic")),
@@ -61,7 +74,9 @@ async fn function_past_its_timeout_is_killed_and_reset() {
     cfg.timeout = Duration::from_millis(500);
     cfg.env
         .push(("HEADER_COUNTER_DELAY_MS".into(), "5000".into()));
-    let r = run(cfg, &Recorder::default()).await;
+    let obs = Recorder::default();
+    let r = run(cfg, &obs).await;
+    assert_phase_order(&obs, false);
     for m in &r.invocations {
         assert_eq!(m.status, Status::Timeout, "{m:?}");
         assert!(m.cold, "{m:?}");
@@ -187,4 +202,6 @@ async fn request_shutdown_stops_the_run_cleanly() {
     let _ = std::fs::remove_dir_all(fdir);
     let done = obs.done.lock().map(|d| d.len()).unwrap_or(0);
     assert!(done > 0 && done < 100, "{done} invocations finished");
+    // The cancelled environment was shut down (and the observer heard it).
+    assert_phase_order(&obs, true);
 }
