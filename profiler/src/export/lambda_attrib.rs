@@ -1,8 +1,9 @@
 //! Per-invocation attribution of a `record --lambda` recording: for each
 //! invocation and each role (`function`, `extension:<name>`, `emulator`), the
 //! CPU time, page faults and allocations inside the invoke phase and inside its
-//! post-runtime part; for cold starts, the same for the init phase per process;
-//! a per-role summary over the run.
+//! post-runtime part; for cold starts, the same for the init phase per process.
+//! [`attribute`] also fills the per-role summary and the cgroup cross-check of
+//! [`lambda_roles`](super::lambda_roles).
 //!
 //! Rules:
 //! - A process belongs to the environment that spawned it or one of its
@@ -13,9 +14,9 @@
 //!   start. CPU = overlap of the threads' on-CPU intervals with the window;
 //!   faults = PAGE_FAULT records in it; allocations = records whose op
 //!   [`allocates`](crate::model::AllocOp::allocates).
-//! - Categories (app/jit/gc/runtime/kernel) of a role in a window: the weights
-//!   of its classified samples in the window, scaled to the window's `cpu_ns`
-//!   (None when it has no sample there).
+//! - Categories (app/jit/gc/runtime/kernel) of a role in a window (invoke,
+//!   post-runtime, a process's init): the weights of its classified samples in
+//!   the window, scaled to the window's CPU (None when it has no sample there).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -106,6 +107,9 @@ pub struct RoleUsage {
     /// The invoke phase's `cpu_ns` split by category (None without samples).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<CategoryTotals>,
+    /// The same for `post_runtime_cpu_ns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_runtime_categories: Option<CategoryTotals>,
 }
 
 /// One process's figures in a cold start's init phase.
@@ -296,6 +300,23 @@ impl<'a> SampleIndex<'a> {
         }
         any
     }
+
+    /// Adds `pid`'s samples in `w` to `role`'s totals (no entry without one).
+    fn add_to_role(
+        &self,
+        pid: u32,
+        w: Window,
+        role: &str,
+        totals: &mut BTreeMap<String, CategoryTotals>,
+    ) {
+        let mut cats = CategoryTotals::default();
+        if self.add(pid, w, &mut cats) {
+            let t = totals.entry(role.to_string()).or_default();
+            for c in crate::stacks::Category::ALL {
+                t.add(c, cats.get(c));
+            }
+        }
+    }
 }
 
 /// Attributes every invocation of `run.report`; see the module docs.
@@ -345,7 +366,9 @@ fn attribute_one(
     };
     let mine = |owner: &Owner| owner.env.is_none_or(|e| e == m.environment);
     let mut by_role: BTreeMap<String, RoleUsage> = BTreeMap::new();
+    // Sample weights per role in the invoke phase and its post-runtime part.
     let mut sampled: BTreeMap<String, CategoryTotals> = BTreeMap::new();
+    let mut sampled_post: BTreeMap<String, CategoryTotals> = BTreeMap::new();
     let mut init_by_process = Vec::new();
     for (p, owner) in run.rec.processes.iter().zip(owners) {
         let Some(owner) = owner.as_ref().filter(|ow| mine(ow)) else {
@@ -359,13 +382,7 @@ fn attribute_one(
             r.page_faults += u.page_faults;
             r.alloc_bytes += u.alloc_bytes;
             r.alloc_count += u.alloc_count;
-            let mut cats = CategoryTotals::default();
-            if samples.add(p.pid, w, &mut cats) {
-                let t = sampled.entry(owner.role.clone()).or_default();
-                for c in crate::stacks::Category::ALL {
-                    t.add(c, cats.get(c));
-                }
-            }
+            samples.add_to_role(p.pid, w, &owner.role, &mut sampled);
         }
         if let Some(w) = post_runtime {
             let u = usage_in(p, w);
@@ -374,6 +391,7 @@ fn attribute_one(
             r.post_runtime_page_faults += u.page_faults;
             r.post_runtime_alloc_bytes += u.alloc_bytes;
             r.post_runtime_alloc_count += u.alloc_count;
+            samples.add_to_role(p.pid, w, &owner.role, &mut sampled_post);
         }
         if let Some(w) = init {
             let alive = p.start_ns < w.end_ns && p.end_ns >= w.start_ns;
@@ -399,6 +417,11 @@ fn attribute_one(
     for (role, cats) in sampled {
         if let Some(r) = by_role.get_mut(&role) {
             r.categories = Some(cats.scale_to(r.cpu_ns));
+        }
+    }
+    for (role, cats) in sampled_post {
+        if let Some(r) = by_role.get_mut(&role) {
+            r.post_runtime_categories = Some(cats.scale_to(r.post_runtime_cpu_ns));
         }
     }
     InvocationAttribution {
@@ -492,6 +515,8 @@ mod tests {
             (75_000, 75_000, 150_000, 300_000)
         );
         assert_eq!(func.categories, None, "no samples of the function");
+        // Post-runtime [1.5, 2.0): the same three samples, scaled to 300 µs.
+        assert_eq!(ext.post_runtime_categories, Some(cats));
         assert_eq!(r1.by_role["emulator"].cpu_ns, 50_000);
         assert_eq!(r1.billed_cpu_ns(), 770_000);
 
