@@ -50,6 +50,9 @@ pub fn lambda_section(report: &LambdaReport, attr: &Attribution) -> Value {
     v
 }
 
+/// CPU below which a role's category split is not put in words.
+const EXPLAIN_MIN_NS: u64 = 1_000_000;
+
 fn label(r: &RoleSummary) -> String {
     if r.role == EMULATOR_ROLE {
         format!("{} (not billed)", r.role)
@@ -144,8 +147,15 @@ pub fn render_role_summary(attr: &Attribution) -> String {
         );
     }
     for r in attr.roles.iter().filter(|r| r.billed) {
-        if let Some(c) = r.categories.filter(|c| c.total_ns() > 0) {
-            let _ = writeln!(out, "  {} (invoke phases)", c.describe(&r.role));
+        for (c, when) in [
+            (r.categories, "invoke phases"),
+            (r.post_runtime_categories, "post-runtime"),
+            (r.init_categories, "init"),
+        ] {
+            // Under a millisecond the split says little (a few samples).
+            if let Some(c) = c.filter(|c| c.total_ns() >= EXPLAIN_MIN_NS) {
+                let _ = writeln!(out, "  {} ({when})", c.describe(&r.role));
+            }
         }
     }
     out
@@ -211,11 +221,8 @@ mod tests {
         assert!(lines[2].contains("2 / 5"), "{text}");
         assert!(lines[3].starts_with("  emulator (not billed)"), "{text}");
         assert!(lines[4].contains("init, 2 cold starts"), "{text}");
-        assert!(
-            text.contains("extension:ext: 25 % of its CPU was JIT compilation, 25 % GC"),
-            "{text}"
-        );
-        assert!(!text.contains("emulator: "), "{text}");
+        // The fixture's splits are under a millisecond: not put in words.
+        assert!(!text.contains("of its CPU"), "{text}");
         assert!(
             text.contains(
                 "CPU of the roles vs the environment cgroup: 0.9 / 0.9 ms (96.8 %) over 2 \
@@ -224,5 +231,27 @@ mod tests {
             "{text}"
         );
         assert_eq!(render_role_summary(&Attribution::default()), "");
+    }
+
+    #[test]
+    fn category_splits_of_a_millisecond_or_more_are_put_in_words() {
+        let f = fixture();
+        let mut a = attribute(&f.run());
+        for r in &mut a.roles {
+            r.categories = r.categories.map(|c| c.scale_to(3_000_000));
+            r.post_runtime_categories = r.post_runtime_categories.map(|c| c.scale_to(1_000_000));
+        }
+        let text = render_role_summary(&a);
+        let said: Vec<&str> = text.lines().filter(|l| l.contains("of its CPU")).collect();
+        assert_eq!(
+            said,
+            [
+                "  extension:ext: 25 % of its CPU was JIT compilation, 25 % GC, \
+                 50 % application code (invoke phases)",
+                "  extension:ext: 25 % of its CPU was JIT compilation, 25 % GC, \
+                 50 % application code (post-runtime)",
+            ],
+            "{text}"
+        );
     }
 }

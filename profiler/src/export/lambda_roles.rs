@@ -55,6 +55,24 @@ pub struct RoleSummary {
     /// Sum of the invocations' categories (None without samples).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub categories: Option<CategoryTotals>,
+    /// The same for their post-runtime parts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_runtime_categories: Option<CategoryTotals>,
+    /// The same for the role's processes in the cold starts' inits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_categories: Option<CategoryTotals>,
+}
+
+/// The sum of some category splits (None when there is none).
+fn sum_categories(parts: impl IntoIterator<Item = CategoryTotals>) -> Option<CategoryTotals> {
+    let mut sum: Option<CategoryTotals> = None;
+    for c in parts {
+        let t = sum.get_or_insert_with(CategoryTotals::default);
+        for cat in crate::stacks::Category::ALL {
+            t.add(cat, c.get(cat));
+        }
+    }
+    sum
 }
 
 /// The sum of the billed roles' attributed CPU beside the cgroups' own
@@ -154,16 +172,11 @@ pub fn summarize(invocations: &[InvocationAttribution]) -> Vec<RoleSummary> {
                         .sum::<u64>()
                 }))
             };
-            let mut categories: Option<CategoryTotals> = None;
-            for c in invocations
+            let usages = || invocations.iter().filter_map(|i| i.by_role.get(role));
+            let init_processes = cold
                 .iter()
-                .filter_map(|i| i.by_role.get(role)?.categories)
-            {
-                let t = categories.get_or_insert_with(CategoryTotals::default);
-                for cat in crate::stacks::Category::ALL {
-                    t.add(cat, c.get(cat));
-                }
-            }
+                .flat_map(|i| &i.init_by_process)
+                .filter(|p| p.role == role);
             RoleSummary {
                 role: role.to_string(),
                 billed: role != EMULATOR_ROLE,
@@ -178,7 +191,11 @@ pub fn summarize(invocations: &[InvocationAttribution]) -> Vec<RoleSummary> {
                 init_cpu_ns: init(|p| p.cpu_ns),
                 init_page_faults: init(|p| p.page_faults),
                 init_alloc_bytes: init(|p| p.alloc_bytes),
-                categories,
+                categories: sum_categories(usages().filter_map(|u| u.categories)),
+                post_runtime_categories: sum_categories(
+                    usages().filter_map(|u| u.post_runtime_categories),
+                ),
+                init_categories: sum_categories(init_processes.filter_map(|p| p.categories)),
             }
         })
         .collect()
@@ -209,6 +226,9 @@ mod tests {
         let ext = &a.roles[1];
         assert_eq!(ext.cpu_ns.total, 350_000, "absent from req-3: counts 0");
         assert_eq!(ext.categories.map(|c| c.total_ns()), Some(300_000));
+        assert_eq!(ext.post_runtime_categories.map(|c| c.jit_ns), Some(75_000));
+        assert_eq!(ext.init_categories.map(|c| c.runtime_ns), Some(100_000));
+        assert_eq!(func.init_categories, None);
         assert!(!a.roles[2].billed && func.billed);
     }
 
