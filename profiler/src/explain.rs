@@ -5,22 +5,29 @@
 //!
 //! Each sample weighs its process's exact CPU time divided by its number of
 //! samples, so flamegraphs and Perfetto show nanoseconds of CPU and the
-//! categories sum to `cpu_ns`.
+//! categories sum to `cpu_ns`. That weight is also the sampling interval used
+//! for each thread's JIT / GC runs ([`category_runs`], kept in
+//! `Thread::category_runs` for `trace.json`, and sent to Perfetto as slices).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::classify::{CategoryTotals, Classifier, detect_runtime};
 use crate::flamegraph::{FlameOptions, write_role};
-use crate::model::{Process, Recording, StackSample};
+use crate::model::{CategoryRun, Process, Recording, StackSample};
 use crate::perfetto::{
-    PerfettoInput, ProcessInfo, SampleStream, ThreadInfo, WeightUnit, category_slices, to_protobuf,
+    PerfettoInput, ProcessInfo, SampleStream, Slice, ThreadInfo, WeightUnit, to_protobuf,
 };
 use crate::stacks::{Category, Frame, ResolvedSample};
 use crate::symbolize::Symbolizer;
 
-/// A run of same-category samples ends after this long without one.
-const SLICE_GAP_NS: u64 = 20_000_000;
+/// The categories drawn as runs on the timeline.
+pub const RUN_CATEGORIES: [Category; 2] = [Category::Jit, Category::Gc];
+
+/// A run ends when the next sample comes more than this many sampling
+/// intervals (in halves: 5 = 2.5 intervals, some slack for timer jitter)
+/// after the previous one: the thread was off CPU in between.
+const RUN_GAP_HALF_INTERVALS: u64 = 5;
 
 /// What [`explain`] produced.
 #[derive(Debug, Clone, Default)]
@@ -148,6 +155,7 @@ pub fn explain(
                 c.classify_sample(runtime, s);
             }
         }
+        set_category_runs(p, &samples);
         let totals = CategoryTotals::from_samples(&samples).scale_to(p.cpu_ns);
         p.runtime = Some(runtime);
         p.categories = Some(totals);
@@ -182,6 +190,99 @@ pub fn explain(
     out
 }
 
+/// Sets `category_runs` of every thread of `p` from its classified samples
+/// (`resolved`: the output of [`resolve_process`], the threads' samples in
+/// order).
+fn set_category_runs(p: &mut Process, resolved: &[ResolvedSample]) {
+    let interval = resolved.first().map_or(1, |s| s.weight);
+    let mut rest = resolved;
+    for t in &mut p.threads {
+        let (mine, tail) = rest.split_at(t.samples.len().min(rest.len()));
+        rest = tail;
+        let mut points: Vec<(u64, Category)> = t
+            .samples
+            .iter()
+            .zip(mine)
+            .map(|(s, r)| (s.ts_ns, r.category))
+            .collect();
+        points.sort_by_key(|&(ts, _)| ts);
+        t.category_runs = category_runs(&points, interval, &RUN_CATEGORIES);
+    }
+}
+
+/// Runs of consecutive samples of one of `categories` in one thread's
+/// `(ts_ns, category)` samples (time order): a run continues while the next
+/// sample has the same category and comes at most ~2 `interval_ns` later. It
+/// lasts from its first sample to its last plus one interval, cut at the next
+/// sample (so runs never overlap).
+pub fn category_runs(
+    samples: &[(u64, Category)],
+    interval_ns: u64,
+    categories: &[Category],
+) -> Vec<CategoryRun> {
+    let interval_ns = interval_ns.max(1);
+    let max_gap = interval_ns.saturating_mul(RUN_GAP_HALF_INTERVALS) / 2;
+    let mut out = Vec::new();
+    let mut run: Option<CategoryRun> = None;
+    let mut last_ts = 0;
+    for &(ts, cat) in samples {
+        if let Some(r) = run.as_mut() {
+            if r.category == cat && ts.saturating_sub(last_ts) <= max_gap {
+                r.samples += 1;
+                last_ts = ts;
+                continue;
+            }
+            r.end_ns = last_ts.saturating_add(interval_ns).min(ts).max(last_ts);
+            out.extend(run.take());
+        }
+        if categories.contains(&cat) {
+            run = Some(CategoryRun {
+                category: cat,
+                start_ns: ts,
+                end_ns: ts,
+                samples: 1,
+            });
+        }
+        last_ts = ts;
+    }
+    if let Some(mut r) = run {
+        r.end_ns = last_ts.saturating_add(interval_ns);
+        out.push(r);
+    }
+    out
+}
+
+/// The model's JIT / GC runs as Perfetto slices (absolute ns).
+fn run_slices(rec: &Recording, origin_mono_ns: u64) -> Vec<Slice> {
+    let mut out = Vec::new();
+    for p in &rec.processes {
+        for t in &p.threads {
+            for r in &t.category_runs {
+                out.push(Slice {
+                    pid: p.pid,
+                    tid: t.tid,
+                    name: run_name(r.category).to_string(),
+                    category: Some(r.category.as_str().to_string()),
+                    start_ns: origin_mono_ns + r.start_ns,
+                    dur_ns: r.end_ns.saturating_sub(r.start_ns),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The slice name of a run: `JIT`, `GC`, …
+pub fn run_name(category: Category) -> &'static str {
+    match category {
+        Category::App => "App",
+        Category::Jit => "JIT",
+        Category::Gc => "GC",
+        Category::Runtime => "Runtime",
+        Category::Kernel => "Kernel",
+    }
+}
+
 /// The Perfetto trace: processes named by role, CPU samples, JIT/GC slices.
 fn perfetto_input<'a>(
     rec: &Recording,
@@ -211,7 +312,7 @@ fn perfetto_input<'a>(
             unit: WeightUnit::CpuNanoseconds,
             samples,
         }],
-        slices: category_slices(samples, &[Category::Jit, Category::Gc], SLICE_GAP_NS),
+        slices: run_slices(rec, origin_mono_ns),
         counters: Vec::new(),
     }
 }
@@ -224,6 +325,100 @@ mod tests {
     #[inline(never)]
     fn a_sampled_function() -> u64 {
         std::hint::black_box(11)
+    }
+
+    #[test]
+    fn runs_are_consecutive_samples_of_one_category() {
+        use Category::{App, Gc, Jit};
+        let samples = [
+            (0, Jit),
+            (1_000, Jit),
+            (2_000, Jit),
+            (3_000, App),
+            (4_000, Gc),
+            (5_000, Gc),
+            // 15 intervals later: the thread was off CPU, a new run.
+            (20_000, Gc),
+            (21_000, Jit),
+            // 2.4 intervals: still the same run.
+            (23_400, Jit),
+        ];
+        let got: Vec<_> = category_runs(&samples, 1_000, &RUN_CATEGORIES)
+            .iter()
+            .map(|r| (r.category, r.start_ns, r.end_ns, r.samples))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Jit, 0, 3_000, 3),
+                (Gc, 4_000, 6_000, 2),
+                (Gc, 20_000, 21_000, 1),
+                (Jit, 21_000, 24_400, 2),
+            ]
+        );
+        // A sample arriving early (timer jitter) cuts the previous run short:
+        // runs never overlap.
+        let early = category_runs(&[(0, Jit), (900, Gc)], 1_000, &RUN_CATEGORIES);
+        assert_eq!((early[0].end_ns, early[1].start_ns), (900, 900));
+        assert!(category_runs(&[(0, App), (1_000, App)], 1_000, &RUN_CATEGORIES).is_empty());
+        assert!(category_runs(&[], 1_000, &RUN_CATEGORIES).is_empty());
+    }
+
+    #[test]
+    fn runs_go_to_the_thread_of_their_samples() {
+        let sample = |ts_ns| StackSample {
+            ts_ns,
+            ..StackSample::default()
+        };
+        let thread = |tid, ts: &[u64]| Thread {
+            tid,
+            samples: ts.iter().map(|&t| sample(t)).collect(),
+            ..Thread::default()
+        };
+        let mut p = Process {
+            pid: 1,
+            threads: vec![thread(1, &[0, 10]), thread(2, &[0, 10, 20])],
+            ..Process::default()
+        };
+        let resolved = |tid, ts_ns: u64, category| ResolvedSample {
+            pid: 1,
+            tid,
+            thread_name: String::new(),
+            ts_ns: 1_000 + ts_ns,
+            weight: 10,
+            frames: Vec::new(),
+            category,
+        };
+        let samples = [
+            resolved(1, 0, Category::App),
+            resolved(1, 10, Category::App),
+            resolved(2, 0, Category::Gc),
+            resolved(2, 10, Category::Gc),
+            resolved(2, 20, Category::App),
+        ];
+        set_category_runs(&mut p, &samples);
+        assert!(p.threads[0].category_runs.is_empty());
+        let r = &p.threads[1].category_runs;
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].category, r[0].start_ns, r[0].end_ns),
+            (Category::Gc, 0, 20)
+        );
+        let rec = Recording {
+            processes: vec![p],
+            ..Recording::default()
+        };
+        let slices = run_slices(&rec, 1_000);
+        assert_eq!(slices.len(), 1);
+        assert_eq!(
+            (
+                slices[0].name.as_str(),
+                slices[0].tid,
+                slices[0].start_ns,
+                slices[0].dur_ns
+            ),
+            ("GC", 2, 1_000, 20)
+        );
     }
 
     #[test]
@@ -275,6 +470,7 @@ mod tests {
         assert!(dir.join("flamegraphs/command.svg").exists());
         assert!(dir.join("trace.perfetto-trace").exists());
         assert_eq!(ex.sentences.len(), 1);
+        assert!(rec.processes[0].threads[0].category_runs.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -14,6 +14,17 @@
 //! process-scoped `i` instants "exec FILE" and "exit". Top-level `metadata`
 //! holds the command, kernel release, lost events and lxprof version.
 //!
+//! JIT and GC (with `--freq`): a thread with runs of JIT-compilation or GC
+//! samples (`Thread::category_runs`, set by [`crate::explain`]) gets a second
+//! track in its process, a pseudo-thread named `"<thread name> JIT/GC"` with
+//! tid [`jit_gc_tid`]`(tid)`, holding one `X` slice `JIT` or `GC` (cat `jit` /
+//! `gc`, `args.samples`) per run. A run spans many on-CPU slices (and the
+//! gaps between them), so on the thread's own track it would cross them;
+//! on its own track Perfetto draws it as a plain slice right under the
+//! thread's tracks, selectable and summed like any other. Pseudo tids are
+//! unique across processes because Perfetto's JSON importer keys threads by
+//! tid alone.
+//!
 //! One event per line, so the file diffs and greps well.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +39,14 @@ use crate::model::{Process, Recording};
 pub const FAULT_BUCKET_NS: u64 = 10_000_000;
 /// RSS counter samples closer than this are coalesced (the last one wins).
 pub const RSS_RESOLUTION_NS: u64 = 1_000_000;
+/// Added to a tid to make its JIT/GC track's pseudo tid (above Linux's
+/// largest pid_max, 2^22).
+pub const JIT_GC_TID_OFFSET: u32 = 1 << 30;
+
+/// The pseudo tid of the JIT/GC track of thread `tid`.
+pub fn jit_gc_tid(tid: u32) -> u32 {
+    tid | JIT_GC_TID_OFFSET
+}
 
 /// Nanoseconds as trace microseconds (3 decimals, exact in an f64 for any
 /// recording shorter than ~100 days).
@@ -128,8 +147,10 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
             );
         }
     }
+    category_runs(p, ev);
     rss_counters(p, ev);
     fault_counters(p, ev);
+    alloc_counters(p, ev);
     for x in &p.execs {
         ev.push(
             json!({"ph": "i", "s": "p", "name": format!("exec {}", x.filename),
@@ -143,6 +164,29 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
             "pid": pid, "tid": pid, "ts": us(p.end_ns),
             "args": {"code": exit.code, "signal": exit.signal, "raw": exit.raw}}),
         );
+    }
+}
+
+/// The JIT/GC track of each thread with runs (see the module doc).
+fn category_runs(p: &Process, ev: &mut Events) {
+    let mut named = BTreeSet::new();
+    for t in p.threads.iter().filter(|t| !t.category_runs.is_empty()) {
+        let tid = jit_gc_tid(t.tid);
+        if named.insert(tid) {
+            let name = if t.name.is_empty() { "?" } else { &t.name };
+            ev.push(
+                json!({"ph": "M", "name": "thread_name", "pid": p.pid, "tid": tid,
+                "args": {"name": format!("{name} JIT/GC")}}),
+            );
+        }
+        for r in &t.category_runs {
+            ev.push(
+                json!({"ph": "X", "name": crate::explain::run_name(r.category),
+                "cat": r.category.as_str(), "pid": p.pid, "tid": tid,
+                "ts": us(r.start_ns), "dur": us(r.end_ns.saturating_sub(r.start_ns)),
+                "args": {"samples": r.samples, "thread": t.tid}}),
+            );
+        }
     }
 }
 
@@ -179,6 +223,34 @@ fn fault_counters(p: &Process, ev: &mut Events) {
         let next = start + FAULT_BUCKET_NS;
         if rate.get(i + 1).is_none_or(|&(s, _)| s != next) {
             ev.push(counter(next, 0));
+        }
+    }
+}
+
+/// "alloc" counter of a process with allocation records: bytes allocated
+/// (malloc/calloc/realloc requests, mmap lengths, brk growth) and calls per
+/// [`FAULT_BUCKET_NS`], back to 0 after a burst.
+fn alloc_counters(p: &Process, ev: &mut Events) {
+    let mut buckets: Vec<(u64, u64, u64)> = Vec::new();
+    for a in p.alloc_points.iter().filter(|a| a.op.allocates()) {
+        let b = a.ts_ns / FAULT_BUCKET_NS * FAULT_BUCKET_NS;
+        match buckets.last_mut() {
+            Some((start, bytes, n)) if *start == b => {
+                *bytes = bytes.saturating_add(a.bytes);
+                *n += 1;
+            }
+            _ => buckets.push((b, a.bytes, 1)),
+        }
+    }
+    let counter = |ts: u64, bytes: u64, n: u64| {
+        json!({"ph": "C", "name": "alloc", "pid": p.pid, "ts": us(ts),
+            "args": {"bytes per 10ms": bytes, "calls per 10ms": n}})
+    };
+    for (i, &(start, bytes, n)) in buckets.iter().enumerate() {
+        ev.push(counter(start, bytes, n));
+        let next = start + FAULT_BUCKET_NS;
+        if buckets.get(i + 1).is_none_or(|&(s, _, _)| s != next) {
+            ev.push(counter(next, 0, 0));
         }
     }
 }
@@ -443,6 +515,54 @@ mod tests {
         assert_eq!(find("i", "exit", 20)[0]["args"]["code"], 1);
         assert_eq!(v["metadata"]["lost_events"], 2);
         assert_eq!(v["metadata"]["command"], json!(["root"]));
+    }
+
+    #[test]
+    fn jit_and_gc_runs_are_slices_on_their_own_track() {
+        use crate::model::CategoryRun;
+        use crate::stacks::Category;
+        let mut rec = recording();
+        let run = |category, start_ns, end_ns| CategoryRun {
+            category,
+            start_ns,
+            end_ns,
+            samples: 3,
+        };
+        // Runs spanning the thread's two on-CPU slices and the gap between.
+        rec.processes[0].threads[0].category_runs = vec![
+            run(Category::Jit, 1_600, 2_500),
+            run(Category::Gc, 2_500, 9_500),
+        ];
+        let v: Value = serde_json::from_slice(&to_json(&rec)).unwrap();
+        validate(&v).unwrap();
+        let evs = events_of(&v);
+        let track = u64::from(jit_gc_tid(20));
+        let name = evs
+            .iter()
+            .find(|e| e["ph"] == "M" && e["tid"] == track)
+            .expect("thread_name of the JIT/GC track");
+        assert_eq!(name["args"]["name"], "child JIT/GC");
+        let slices: Vec<_> = evs
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["tid"] == track)
+            .map(|e| {
+                (
+                    e["name"].as_str().unwrap(),
+                    e["cat"].as_str().unwrap(),
+                    e["ts"].as_f64().unwrap(),
+                    e["dur"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(slices, [("JIT", "jit", 1.6, 0.9), ("GC", "gc", 2.5, 7.0)]);
+        // On the thread's own track they would cross its on-CPU slices.
+        let mut crossing = v.clone();
+        for e in crossing["traceEvents"].as_array_mut().unwrap() {
+            if e["ph"] == "X" && e["tid"] == track {
+                e["tid"] = json!(20);
+            }
+        }
+        assert!(validate(&crossing).unwrap_err().contains("overlap"));
     }
 
     #[test]

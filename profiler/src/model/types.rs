@@ -164,6 +164,21 @@ pub struct Thread {
     /// `lxprof record --freq`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples: Vec<StackSample>,
+    /// Runs of consecutive JIT or GC samples, in time order (set by
+    /// [`crate::explain`]; `trace.json` draws them as `JIT` / `GC` slices).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub category_runs: Vec<CategoryRun>,
+}
+
+/// Consecutive stack samples of one thread in one category, relative ns:
+/// from the first sample to the last one plus one sampling interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CategoryRun {
+    pub category: crate::stacks::Category,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Samples in the run.
+    pub samples: u32,
 }
 
 /// One cpu-clock sample of a thread: raw return addresses, leaf first.
