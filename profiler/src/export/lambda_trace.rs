@@ -513,4 +513,47 @@ mod tests {
             serde_json::from_slice(&chrome::to_json_with(&f.rec, &events)).expect("json");
         chrome::validate(&trace).expect("valid trace");
     }
+
+    #[test]
+    fn a_failed_init_and_a_reset_start_again_at_init() {
+        use PhaseEvent::*;
+        let mut f = fixture();
+        let o = crate::export::lambda_testdata::ORIGIN;
+        let t = |us: u64| o + us * 1_000;
+        f.phases = vec![
+            // Init failed before every extension registered: no sub-slices.
+            (0, InitStart, t(10)),
+            (0, InitEnd, t(20)),
+            (0, ShutdownStart, t(20)),
+            (0, ShutdownEnd, t(25)),
+            // A new environment; its invocation times out (no RuntimeDone/Next).
+            (0, InitStart, t(30)),
+            (0, ExtensionsRegistered, t(30)),
+            (0, InitEnd, t(40)),
+            (0, InvokeStart, t(40)),
+            (0, InvokeEnd, t(100)),
+            (0, ShutdownStart, t(100)),
+            (0, ShutdownEnd, t(110)),
+        ];
+        f.report.invocations.clear();
+        let run = f.run();
+        let events = lambda_events(&run, &attribute(&run));
+        let s = |name: &str, ts: f64, dur: f64| (name.to_string(), ts, dur);
+        assert_eq!(
+            slices(&events, env_tid(0)),
+            [
+                s("Init", 10.0, 10.0),
+                s("Shutdown", 20.0, 5.0),
+                s("Init", 30.0, 10.0),
+                s("Extension init", 30.0, 0.0),
+                s("Runtime init", 30.0, 10.0),
+                s("Invoke", 40.0, 60.0),
+                s("Runtime", 40.0, 60.0),
+                s("Shutdown", 100.0, 10.0),
+            ]
+        );
+        let trace: Value =
+            serde_json::from_slice(&chrome::to_json_with(&f.rec, &events)).expect("json");
+        chrome::validate(&trace).expect("valid trace");
+    }
 }
