@@ -10,7 +10,7 @@
 # whole assembly closure, run with --full-aot), node-event-collector (Node 20 + @aws-sdk/client-s3,
 # npm ci from package-lock.json). Also creates the local S3 server's venv (scripts/local-s3.sh).
 # Test fixtures usable as presets: sleepy (sleeps SLEEPY_MS after each INVOKE) and sleepy-spin
-# (spins on the CPU for SLEEPY_MS instead), from extensions/fixtures.
+# (spins until it used SLEEPY_MS of CPU time instead), from extensions/fixtures.
 #
 # Idempotent: each step skips work already done, so a second run takes about a second.
 #   extensions/build.sh [STEP...]    steps: rust fixtures csharp aot node s3 (default: all)

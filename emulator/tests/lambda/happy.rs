@@ -56,6 +56,7 @@ async fn ten_invocations_two_environments_with_telemetry_and_shutdown() {
         }
     }
     assert_eq!(r.summary.cold_starts, 2);
+    assert_eq!(assert_phase_order(&obs, false).len(), 2);
     let envs: HashSet<usize> = r.invocations.iter().map(|m| m.environment).collect();
     assert_eq!(envs.len(), 2);
     assert!(r.summary.duration_ms.p50 >= DELAY_MS as f64);
