@@ -1,5 +1,6 @@
-//! `--freq` stack sampling: samples of a native burn and of a Mono program
-//! symbolized, classified and written as categories, flamegraphs, Perfetto.
+//! `--freq` stack sampling: samples of a native burn, a Mono program and a
+//! Node script symbolized, classified and written as categories,
+//! flamegraphs, Perfetto and the JIT / GC slices of `trace.json`.
 
 use super::*;
 use std::process::{Command, Stdio};
@@ -223,4 +224,113 @@ fn mono_program_has_jit_and_gc_and_its_csharp_methods() {
         "{}",
         outcome.summary
     );
+    // trace.json: the JIT runs as `JIT` slices on the threads' JIT/GC tracks.
+    let trace_path = dir.join("trace.json");
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(&trace_path).expect("trace.json")).expect("json");
+    lxprof::export::chrome::validate(&trace).expect("valid trace.json");
+    super::trace::check_trace(&trace_path);
+    let events = trace["traceEvents"].as_array().expect("traceEvents");
+    let jit_slices = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"] == "JIT")
+        .count();
+    let gc_slices = events
+        .iter()
+        .filter(|e| e["ph"] == "X" && e["name"] == "GC")
+        .count();
+    eprintln!("trace.json: {jit_slices} JIT slices, {gc_slices} GC slices");
+    assert!(jit_slices >= 1, "no JIT slice in trace.json");
+    let runs: u64 = outcome
+        .recording
+        .processes
+        .iter()
+        .flat_map(|p| &p.threads)
+        .map(|t| t.category_runs.len() as u64)
+        .sum();
+    assert_eq!(runs, (jit_slices + gc_slices) as u64);
+}
+
+/// JS work with names to find: a recursive function V8 optimizes, called
+/// from a loop that also allocates.
+const JS_PROGRAM: &str = r#"
+function lxprofFib(n) { return n < 2 ? n : lxprofFib(n - 1) + lxprofFib(n - 2); }
+function lxprofHotLoop(ms) {
+    const end = Date.now() + ms;
+    let s = 0, keep = [];
+    while (Date.now() < end) {
+        s += lxprofFib(18);
+        keep.push({ s, text: "x" + s });
+        if (keep.length > 5000) keep = [];
+    }
+    return s;
+}
+console.log(lxprofHotLoop(700));
+"#;
+
+#[test]
+fn node_script_has_its_js_functions_and_categories() {
+    let Some(_g) = bpf_available() else { return };
+    let found = Command::new("sh")
+        .args(["-c", "command -v node"])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but node is missing (scripts/setup.sh installs it)");
+        }
+        eprintln!("skipping: needs node");
+        return;
+    }
+    let src = scratch("sampling-node-src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let script = src.join("hot.js");
+    std::fs::write(&script, JS_PROGRAM).expect("write js");
+    // What lxprof's launcher sets for Node (perf map of JS functions,
+    // interpreted frames on the native stack).
+    let mut argv: Vec<std::ffi::OsString> = vec!["/usr/bin/env".into()];
+    for (k, v) in lxprof::runtime_env::profiling_env("node") {
+        argv.push(format!("{k}={v}").into());
+    }
+    argv.push("node".into());
+    argv.push(script.into_os_string());
+    let outcome = record(&options("sampling-node", argv)).expect("record");
+    assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
+    let dir = &outcome.output_dir;
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).expect("report"))
+            .expect("json");
+    let p = command_process(&report);
+    eprintln!(
+        "node: {} samples, categories {}",
+        p["samples"], p["categories"]
+    );
+    assert_eq!(p["runtime"], "v8", "{p:#}");
+    let total: u64 = ["app_ns", "jit_ns", "gc_ns", "runtime_ns", "kernel_ns"]
+        .iter()
+        .map(|c| category(p, c))
+        .sum();
+    assert_eq!(total, p["cpu_ns"].as_u64().expect("cpu_ns"));
+    assert!(category(p, "app_ns") > 0, "{p:#}");
+    let folded = std::fs::read_to_string(dir.join("flamegraphs/command.folded")).expect("folded");
+    let fib_samples: u64 = folded
+        .lines()
+        .filter(|l| l.contains("lxprofFib"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    let total_weight: u64 = folded
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    eprintln!("lxprofFib: {fib_samples} of {total_weight} ns in the folded stacks");
+    assert!(
+        folded.contains("lxprofHotLoop") && fib_samples > 0,
+        "no JS function of the script in\n{folded}"
+    );
+    assert_svg(&dir.join("flamegraphs/command.svg"));
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("trace.json")).expect("trace.json"))
+            .expect("json");
+    lxprof::export::chrome::validate(&trace).expect("valid trace.json");
 }
