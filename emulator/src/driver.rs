@@ -31,8 +31,9 @@ impl Drop for Registered {
     }
 }
 
-/// Runs the configured invocations and returns the report. Dropping the future kills every
-/// process and removes every sandbox.
+/// Runs the configured invocations and returns the report. The observer hears every
+/// environment's phases, shutdown included (see [`crate::PhaseEvent`]). Dropping the future
+/// kills every process and removes every sandbox, without further callbacks.
 pub async fn run(
     config: EmulatorConfig,
     observer: &dyn RunObserver,
@@ -41,8 +42,8 @@ pub async fn run(
 }
 
 /// [`run`] that stops when `cancel` is cancelled: no new invocation starts, a running one is
-/// cut short (its environment killed), the others get SHUTDOWN; then it returns
-/// [`EmulatorError::Cancelled`] with nothing left behind.
+/// cut short (its environment killed: `ShutdownStart`/`ShutdownEnd` around the kill), the
+/// others get SHUTDOWN; then it returns [`EmulatorError::Cancelled`] with nothing left behind.
 pub async fn run_cancellable(
     config: EmulatorConfig,
     observer: &dyn RunObserver,
