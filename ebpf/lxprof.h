@@ -36,7 +36,7 @@ enum lxprof_event_kind {
 	LXPROF_EVENT_COMM = 5,       /* struct lxprof_comm (thread renamed) */
 	LXPROF_EVENT_PAGE_FAULT = 6, /* struct lxprof_page_fault */
 	LXPROF_EVENT_RSS = 7,        /* struct lxprof_rss */
-	LXPROF_EVENT_ALLOC = 8,      /* struct lxprof_alloc (reserved for allocation probes) */
+	LXPROF_EVENT_ALLOC = 8,      /* struct lxprof_alloc (allocation probes, --alloc) */
 	LXPROF_EVENT_SAMPLE = 9,     /* struct lxprof_sample (reserved for stack sampling) */
 };
 
@@ -113,23 +113,23 @@ struct lxprof_rss {
 	u64 size_bytes; /* new value of that counter, in bytes */
 };
 
-/* Reserved: allocation calls, filled by the allocation probes. */
+/* An allocation call of a traced process (ebpf/alloc.bpf.h). */
 enum lxprof_alloc_op {
-	LXPROF_ALLOC_MALLOC = 1,
-	LXPROF_ALLOC_CALLOC = 2,
-	LXPROF_ALLOC_REALLOC = 3,
-	LXPROF_ALLOC_FREE = 4,
-	LXPROF_ALLOC_MMAP = 5,
-	LXPROF_ALLOC_MUNMAP = 6,
-	LXPROF_ALLOC_BRK = 7,
+	LXPROF_ALLOC_MALLOC = 1,  /* size: requested; address: 0 */
+	LXPROF_ALLOC_CALLOC = 2,  /* size: n * size; address: 0 */
+	LXPROF_ALLOC_REALLOC = 3, /* size: new size; address: the old block (never NULL) */
+	LXPROF_ALLOC_FREE = 4,    /* size: 0; address: the block (never NULL) */
+	LXPROF_ALLOC_MMAP = 5,    /* size: requested length; address: the mapping */
+	LXPROF_ALLOC_MUNMAP = 6,  /* size: length; address: start */
+	LXPROF_ALLOC_BRK = 7,     /* size: heap growth (> 0); address: the old break */
 };
 
 struct lxprof_alloc {
 	struct lxprof_event_header header;
 	u32 op; /* enum lxprof_alloc_op */
 	u32 _pad;
-	u64 size;    /* bytes requested (or released) */
-	u64 address; /* returned or freed address */
+	u64 size;    /* bytes requested, released or grown (see enum lxprof_alloc_op) */
+	u64 address; /* see enum lxprof_alloc_op */
 };
 
 /* Reserved: a cpu-clock sample with stack ids into the `stacks` map. */

@@ -5,6 +5,11 @@
 //! - `touch [--pages N]`: touches N fresh anonymous pages; prints `{"pages":N}`.
 //! - `chain`: fork+exec chain workload → /bin/sh → sleep (three processes).
 //! - `mixed [--ms MS]`: CPU, page faults and context switches together.
+//! - `alloc [--count N] [--mmap-mb M]`: N `libc::malloc` calls of sizes
+//!   cycling through [`ALLOC_SIZES`], in batches of [`ALLOC_BATCH`], each
+//!   block written then freed; then one anonymous mmap of M MiB (0: none);
+//!   prints `{"pid":…,"mallocs":N,"malloc_bytes":…,"frees":N,"mmap_bytes":…,"ns":…}`
+//!   (`ns`: wall time of the malloc loop).
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -149,6 +154,62 @@ fn mixed(ms: u64) {
     );
 }
 
+/// Sizes the `alloc` workload asks malloc for, in turn (all below glibc's
+/// mmap threshold: they come from the heap).
+const ALLOC_SIZES: [usize; 4] = [16, 100, 1000, 4000];
+/// Blocks held at once by the `alloc` workload.
+const ALLOC_BATCH: usize = 1000;
+
+fn alloc(count: u64, mmap_mb: u64) {
+    let count = count as usize;
+    let mut held: Vec<*mut libc::c_void> = Vec::with_capacity(ALLOC_BATCH);
+    let mut bytes = 0u64;
+    let started = Instant::now();
+    for i in 0..count {
+        let size = ALLOC_SIZES[i % ALLOC_SIZES.len()];
+        // SAFETY: plain malloc; checked for NULL; written inside its size.
+        let p = unsafe { libc::malloc(size) };
+        if p.is_null() {
+            eprintln!("malloc({size}) failed");
+            std::process::exit(1);
+        }
+        unsafe { p.cast::<u8>().write_volatile(1) };
+        held.push(std::hint::black_box(p));
+        bytes += size as u64;
+        if held.len() == ALLOC_BATCH || i + 1 == count {
+            for p in held.drain(..) {
+                // SAFETY: each pointer came from malloc above, freed once.
+                unsafe { libc::free(p) };
+            }
+        }
+    }
+    let ns = started.elapsed().as_nanos();
+    let mmap_bytes = (mmap_mb as usize) << 20;
+    if mmap_bytes > 0 {
+        // SAFETY: anonymous private mapping, checked, never touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                mmap_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            eprintln!("mmap of {mmap_bytes} bytes failed");
+            std::process::exit(1);
+        }
+        // SAFETY: the mapping just made, unmapped once.
+        unsafe { libc::munmap(p, mmap_bytes) };
+    }
+    println!(
+        "{{\"pid\":{},\"mallocs\":{count},\"malloc_bytes\":{bytes},\"frees\":{count},\"mmap_bytes\":{mmap_bytes},\"ns\":{ns}}}",
+        std::process::id()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
@@ -156,9 +217,10 @@ fn main() {
         Some("touch") => touch(arg(&args, "--pages", 1000)),
         Some("chain") => chain(),
         Some("mixed") => mixed(arg(&args, "--ms", 1000)),
+        Some("alloc") => alloc(arg(&args, "--count", 100_000), arg(&args, "--mmap-mb", 0)),
         Some("sleep") => std::thread::sleep(Duration::from_millis(arg(&args, "--ms", 1000))),
         _ => {
-            eprintln!("usage: workload burn|touch|chain|mixed|sleep [options]");
+            eprintln!("usage: workload burn|touch|chain|mixed|alloc|sleep [options]");
             std::process::exit(2);
         }
     }

@@ -14,11 +14,17 @@
 //! recording, EXIT counters cover their whole life. `max_rss_bytes` is the
 //! highest file + anon + shmem seen in kmem/rss_stat since the process's
 //! latest exec (members never updated since count as 0).
+//!
+//! `alloc` (only when allocations were recorded, `--alloc syscalls|full`):
+//! `malloc_count`/`malloc_bytes` (malloc + calloc + realloc calls and the
+//! bytes they asked for; 0 with `syscalls`), `free_count`, `mmap_count`,
+//! `mmap_bytes` (lengths of successful mmap calls, file mappings included),
+//! `munmap_bytes`, `brk_bytes` (heap growth; shrinks not subtracted).
 
 use serde::Serialize;
 
 use crate::export::LXPROF_VERSION;
-use crate::model::{ExitStatus, PerfCounts, Process, Recording, Thread};
+use crate::model::{AllocTotals, ExitStatus, PerfCounts, Process, Recording, Thread};
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -63,6 +69,9 @@ struct ProcessReport<'a> {
     page_faults_major: u64,
     page_faults_exact: bool,
     max_rss_bytes: u64,
+    /// Allocation totals (only when allocations were recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alloc: Option<AllocTotals>,
     /// Stack samples taken (only with sampling).
     #[serde(skip_serializing_if = "is_zero")]
     samples: usize,
@@ -140,6 +149,7 @@ fn process<'a>(rec: &'a Recording, p: &'a Process) -> ProcessReport<'a> {
         page_faults_major: p.page_faults_major,
         page_faults_exact: p.page_faults_exact,
         max_rss_bytes: p.max_rss_bytes,
+        alloc: p.alloc,
         samples: p.threads.iter().map(|t| t.samples.len()).sum(),
         runtime: p.runtime,
         categories: p.categories,
@@ -273,8 +283,56 @@ mod tests {
             (Some(6), Some("helper"))
         );
         assert!(t.get("cpu_ns").is_some());
+        assert!(p.get("alloc").is_none(), "no alloc section unless recorded");
         // Pretty-printed and deterministic.
         assert!(to_json(&rec).starts_with(b"{\n  \""));
         assert_eq!(to_json(&rec), to_json(&rec.clone()));
+    }
+
+    #[test]
+    fn alloc_section_when_recorded() {
+        use crate::events::{self as ev, Event, Header};
+        let mut b = ModelBuilder::new(0);
+        b.set_alloc_recorded();
+        b.seed_process(SeedProcess {
+            pid: 5,
+            comm: "root".into(),
+            ..SeedProcess::default()
+        });
+        b.seed_process(SeedProcess {
+            pid: 7,
+            comm: "quiet".into(),
+            ..SeedProcess::default()
+        });
+        let header = Header {
+            cpu: 0,
+            ts_ns: 10,
+            pid: 5,
+            tid: 5,
+        };
+        for (op, size) in [(ev::AllocOp::Malloc, 100), (ev::AllocOp::Brk, 4096)] {
+            b.push(&Event::Alloc(ev::Alloc {
+                header,
+                op,
+                size,
+                address: 0,
+            }));
+        }
+        let rec = b.finish(1_000, RecordingInfo::default());
+        let v: Value = serde_json::from_slice(&to_json(&rec)).unwrap();
+        let a = &v["processes"][0]["alloc"];
+        for (key, want) in [
+            ("malloc_count", 1),
+            ("malloc_bytes", 100),
+            ("free_count", 0),
+            ("mmap_bytes", 0),
+            ("mmap_count", 0),
+            ("munmap_bytes", 0),
+            ("brk_bytes", 4096),
+        ] {
+            assert_eq!(a[key], want, "alloc.{key}");
+        }
+        // A process without calls still has the section, all zeros.
+        assert_eq!(v["processes"][1]["alloc"]["malloc_count"], 0);
     }
 }

@@ -82,6 +82,8 @@ struct ProcessState {
     threads: BTreeMap<u32, ThreadState>,
     /// Earlier threads whose tid was reused by a later thread.
     past_threads: Vec<ThreadState>,
+    /// Sums of the ALLOC records so far.
+    alloc: AllocTotals,
 }
 
 /// Builds a [`Recording`] from events. See the module docs.
@@ -102,6 +104,8 @@ pub struct ModelBuilder {
     running: Vec<(u32, u64)>,
     /// Stack id -> return addresses (leaf first), from the kernel's `stacks` map.
     stacks: HashMap<u32, Vec<u64>>,
+    /// Allocation probes were attached: every process gets `alloc`.
+    alloc_recorded: bool,
 }
 
 impl ModelBuilder {
@@ -119,7 +123,15 @@ impl ModelBuilder {
             roles: HashMap::new(),
             running: Vec::new(),
             stacks: HashMap::new(),
+            alloc_recorded: false,
         }
+    }
+
+    /// Allocations were recorded (`--alloc syscalls` or `full`): every
+    /// process gets [`Process::alloc`], zeros when it made no call seen.
+    /// Without it only processes with ALLOC records get one.
+    pub fn set_alloc_recorded(&mut self) {
+        self.alloc_recorded = true;
     }
 
     /// The addresses of kernel stack id `id` (read from the `stacks` map);
@@ -383,8 +395,17 @@ impl ModelBuilder {
                     ..StackSample::default()
                 });
             }
-            // Reserved for the allocation probes.
-            Event::Alloc(_) => {}
+            Event::Alloc(e) => {
+                let p = self.process(h.pid, rel);
+                let op = alloc_op(e.op);
+                let bytes = add_alloc(&mut p.alloc, op, e.size);
+                p.process.alloc_points.push(AllocPoint {
+                    ts_ns: rel,
+                    tid: h.tid,
+                    op,
+                    bytes,
+                });
+            }
         }
     }
 
@@ -468,9 +489,47 @@ impl ModelBuilder {
         }
         process.threads.sort_by_key(|t| (t.tid, t.start_ns));
         process.exit_cpu_ns = exited.then_some(exit_cpu);
+        if self.alloc_recorded || !process.alloc_points.is_empty() {
+            process.alloc = Some(p.alloc);
+        }
         process.page_faults_exact = exited && uncovered == 0;
         process
     }
+}
+
+fn alloc_op(op: crate::events::AllocOp) -> AllocOp {
+    use crate::events::AllocOp as K;
+    match op {
+        K::Malloc => AllocOp::Malloc,
+        K::Calloc => AllocOp::Calloc,
+        K::Realloc => AllocOp::Realloc,
+        K::Free => AllocOp::Free,
+        K::Mmap => AllocOp::Mmap,
+        K::Munmap => AllocOp::Munmap,
+        K::Brk => AllocOp::Brk,
+    }
+}
+
+/// Adds one call of `op` for `size` bytes to `t`; returns the point's bytes
+/// (0 for free).
+fn add_alloc(t: &mut AllocTotals, op: AllocOp, size: u64) -> u64 {
+    match op {
+        AllocOp::Malloc | AllocOp::Calloc | AllocOp::Realloc => {
+            t.malloc_count += 1;
+            t.malloc_bytes = t.malloc_bytes.saturating_add(size);
+        }
+        AllocOp::Free => {
+            t.free_count += 1;
+            return 0;
+        }
+        AllocOp::Mmap => {
+            t.mmap_count += 1;
+            t.mmap_bytes = t.mmap_bytes.saturating_add(size);
+        }
+        AllocOp::Munmap => t.munmap_bytes = t.munmap_bytes.saturating_add(size),
+        AllocOp::Brk => t.brk_bytes = t.brk_bytes.saturating_add(size),
+    }
+    size
 }
 
 fn thread(p: &mut ProcessState, tid: u32, rel: u64) -> &mut ThreadState {

@@ -390,3 +390,79 @@ fn reused_pids_and_tids_are_separate_processes_and_threads() {
     assert_eq!(first.page_faults_minor, 2 + 3 + 1);
     assert_eq!(r.processes[2].cpu_ns, MS);
 }
+
+fn alloc(ms: u64, pid: u32, tid: u32, op: ev::AllocOp, size: u64) -> Event {
+    Event::Alloc(ev::Alloc {
+        header: h(ms, pid, tid),
+        op,
+        size,
+        address: 0x1000,
+    })
+}
+
+#[test]
+fn allocations_sum_per_process_in_time_order() {
+    use ev::AllocOp as K;
+    let mut events = chain();
+    events.extend([
+        alloc(7, 101, 101, K::Malloc, 100),
+        alloc(6, 101, 101, K::Calloc, 30), // out of order: applied first
+        alloc(8, 101, 101, K::Realloc, 200),
+        alloc(8, 101, 101, K::Free, 0),
+        alloc(9, 101, 101, K::Mmap, 8192),
+        alloc(9, 101, 101, K::Munmap, 4096),
+        alloc(9, 101, 101, K::Brk, 135_168),
+        alloc(3, 100, 102, K::Mmap, 4096),
+    ]);
+    let rec = build(&events, true);
+    let ls = rec.process(101).unwrap();
+    assert_eq!(
+        ls.alloc,
+        Some(AllocTotals {
+            malloc_count: 3,
+            malloc_bytes: 330,
+            free_count: 1,
+            mmap_bytes: 8192,
+            mmap_count: 1,
+            munmap_bytes: 4096,
+            brk_bytes: 135_168,
+        })
+    );
+    let points: Vec<(u64, AllocOp, u64)> = ls
+        .alloc_points
+        .iter()
+        .map(|a| (a.ts_ns / MS, a.op, a.bytes))
+        .collect();
+    assert_eq!(
+        points,
+        [
+            (6, AllocOp::Calloc, 30),
+            (7, AllocOp::Malloc, 100),
+            (8, AllocOp::Realloc, 200),
+            (8, AllocOp::Free, 0),
+            (9, AllocOp::Mmap, 8192),
+            (9, AllocOp::Munmap, 4096),
+            (9, AllocOp::Brk, 135_168),
+        ]
+    );
+    let sh = rec.process(100).unwrap();
+    assert_eq!(sh.alloc.map(|a| a.mmap_bytes), Some(4096));
+    assert_eq!(sh.alloc_points[0].tid, 102);
+}
+
+#[test]
+fn alloc_is_none_unless_recorded() {
+    let rec = build(&chain(), true);
+    assert!(rec.processes.iter().all(|p| p.alloc.is_none()));
+    let mut b = ModelBuilder::new(T0);
+    b.set_alloc_recorded();
+    for e in chain() {
+        b.push(&e);
+    }
+    let rec = b.finish(T0 + 20 * MS, info(100));
+    assert!(
+        rec.processes
+            .iter()
+            .all(|p| p.alloc == Some(AllocTotals::default()) && p.alloc_points.is_empty())
+    );
+}

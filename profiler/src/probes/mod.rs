@@ -2,10 +2,15 @@
 //! tracepoints; the `traced` filter map; the `events` ring buffer and the
 //! per-CPU `counters`.
 //!
+//! Allocation probes ([`AllocMode`]) are attached by `--alloc`; with
+//! [`AllocMode::Full`], [`Probes::watch_libc`] probes each further libc the
+//! traced processes map.
+//!
 //! All families are one BPF object (`ebpf/lxprof.bpf.c`) because they share
 //! the `traced`, `events` and `counters` maps. Dropping [`Probes`] detaches
 //! and unloads every program: nothing stays loaded after lxprof exits.
 
+mod alloc;
 mod faults;
 mod memory;
 mod process;
@@ -101,6 +106,19 @@ pub enum ProbeError {
         #[source]
         source: aya::programs::ProgramError,
     },
+    #[error(
+        "cannot attach allocation probe {program} to {path}: {source}; record with --alloc syscalls"
+    )]
+    Uprobe {
+        program: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error(
+        "no libc is mapped by lxprof itself (/proc/self/maps): cannot probe malloc; record with --alloc syscalls"
+    )]
+    NoLibc,
     #[error("BPF map {map}: {source}")]
     Map {
         map: &'static str,
@@ -140,7 +158,9 @@ pub struct Probes {
     counters: PerCpuArray<MapData, u64>,
     reader: Option<EventReader>,
     sampler: Option<samples::Sampler>,
-    _ebpf: Ebpf,
+    /// The libc files with malloc probes (`--alloc full`).
+    libcs: Option<alloc::LibcWatch>,
+    ebpf: Ebpf,
 }
 
 fn families() -> impl Iterator<Item = &'static BtfProgram> {
@@ -191,6 +211,13 @@ impl Probes {
             prog.load(p.tracepoint, &btf).map_err(err)?;
             prog.attach().map_err(err)?;
         }
+        if opts.alloc != AllocMode::Off {
+            alloc::attach_syscalls(&mut ebpf)?;
+        }
+        let libcs = match opts.alloc {
+            AllocMode::Full => Some(alloc::LibcWatch::load(&mut ebpf)?),
+            AllocMode::Off | AllocMode::Syscalls => None,
+        };
         let sampler = match freq {
             Some(f) => Some(samples::Sampler::attach(&mut ebpf, f)?),
             None => None,
@@ -211,7 +238,8 @@ impl Probes {
             counters,
             reader: Some(EventReader::new(ring)),
             sampler,
-            _ebpf: ebpf,
+            libcs,
+            ebpf,
         })
     }
 
@@ -255,6 +283,29 @@ impl Probes {
     /// yet out): their current interval has no ON_CPU record yet.
     pub fn running_threads(&self) -> Vec<(u32, u64)> {
         self.oncpu_start.iter().filter_map(Result::ok).collect()
+    }
+
+    /// With `--alloc full`: probes malloc/calloc/realloc/free of every libc
+    /// file process `pid` maps that is not probed yet (reached through
+    /// `/proc/PID/root`, so a container's own libc works; files are told
+    /// apart by device and inode). Returns true when `pid` maps a libc (now
+    /// probed), false when it maps none yet (an exec'd process before its
+    /// loader mapped libc; a static binary; a process gone): call again
+    /// later. Always false without `--alloc full`.
+    pub fn watch_libc(&mut self, pid: u32) -> Result<bool, ProbeError> {
+        match self.libcs.as_mut() {
+            Some(w) => w.watch(&mut self.ebpf, pid),
+            None => Ok(false),
+        }
+    }
+
+    /// The libc files with malloc probes, in the order attached (the host's
+    /// first); empty without `--alloc full`.
+    pub fn probed_libcs(&self) -> Vec<std::path::PathBuf> {
+        self.libcs
+            .as_ref()
+            .map(|w| w.paths.clone())
+            .unwrap_or_default()
     }
 
     /// The ring-buffer reader (once). It stays valid while `self` lives.
@@ -310,6 +361,12 @@ mod tests {
             );
         }
         assert!(strings.contains(&format!("\0{}\0", samples::PROGRAM)));
+        for (p, _) in alloc::SYSCALL_PROGRAMS {
+            assert!(strings.contains(&format!("\0{p}\0")));
+        }
+        for (p, _) in alloc::UPROBES {
+            assert!(strings.contains(&format!("\0{p}\0")));
+        }
         assert!(!strings.contains("\0no_such_program\0"));
     }
 

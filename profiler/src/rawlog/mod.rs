@@ -86,6 +86,8 @@ pub enum Meta {
     RunningAtEnd { tid: u32, since_ns: u64 },
     /// [`ModelBuilder::set_stack`]: a sampled stack read from the kernel.
     Stack { id: u32, addrs: Vec<u64> },
+    /// [`ModelBuilder::set_alloc_recorded`].
+    AllocRecorded,
     /// [`ModelBuilder::finish`].
     Finish { end_ns: u64, info: RecordingInfo },
 }
@@ -101,6 +103,7 @@ impl Meta {
             Meta::Role { pid, role } => builder.set_role(pid, role),
             Meta::RunningAtEnd { tid, since_ns } => builder.running_at_end(tid, since_ns),
             Meta::Stack { id, addrs } => builder.set_stack(id, addrs),
+            Meta::AllocRecorded => builder.set_alloc_recorded(),
             Meta::Start { .. } | Meta::Finish { .. } => {}
         }
     }

@@ -85,6 +85,7 @@ fn write_log(path: &Path) -> Vec<Event> {
         threads: vec![(10, "parent".into())],
     }))
     .unwrap();
+    w.write_meta(&Meta::AllocRecorded).unwrap();
     for e in &events {
         w.write_record(&encode_event(e)).unwrap();
     }
@@ -126,7 +127,7 @@ fn records_round_trip() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(records.len(), 2 + events.len() + 3);
+    assert_eq!(records.len(), 3 + events.len() + 3);
     assert_eq!(records[0], Record::Meta(Meta::Start { start_ns: 1_000 }));
     let kernel: Vec<Vec<u8>> = RawLogReader::open(&path)
         .unwrap()
@@ -134,7 +135,8 @@ fn records_round_trip() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(kernel.len(), events.len() + 1);
-    for (r, e) in records[2..].iter().zip(&events) {
+    assert_eq!(records[2], Record::Meta(Meta::AllocRecorded));
+    for (r, e) in records[3..].iter().zip(&events) {
         assert_eq!(r, &Record::Kernel(encode_event(e)));
     }
     std::fs::remove_file(&path).unwrap();
@@ -155,6 +157,7 @@ fn replay_rebuilds_the_recording() {
         cmdline: vec!["parent".into()],
         threads: vec![(10, "parent".into())],
     });
+    b.set_alloc_recorded();
     events.iter().for_each(|e| b.push(e));
     b.set_role(11, "extension".into());
     let mut info = RecordingInfo {
@@ -171,6 +174,16 @@ fn replay_rebuilds_the_recording() {
     assert_eq!(
         (child.role.as_str(), child.comm.as_str()),
         ("extension", "renamed")
+    );
+    // Allocations replay too: the child's mmap, and zeros for the parent.
+    assert_eq!(
+        child.alloc.map(|a| (a.mmap_count, a.mmap_bytes)),
+        Some((1, 4096))
+    );
+    assert_eq!(child.alloc_points.len(), 1);
+    assert_eq!(
+        rec.process(10).and_then(|p| p.alloc),
+        Some(crate::model::AllocTotals::default())
     );
     std::fs::remove_file(&path).unwrap();
 }
@@ -200,7 +213,7 @@ fn truncated_and_corrupt_logs_give_typed_errors() {
             Err(e) => panic!("prefix {len}: unexpected {e}"),
         }
     }
-    assert_eq!(boundaries, 14, "header end and 13 record ends");
+    assert_eq!(boundaries, 15, "header end and 14 record ends");
     assert!(matches!(
         read_all(b"NOTALOG!\x01\0\0\0"),
         Err(RawLogError::BadMagic { .. })

@@ -268,6 +268,7 @@ fn record_into(
 
     let start_ns = monotonic_ns();
     let mut sink = Sink::new(start_ns, raw_tmp, opts.freq.is_some_and(|f| f > 0))?;
+    sink.set_alloc(opts.alloc);
     let Started {
         mut launched,
         mut perf,
@@ -284,6 +285,7 @@ fn record_into(
     loop {
         reader.wait(POLL_EVERY);
         sink.drain(&mut reader);
+        sink.watch_libcs(&mut probes);
         if let Some(caught) = SignalGuard::take() {
             let sig = caught.signal;
             tracing::info!("signal {sig}: stopping");

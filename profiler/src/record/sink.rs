@@ -5,7 +5,7 @@
 use crate::events::Event;
 use crate::launch;
 use crate::model::ModelBuilder;
-use crate::probes::EventReader;
+use crate::probes::{AllocMode, EventReader, Probes};
 use crate::rawlog::{Meta, RawLogError, RawLogWriter};
 use crate::symbolize::Symbolizer;
 
@@ -21,7 +21,16 @@ pub(crate) struct Sink {
     /// Records of this thread are dropped: the recorder's own thread when
     /// lxprof traces its own process (`record --lambda`'s emulator).
     pub skip_tid: Option<u32>,
+    /// Allocation probes attached (see [`Sink::set_alloc`]).
+    alloc: AllocMode,
+    /// With `--alloc full`: exec'd processes whose libc is not known to be
+    /// probed yet, with the drains left before giving up on them.
+    libc_pending: Vec<(u32, u32)>,
 }
+
+/// Drains after an exec during which [`Sink::watch_libcs`] looks for the
+/// process's libc (at 50 ms a drain: ~2 s), then gives up (a static binary).
+const LIBC_ATTEMPTS: u32 = 40;
 
 /// What symbolizing the samples needs, captured during the recording.
 pub(crate) struct StackCapture {
@@ -68,6 +77,8 @@ impl Sink {
                 ids: Default::default(),
             }),
             skip_tid: None,
+            alloc: AllocMode::Off,
+            libc_pending: Vec::new(),
         };
         if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
             sink.raw_error.get_or_insert(e);
@@ -75,7 +86,38 @@ impl Sink {
         Ok(sink)
     }
 
+    /// The allocation probes attached (call once, before the first drain):
+    /// unless Off, the model gives every process `alloc`; with Full, exec'd
+    /// processes are queued for [`Sink::watch_libcs`].
+    pub fn set_alloc(&mut self, mode: AllocMode) {
+        self.alloc = mode;
+        if mode != AllocMode::Off {
+            self.meta(Meta::AllocRecorded);
+        }
+    }
+
+    /// With `--alloc full`, after each drain: probes the libc of the
+    /// processes exec'd since (a libc other than the host's, e.g. a
+    /// container's, gets its uprobes here). A process whose loader has not
+    /// mapped libc yet is tried again at the next call, up to
+    /// [`LIBC_ATTEMPTS`] times.
+    pub fn watch_libcs(&mut self, probes: &mut Probes) {
+        for (pid, left) in std::mem::take(&mut self.libc_pending) {
+            match probes.watch_libc(pid) {
+                Ok(true) => {}
+                Ok(false) if left > 1 && std::path::Path::new(&format!("/proc/{pid}")).exists() => {
+                    self.libc_pending.push((pid, left - 1));
+                }
+                Ok(false) => tracing::debug!("pid {pid}: no libc mapped, malloc not probed"),
+                Err(e) => tracing::warn!("pid {pid}: {e}"),
+            }
+        }
+    }
+
     pub fn meta(&mut self, meta: Meta) {
+        if let (AllocMode::Full, Meta::Seed(seed)) = (self.alloc, &meta) {
+            self.libc_pending.push((seed.pid, LIBC_ATTEMPTS));
+        }
         if let Err(e) = self.raw.write_meta(&meta) {
             self.raw_error.get_or_insert(e);
         }
@@ -113,6 +155,10 @@ impl Sink {
             }
             if let Some(cap) = self.stacks.as_mut() {
                 cap.observe(pid);
+            }
+            if self.alloc == AllocMode::Full {
+                self.libc_pending.retain(|&(p, _)| p != pid);
+                self.libc_pending.push((pid, LIBC_ATTEMPTS));
             }
         }
     }
