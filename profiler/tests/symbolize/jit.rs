@@ -350,7 +350,7 @@ process.stdin.on('data', () => process.exit(0));
 process.stdin.on('end', () => process.exit(0));
 "#;
 
-/// `NODE_OPTIONS=--perf-basic-prof` (the env form lxprof sets) names JS functions.
+/// `NODE_OPTIONS=--perf-basic-prof-only-functions …` (what lxprof sets) names JS functions.
 #[test]
 fn node_function_after_exit() {
     if available("node_function_after_exit", &["node"]).is_none() {

@@ -37,7 +37,7 @@ capture_mono() {
 }
 
 capture_node() {
-    record node v8 node -- node --perf-basic-prof --interpreted-frames-native-stack \
+    record node v8 node -- node --perf-basic-prof-only-functions --interpreted-frames-native-stack \
         "$PROGS/jit_alloc.js" 3000 1000
 }
 
