@@ -5,7 +5,8 @@
 //! - `touch [--pages N]`: touches N fresh anonymous pages; prints `{"pages":N}`.
 //! - `chain`: fork+exec chain workload → /bin/sh → sleep (three processes).
 //! - `mixed [--ms MS]`: CPU, page faults and context switches together.
-//! - `alloc [--count N] [--mmap-mb M]`: N `libc::malloc` calls of sizes
+//! - `alloc [--count N] [--mmap-mb M] [--wait-ms MS]`: after MS ms of sleep
+//!   (default 0), N `libc::malloc` calls of sizes
 //!   cycling through [`ALLOC_SIZES`], in batches of [`ALLOC_BATCH`], each
 //!   block written then freed; then one anonymous mmap of M MiB (0: none);
 //!   prints `{"pid":…,"mallocs":N,"malloc_bytes":…,"frees":N,"mmap_bytes":…,"ns":…}`
@@ -160,7 +161,8 @@ const ALLOC_SIZES: [usize; 4] = [16, 100, 1000, 4000];
 /// Blocks held at once by the `alloc` workload.
 const ALLOC_BATCH: usize = 1000;
 
-fn alloc(count: u64, mmap_mb: u64) {
+fn alloc(count: u64, mmap_mb: u64, wait_ms: u64) {
+    std::thread::sleep(Duration::from_millis(wait_ms));
     let count = count as usize;
     let mut held: Vec<*mut libc::c_void> = Vec::with_capacity(ALLOC_BATCH);
     let mut bytes = 0u64;
@@ -217,7 +219,11 @@ fn main() {
         Some("touch") => touch(arg(&args, "--pages", 1000)),
         Some("chain") => chain(),
         Some("mixed") => mixed(arg(&args, "--ms", 1000)),
-        Some("alloc") => alloc(arg(&args, "--count", 100_000), arg(&args, "--mmap-mb", 0)),
+        Some("alloc") => alloc(
+            arg(&args, "--count", 100_000),
+            arg(&args, "--mmap-mb", 0),
+            arg(&args, "--wait-ms", 0),
+        ),
         Some("sleep") => std::thread::sleep(Duration::from_millis(arg(&args, "--ms", 1000))),
         _ => {
             eprintln!("usage: workload burn|touch|chain|mixed|alloc|sleep [options]");

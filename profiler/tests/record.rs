@@ -553,3 +553,6 @@ mod sampling;
 
 #[path = "record/compare.rs"]
 mod compare;
+
+#[path = "record/alloc.rs"]
+mod alloc;
