@@ -85,6 +85,12 @@ fn native_burn_is_app_and_kernel_with_its_rust_function() {
         "{}",
         outcome.summary
     );
+    // No JIT or GC: no JIT/GC tracks in trace.json.
+    let trace = std::fs::read_to_string(dir.join("trace.json")).expect("trace.json");
+    assert!(
+        !trace.contains("JIT/GC"),
+        "native program with JIT/GC slices"
+    );
     // events.bin replays to the same samples, raw addresses included.
     let replayed = lxprof::rawlog::replay(&dir.join("events.bin")).expect("replay");
     let sampled = |r: &lxprof::model::Recording| -> Vec<lxprof::model::StackSample> {
