@@ -9,6 +9,7 @@ use lxprof::{
     lambda::LambdaRunOptions,
     probes::AllocMode,
     record::{RecordOptions, Target, lambda::LambdaRecordOptions},
+    suite::{Scenario, SuiteOptions},
 };
 
 /// What an AWS Lambda extension costs the function it rides along with:
@@ -313,6 +314,24 @@ impl RecordArgs {
 /// `lxprof suite`: the AWS experiment's matrix, recorded.
 #[derive(Debug, Args)]
 pub struct SuiteArgs {
+    /// Scenarios, comma separated: `no-extension` and extension presets (or files).
+    #[arg(
+        long,
+        value_name = "NAME,…",
+        value_delimiter = ',',
+        default_value = "no-extension,rust-blank,csharp-blank,rust-event-collector,csharp-event-collector,csharp-aot-event-collector,node-event-collector"
+    )]
+    pub scenarios: Vec<String>,
+
+    /// The function: a preset name or a deployment package directory.
+    #[arg(long, value_name = "NAME|DIR", default_value = lxprof::lambda::DEFAULT_FUNCTION)]
+    pub function: String,
+
+    /// Function timeout in seconds (the whole invoke phase); generous so that a
+    /// slow extension shows as a long Duration rather than a timeout.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub timeout: Duration,
+
     /// Memory sizes in MB, comma separated.
     #[arg(long, value_name = "MB,…", value_delimiter = ',', default_value = "128,512",
           value_parser = clap::value_parser!(u32).range(128..=10240))]
@@ -349,6 +368,27 @@ pub struct SuiteArgs {
     /// Output directory [default: ./lxprof-out/<UTC timestamp>/]
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+}
+
+impl SuiteArgs {
+    /// Translates the flags into [`SuiteOptions`].
+    pub fn to_options(&self) -> SuiteOptions {
+        let mut o = SuiteOptions::new();
+        o.function = self.function.clone();
+        o.scenarios = self.scenarios.iter().map(|s| Scenario::parse(s)).collect();
+        o.memory_mb = self.memory.clone();
+        o.invocations = self.invocations;
+        o.concurrency = self.concurrency;
+        o.timeout = self.timeout;
+        o.env = self.env.clone();
+        o.s3_endpoint = self.s3_endpoint.clone();
+        o.bucket = self.bucket.clone();
+        o.alloc = self.alloc.into();
+        o.freq = Some(self.freq).filter(|&f| f > 0);
+        o.output_dir = self.output.clone();
+        o.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        o
+    }
 }
 
 #[cfg(test)]
@@ -394,6 +434,49 @@ mod tests {
         assert_eq!(freq(&[]), Some(499));
         assert_eq!(freq(&["--freq", "99"]), Some(99));
         assert_eq!(freq(&["--freq", "0"]), None);
+    }
+
+    #[test]
+    fn suite_translates_its_flags() {
+        let Command::Suite(args) = Cli::try_parse_from(["lxprof", "suite"]).unwrap().command else {
+            panic!("suite")
+        };
+        let o = args.to_options();
+        assert_eq!(o.memory_mb, vec![128, 512]);
+        assert_eq!(o.scenarios, lxprof::suite::Scenario::defaults());
+        assert_eq!((o.invocations, o.freq), (10, Some(499)));
+        let Command::Suite(args) = Cli::try_parse_from([
+            "lxprof",
+            "suite",
+            "--memory",
+            "128",
+            "--invocations",
+            "5",
+            "--scenarios",
+            "none,rust-blank",
+            "--env",
+            "A=b",
+            "--s3-endpoint",
+            "http://127.0.0.1:9",
+            "--freq",
+            "0",
+            "-o",
+            "d",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("suite")
+        };
+        let o = args.to_options();
+        assert_eq!((o.memory_mb.as_slice(), o.invocations), (&[128][..], 5));
+        assert_eq!(o.scenarios.len(), 2);
+        assert_eq!(o.scenarios[0].extension, None);
+        assert_eq!(o.env, vec![("A".to_string(), "b".to_string())]);
+        assert_eq!(o.s3_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert_eq!(o.freq, None);
+        assert_eq!(o.output_dir, Some(PathBuf::from("d")));
+        assert!(Cli::try_parse_from(["lxprof", "suite", "--memory", "64"]).is_err());
     }
 
     #[test]

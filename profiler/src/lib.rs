@@ -23,4 +23,5 @@ pub mod rawlog;
 pub mod record;
 pub mod runtime_env;
 pub mod stacks;
+pub mod suite;
 pub mod symbolize;

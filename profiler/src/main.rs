@@ -89,7 +89,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", outcome.summary);
             Ok(lambda_exit_code(&outcome.report))
         }
-        Command::Suite(_args) => Err(anyhow::anyhow!("lxprof suite: not built yet")),
+        Command::Suite(args) => {
+            let opts = args.to_options();
+            let outcome = lxprof::suite::run_suite(&opts, std::env::args().collect())?;
+            print!("{}", outcome.summary);
+            println!("outputs:");
+            for (_, path) in &outcome.outputs {
+                println!("  {}", path.display());
+            }
+            // 130 after Ctrl-C, 3 when a scenario or an invocation failed.
+            Ok(if outcome.interrupted {
+                ExitCode::from(130)
+            } else if outcome.all_succeeded() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
         Command::Record(args) => {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::record::record(&opts)?;

@@ -1,0 +1,485 @@
+//! `lxprof suite`: the AWS experiment's matrix — the function alone and with
+//! each extension, at each memory size — each scenario recorded by
+//! [`record_lambda`] into `DIR/<memory>mb/<scenario>/`, its figures read back
+//! from that recording's `report.json`, and the whole written as `suite.md`
+//! (tables in the AWS dashboard's terms) and `suite.json`.
+//!
+//! A scenario that cannot run (preset not built, AOT images missing, no S3,
+//! a failed recording) is an error row, not the end of the suite. Ctrl-C
+//! stops after the current scenario (a recording in progress shuts its
+//! environments down) and the tables still hold what finished.
+
+pub mod markdown;
+pub mod results;
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use lxprof_emulator::{EmulatorError, presets};
+use serde::Serialize;
+
+use crate::lambda::{DEFAULT_FUNCTION, LambdaRunError, LambdaRunOptions};
+use crate::output::{OutputDir, OutputError};
+use crate::preflight::{self, PreflightError};
+use crate::probes::AllocMode;
+use crate::record::lambda::{LambdaRecordError, LambdaRecordOptions, record_lambda};
+
+pub use results::ScenarioMetrics;
+pub use scenario::{DEFAULT_SCENARIOS, NO_EXTENSION, Scenario};
+
+/// Options of `lxprof suite`.
+#[derive(Debug, Clone)]
+pub struct SuiteOptions {
+    /// The function (preset name or package directory).
+    pub function: String,
+    /// The matrix's columns, in order (default: [`Scenario::defaults`]).
+    pub scenarios: Vec<Scenario>,
+    /// Memory sizes in MB, in order.
+    pub memory_mb: Vec<u32>,
+    /// Invocations per scenario.
+    pub invocations: u32,
+    /// Environments side by side per scenario.
+    pub concurrency: u32,
+    /// Function timeout (the whole invoke phase).
+    pub timeout: Duration,
+    /// Extra environment for every function and extension.
+    pub env: Vec<(String, String)>,
+    /// S3-compatible endpoint for the event collectors (default: a running
+    /// `scripts/local-s3.sh` server, as `lxprof run` resolves it).
+    pub s3_endpoint: Option<String>,
+    pub bucket: Option<String>,
+    /// Allocation probes of each recording.
+    pub alloc: AllocMode,
+    /// Stack sampling frequency of each recording; None: off.
+    pub freq: Option<u32>,
+    /// Output directory; default `./lxprof-out/<UTC timestamp>/`.
+    pub output_dir: Option<PathBuf>,
+    /// A progress bar over the scenarios on stderr.
+    pub progress: bool,
+}
+
+impl SuiteOptions {
+    /// The AWS experiment: every scenario at 128 and 512 MB, 10 invocations,
+    /// one environment, a 30 s timeout (slow extensions show as long
+    /// durations rather than timeouts), default recording settings.
+    pub fn new() -> SuiteOptions {
+        SuiteOptions {
+            function: DEFAULT_FUNCTION.to_string(),
+            scenarios: Scenario::defaults(),
+            memory_mb: vec![128, 512],
+            invocations: 10,
+            concurrency: 1,
+            timeout: Duration::from_secs(30),
+            env: Vec::new(),
+            s3_endpoint: None,
+            bucket: None,
+            alloc: AllocMode::default(),
+            freq: Some(499),
+            output_dir: None,
+            progress: false,
+        }
+    }
+
+    /// The recording options of one scenario.
+    fn record_options(&self, sc: &Scenario, memory_mb: u32, dir: PathBuf) -> LambdaRecordOptions {
+        let mut run = LambdaRunOptions::new();
+        run.function = self.function.clone();
+        run.extensions = sc.extension.iter().cloned().collect();
+        run.memory_mb = memory_mb;
+        run.timeout = self.timeout;
+        run.invocations = self.invocations;
+        run.concurrency = self.concurrency;
+        run.env = self.env.clone();
+        run.s3_endpoint = self.s3_endpoint.clone();
+        run.bucket = self.bucket.clone();
+        run.output_dir = Some(dir);
+        run.progress = false;
+        let mut o = LambdaRecordOptions::new(run);
+        o.alloc = self.alloc;
+        o.freq = self.freq.filter(|&f| f > 0);
+        o
+    }
+}
+
+impl Default for SuiteOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a scenario ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ScenarioStatus {
+    /// Recorded; the figures of its report.json.
+    Ok { metrics: ScenarioMetrics },
+    /// Could not run or its recording failed.
+    Failed { error: String },
+    /// Stopped by Ctrl-C while recording (nothing written for it).
+    Interrupted,
+}
+
+/// One cell of the matrix.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScenarioResult {
+    pub memory_mb: u32,
+    /// `no-extension`, `rust-blank`, …
+    pub scenario: String,
+    /// The extension argument (None: the function alone).
+    pub extension: Option<String>,
+    /// The recording's directory, relative to the suite's.
+    pub dir: PathBuf,
+    /// The extension's files on disk (None: no extension, or not found).
+    pub extension_size_bytes: Option<u64>,
+    /// Wall-clock time of the recording.
+    pub seconds: f64,
+    #[serde(flatten)]
+    pub status: ScenarioStatus,
+}
+
+/// The settings written at the top of suite.md and in suite.json.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SuiteSettings {
+    pub function: String,
+    pub memory_mb: Vec<u32>,
+    pub invocations: u32,
+    pub concurrency: u32,
+    pub timeout_s: f64,
+    pub freq: Option<u32>,
+    pub alloc: String,
+    /// Ctrl-C stopped the suite early.
+    pub interrupted: bool,
+}
+
+/// What a finished (or interrupted) suite produced.
+#[derive(Debug)]
+pub struct SuiteOutcome {
+    pub output_dir: PathBuf,
+    /// `(label, path)`: suite.md, suite.json.
+    pub outputs: Vec<(String, PathBuf)>,
+    /// Every scenario that ran, in order.
+    pub results: Vec<ScenarioResult>,
+    /// suite.md's text, for the terminal.
+    pub summary: String,
+    /// Ctrl-C stopped the suite before every scenario ran.
+    pub interrupted: bool,
+}
+
+impl SuiteOutcome {
+    /// True when every scenario recorded and all its invocations succeeded.
+    pub fn all_succeeded(&self) -> bool {
+        self.results.iter().all(|r| match &r.status {
+            ScenarioStatus::Ok { metrics } => metrics.failures.is_empty(),
+            _ => false,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    #[error("lxprof suite needs root (BPF, cgroups, mount namespaces): run it with sudo")]
+    NotRoot,
+    #[error(transparent)]
+    Preflight(#[from] PreflightError),
+    #[error("{0}; build the presets with extensions/build.sh (scripts/setup.sh runs it)")]
+    Function(#[from] presets::PresetError),
+    #[error("nothing to run: give at least one memory size and one scenario")]
+    Empty,
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("cannot serialize suite.json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Runs the matrix; `command` is recorded in each report.json.
+pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutcome, SuiteError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(SuiteError::NotRoot);
+    }
+    preflight::check_system()?;
+    let build = presets::build_dir();
+    presets::resolve_function(&opts.function, build.as_deref())?;
+    let mut memory = opts.memory_mb.clone();
+    memory.dedup();
+    if memory.is_empty() || opts.scenarios.is_empty() {
+        return Err(SuiteError::Empty);
+    }
+    let out = OutputDir::create(opts.output_dir.clone())?;
+    let total = memory.len() * opts.scenarios.len();
+    let bar = progress_bar(opts.progress, total);
+    let interrupt = Interrupt::install();
+    let mut results = Vec::new();
+    let mut interrupted = false;
+    'matrix: for &mem in &memory {
+        for sc in &opts.scenarios {
+            if let Some(b) = &bar {
+                b.set_message(format!("{mem} MB {}", sc.name));
+            }
+            let rel = PathBuf::from(format!("{mem}mb")).join(&sc.name);
+            let r = run_scenario(opts, sc, mem, build.as_deref(), out.path(), rel, &command);
+            let line = format!("[{}/{total}] {}", results.len() + 1, one_line(&r));
+            match &bar {
+                Some(b) => {
+                    b.println(line);
+                    b.inc(1);
+                }
+                None => eprintln!("{line}"),
+            }
+            let stop = r.status == ScenarioStatus::Interrupted || interrupt.caught();
+            results.push(r);
+            if stop {
+                interrupted = true;
+                break 'matrix;
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    drop(interrupt);
+    let settings = SuiteSettings {
+        function: crate::lambda::label(&opts.function),
+        memory_mb: memory,
+        invocations: opts.invocations,
+        concurrency: opts.concurrency,
+        timeout_s: opts.timeout.as_secs_f64(),
+        freq: opts.freq.filter(|&f| f > 0),
+        alloc: format!("{:?}", opts.alloc).to_lowercase(),
+        interrupted,
+    };
+    let summary = markdown::render(&settings, &results);
+    let json = serde_json::to_vec_pretty(&SuiteJson {
+        lxprof_version: env!("CARGO_PKG_VERSION"),
+        command: &command,
+        settings: &settings,
+        scenarios: &results,
+    })?;
+    let outputs = vec![
+        (
+            "suite".to_string(),
+            out.write_atomic("suite.md", summary.as_bytes())?,
+        ),
+        (
+            "suite-json".to_string(),
+            out.write_atomic("suite.json", &json)?,
+        ),
+    ];
+    Ok(SuiteOutcome {
+        output_dir: out.path().to_path_buf(),
+        outputs,
+        results,
+        summary,
+        interrupted,
+    })
+}
+
+#[derive(Serialize)]
+struct SuiteJson<'a> {
+    lxprof_version: &'static str,
+    command: &'a [String],
+    settings: &'a SuiteSettings,
+    scenarios: &'a [ScenarioResult],
+}
+
+/// Checks, records and reads back one scenario.
+fn run_scenario(
+    opts: &SuiteOptions,
+    sc: &Scenario,
+    mem: u32,
+    build: Option<&Path>,
+    root: &Path,
+    rel: PathBuf,
+    command: &[String],
+) -> ScenarioResult {
+    let started = Instant::now();
+    let mut result = ScenarioResult {
+        memory_mb: mem,
+        scenario: sc.name.clone(),
+        extension: sc.extension.clone(),
+        dir: rel.clone(),
+        extension_size_bytes: None,
+        seconds: 0.0,
+        status: ScenarioStatus::Interrupted,
+    };
+    result.status = match scenario::check(sc, build) {
+        Err(e) => ScenarioStatus::Failed {
+            error: e.to_string(),
+        },
+        Ok(footprint) => {
+            result.extension_size_bytes = footprint.map(|f| scenario::size_on_disk(f.path()));
+            let ropts = opts.record_options(sc, mem, root.join(&rel));
+            match record(&ropts, command.to_vec()) {
+                Ok(report) => match results::read_report(&report) {
+                    Ok(metrics) => ScenarioStatus::Ok { metrics },
+                    Err(e) => ScenarioStatus::Failed {
+                        error: e.to_string(),
+                    },
+                },
+                Err(LambdaRecordError::Run(LambdaRunError::Emulator(EmulatorError::Cancelled))) => {
+                    ScenarioStatus::Interrupted
+                }
+                Err(e) => ScenarioStatus::Failed {
+                    error: e.to_string(),
+                },
+            }
+        }
+    };
+    result.seconds = started.elapsed().as_secs_f64();
+    result
+}
+
+/// Records one scenario; returns its report.json.
+fn record(opts: &LambdaRecordOptions, command: Vec<String>) -> Result<PathBuf, LambdaRecordError> {
+    let outcome = record_lambda(opts, command)?;
+    Ok(outcome.output_dir.join("report.json"))
+}
+
+/// The line printed when a scenario ends.
+fn one_line(r: &ScenarioResult) -> String {
+    let head = format!("{} MB {}", r.memory_mb, r.scenario);
+    match &r.status {
+        ScenarioStatus::Ok { metrics: m } => {
+            let mut s = format!(
+                "{head}: Duration {} / {}, PostRuntimeExtensionsDuration {} / {}",
+                markdown::ms(m.duration_ms.avg),
+                markdown::ms(m.duration_ms.max),
+                markdown::ms(m.post_runtime_extensions_duration_ms.avg),
+                markdown::ms(m.post_runtime_extensions_duration_ms.max),
+            );
+            if m.cold_starts > 0 {
+                s += &format!(", cold start {}", markdown::ms(m.init_duration_ms.avg));
+            }
+            if !m.failures.is_empty() {
+                s += &format!(", {} of {} failed", m.failures.len(), m.invocations);
+            }
+            s + &format!(" ({:.1} s)", r.seconds)
+        }
+        ScenarioStatus::Failed { error } => format!("{head}: error: {error}"),
+        ScenarioStatus::Interrupted => format!("{head}: interrupted"),
+    }
+}
+
+fn progress_bar(enabled: bool, total: usize) -> Option<indicatif::ProgressBar> {
+    enabled.then(|| {
+        let bar = indicatif::ProgressBar::new(total as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} scenarios {pos}/{len} [{elapsed}] {wide_bar} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    })
+}
+
+/// Set by SIGINT/SIGTERM while the suite's handler is installed (between
+/// recordings; a recording installs its own, which cancels that recording).
+static CAUGHT: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    CAUGHT.store(true, Ordering::SeqCst);
+}
+
+/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
+struct Interrupt {
+    old: Vec<(i32, libc::sigaction)>,
+}
+
+impl Interrupt {
+    fn install() -> Interrupt {
+        CAUGHT.store(false, Ordering::SeqCst);
+        let mut old = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGTERM] {
+            // SAFETY: a zeroed sigaction is valid; the handler only stores an atomic.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let mut prev: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &sa, &mut prev) == 0 {
+                    old.push((sig, prev));
+                }
+            }
+        }
+        Interrupt { old }
+    }
+
+    fn caught(&self) -> bool {
+        CAUGHT.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Interrupt {
+    fn drop(&mut self) {
+        for (sig, prev) in &self.old {
+            // SAFETY: restoring a sigaction the kernel gave us.
+            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_options_follow_the_suite() {
+        let mut o = SuiteOptions::new();
+        o.env = vec![("K".into(), "V".into())];
+        o.s3_endpoint = Some("http://127.0.0.1:9".into());
+        o.freq = Some(0);
+        let sc = Scenario::parse("rust-event-collector");
+        let r = o.record_options(&sc, 512, "/tmp/x".into());
+        assert_eq!(r.run.extensions, vec!["rust-event-collector".to_string()]);
+        assert_eq!((r.run.memory_mb, r.run.invocations), (512, 10));
+        assert_eq!(r.run.env, o.env);
+        assert_eq!(r.run.s3_endpoint.as_deref(), Some("http://127.0.0.1:9"));
+        assert!(!r.run.progress);
+        assert_eq!(r.freq, None);
+        let none = o.record_options(&Scenario::parse(NO_EXTENSION), 128, "/tmp/y".into());
+        assert!(none.run.extensions.is_empty());
+    }
+
+    #[test]
+    fn a_signal_between_recordings_is_caught_and_handlers_restored() {
+        let guard = Interrupt::install();
+        assert!(!guard.caught());
+        // SAFETY: raising a signal whose handler only stores an atomic.
+        unsafe { libc::raise(libc::SIGTERM) };
+        assert!(guard.caught());
+        drop(guard);
+        // SAFETY: reading the current disposition.
+        let current = unsafe {
+            let mut cur: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut cur);
+            cur.sa_sigaction
+        };
+        assert_ne!(current, on_signal as *const () as usize);
+    }
+
+    #[test]
+    fn lines_name_the_cell_and_the_error() {
+        let r = ScenarioResult {
+            memory_mb: 128,
+            scenario: "csharp-aot-event-collector".into(),
+            extension: Some("csharp-aot-event-collector".into()),
+            dir: "128mb/csharp-aot-event-collector".into(),
+            extension_size_bytes: None,
+            seconds: 0.0,
+            status: ScenarioStatus::Failed {
+                error: "AOT images missing".into(),
+            },
+        };
+        assert_eq!(
+            one_line(&r),
+            "128 MB csharp-aot-event-collector: error: AOT images missing"
+        );
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["status"], "failed");
+        assert_eq!(json["error"], "AOT images missing");
+    }
+}
