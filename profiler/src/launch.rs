@@ -69,10 +69,42 @@ fn pipe(program: &str) -> Result<(OwnedFd, OwnedFd), LaunchError> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// The environment of lxprof with `additions` merged in
+/// ([`crate::runtime_env::merge_env`]: options appended to the user's own),
+/// as `K=V` C strings for `execve`.
+fn child_env(additions: &[(String, String)]) -> Vec<CString> {
+    let mut text = Vec::new();
+    let mut raw = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        match (k.into_string(), v.into_string()) {
+            (Ok(k), Ok(v)) => text.push((k, v)),
+            (k, v) => {
+                let k = k.unwrap_or_else(|k| k.to_string_lossy().into_owned());
+                let v = v.map(OsString::from).unwrap_or_else(|v| v);
+                let mut kv = k.into_bytes();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                raw.push(kv);
+            }
+        }
+    }
+    crate::runtime_env::merge_env(&mut text, additions);
+    text.into_iter()
+        .map(|(k, v)| format!("{k}={v}").into_bytes())
+        .chain(raw)
+        .filter_map(|kv| CString::new(kv).ok())
+        .collect()
+}
+
 /// Forks a child that will exec `path` with `argv` (argv[0] as the user
-/// typed it) once released. `path` must be resolved already
-/// ([`crate::preflight::resolve_command`]).
-pub fn spawn_suspended(path: &Path, argv: &[OsString]) -> Result<Suspended, LaunchError> {
+/// typed it) and lxprof's environment plus `env` (e.g. the runtime settings
+/// of [`crate::runtime_env::profiling_env`]) once released. `path` must be
+/// resolved already ([`crate::preflight::resolve_command`]).
+pub fn spawn_suspended(
+    path: &Path,
+    argv: &[OsString],
+    env: &[(String, String)],
+) -> Result<Suspended, LaunchError> {
     let program = path.display().to_string();
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| LaunchError::NulInArgument { index: 0 })?;
@@ -85,11 +117,14 @@ pub fn spawn_suspended(path: &Path, argv: &[OsString]) -> Result<Suspended, Laun
         .collect::<Result<Vec<_>, _>>()?;
     let mut c_argv: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();
     c_argv.push(std::ptr::null());
+    let c_env = child_env(env);
+    let mut c_envp: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
+    c_envp.push(std::ptr::null());
     let (release_r, release_w) = pipe(&program)?;
     let (status_r, status_w) = pipe(&program)?;
 
     // SAFETY: the child only calls async-signal-safe functions (close, read,
-    // execv, write, _exit) on memory prepared before the fork.
+    // execve, write, _exit) on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(LaunchError::Fork {
@@ -112,7 +147,7 @@ pub fn spawn_suspended(path: &Path, argv: &[OsString]) -> Result<Suspended, Laun
                     libc::_exit(126); // lxprof went away without releasing us
                 }
             }
-            libc::execv(c_path.as_ptr(), c_argv.as_ptr());
+            libc::execve(c_path.as_ptr(), c_argv.as_ptr(), c_envp.as_ptr());
             let errno = *libc::__errno_location();
             libc::write(status_w.as_raw_fd(), (&errno as *const i32).cast(), 4);
             libc::_exit(127);
@@ -319,7 +354,7 @@ mod tests {
     fn suspended_child_runs_only_when_released() {
         let sh = Path::new("/bin/sh");
         let argv: Vec<OsString> = ["sh", "-c", "exit 7"].iter().map(OsString::from).collect();
-        let s = spawn_suspended(sh, &argv).expect("fork");
+        let s = spawn_suspended(sh, &argv, &[]).expect("fork");
         let pid = s.pid();
         std::thread::sleep(std::time::Duration::from_millis(50));
         // Still our (un-exec'd) copy: its exe is the test binary, not sh.
@@ -332,7 +367,7 @@ mod tests {
     #[test]
     fn exec_failure_is_reported() {
         let argv = vec![OsString::from("x")];
-        let err = spawn_suspended(Path::new("/proc/self"), &argv)
+        let err = spawn_suspended(Path::new("/proc/self"), &argv, &[])
             .expect("fork")
             .release()
             .unwrap_err();

@@ -35,11 +35,11 @@ fn every_preset_runs_from_the_cli() {
         let out_dir = tmp.join(preset);
         let out = Command::new(env!("CARGO_BIN_EXE_lxprof"))
             .args(["run", "--lambda", "--extension", preset, "--memory", "512"])
-            .args(["--invocations", "2", "--timeout", "10", "-o"])
+            .args(["--invocations", "2", "--timeout", "10"])
+            .args(["--env", "HEADER_COUNTER_DELAY_MS=50", "-o"])
             .arg(&out_dir)
             .env("LXPROF_S3_STATE", &state)
             .env("LXPROF_EXTENSIONS_BUILD", &build)
-            .env("HEADER_COUNTER_DELAY_MS", "50")
             .output()
             .expect("running lxprof");
         let stdout = String::from_utf8_lossy(&out.stdout);

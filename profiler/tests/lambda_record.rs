@@ -67,16 +67,6 @@ fn function_dir(dir: &Path, fixture: &str) -> PathBuf {
     pkg
 }
 
-fn fixture(name: &str) -> String {
-    let p = target_debug().join(name);
-    assert!(
-        p.is_file(),
-        "{} missing: cargo build --workspace builds the fixtures",
-        p.display()
-    );
-    p.to_string_lossy().into_owned()
-}
-
 #[test]
 fn roles_phases_and_trace() {
     let _serial = serial();
@@ -87,8 +77,15 @@ fn roles_phases_and_trace() {
     let (report, stdout) = record(
         &build,
         &dir.join("out"),
-        &["--extension", "rust-blank", "--invocations", "3"],
-        &[("HEADER_COUNTER_DELAY_MS", "50")],
+        &[
+            "--extension",
+            "rust-blank",
+            "--invocations",
+            "3",
+            "--env",
+            "HEADER_COUNTER_DELAY_MS=50",
+        ],
+        &[],
     );
     assert!(stdout.contains("3 of 3 succeeded"), "{stdout}");
     let roles: Vec<&str> = report["processes"]
@@ -184,49 +181,50 @@ fn sleeping_and_spinning_extensions_post_runtime() {
         return;
     };
     let dir = scratch("lambda-record-sleepy");
-    let sleepy = fixture("sleepy");
-    let args = |memory: &'static str| {
-        vec![
-            "--extension".to_string(),
-            sleepy.clone(),
-            "--memory".into(),
-            memory.into(),
-            "--invocations".into(),
-            "3".into(),
-        ]
-    };
-    let run = |name: &str, memory: &'static str, env: &[(&str, &str)]| {
-        let a = args(memory);
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    // The function answers at once; the extension then sleeps (or spins)
+    // 100 ms before calling next: that is the post-runtime window.
+    let run = |ext: &str, memory: &str| {
         record(
             &build,
-            &dir.join(name),
-            &a,
-            &[&[("HEADER_COUNTER_DELAY_MS", "20")], env].concat(),
+            &dir.join(ext),
+            &[
+                "--extension",
+                ext,
+                "--memory",
+                memory,
+                "--invocations",
+                "3",
+                "--env",
+                "HEADER_COUNTER_DELAY_MS=0",
+            ],
+            &[],
         )
         .0
     };
-    let role = "extension:sleepy";
-    let sleeping = run("sleeping", "128", &[]);
+    let sleeping = run("sleepy", "128");
     for inv in invocations(&sleeping) {
         let window = inv["post_runtime_extensions_duration_ms"]
             .as_f64()
             .expect("post-runtime duration");
-        let cpu = by_role(inv, role, "post_runtime_cpu_ns");
+        let cpu = by_role(inv, "extension:sleepy", "post_runtime_cpu_ns");
         eprintln!("sleeping: post-runtime {window:.1} ms, extension CPU in it {cpu} ns");
-        assert!((95.0..200.0).contains(&window), "window {window} ms");
+        assert!((95.0..300.0).contains(&window), "window {window} ms");
         assert!(cpu < 10_000_000, "a sleeping extension used {cpu} ns");
     }
-    // 2048 MB is more than a whole CPU (1769 MB = 1 vCPU): the spin is not throttled.
-    let spinning = run("spinning", "2048", &[("SLEEPY_SPIN", "1")]);
+    // 2048 MB is more than a whole CPU (1769 MB = 1 vCPU): the spin is not
+    // throttled. It spins from the INVOKE until its thread used 100 ms of
+    // CPU, so the post-runtime window (from the runtime's answer on) holds
+    // 100 ms minus the runtime's time, all of it CPU; on a loaded machine
+    // the window stretches, the CPU does not.
+    let spinning = run("sleepy-spin", "2048");
     for inv in invocations(&spinning) {
         let window = inv["post_runtime_extensions_duration_ms"]
             .as_f64()
             .expect("post-runtime duration");
-        let cpu = by_role(inv, role, "post_runtime_cpu_ns") as f64 / 1e6;
+        let cpu = by_role(inv, "extension:sleepy-spin", "post_runtime_cpu_ns") as f64 / 1e6;
         eprintln!("spinning: post-runtime {window:.1} ms, extension CPU in it {cpu:.1} ms");
         assert!(
-            (75.0..=window + 1.0).contains(&cpu),
+            (70.0..=130.0).contains(&cpu) && cpu >= 0.85 * window && cpu <= window + 1.0,
             "spinning extension: {cpu:.1} ms of CPU in a {window:.1} ms window"
         );
     }
@@ -259,11 +257,10 @@ fn csharp_collector_costs_more_cpu_than_rust() {
                 "20",
                 "--timeout",
                 "10",
+                "--env",
+                "HEADER_COUNTER_DELAY_MS=50",
             ],
-            &[
-                ("LXPROF_S3_STATE", &state),
-                ("HEADER_COUNTER_DELAY_MS", "50"),
-            ],
+            &[("LXPROF_S3_STATE", &state)],
         );
         assert!(stdout.contains("20 of 20 succeeded"), "{ext}: {stdout}");
         let role = format!("extension:{ext}");

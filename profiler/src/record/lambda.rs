@@ -22,7 +22,9 @@ use lxprof_emulator::{
 };
 use serde_json::Value;
 
-use crate::export::{chrome, report};
+use crate::export::lambda_attrib::{LambdaRun, attribute};
+use crate::export::lambda_report::{lambda_section, render_role_summary};
+use crate::export::{chrome, lambda_trace, report};
 use crate::lambda::{self, LambdaRunError, LambdaRunOptions, Progress};
 use crate::launch;
 use crate::model::{Recording, RecordingInfo};
@@ -38,8 +40,7 @@ use crate::record::{
 const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How often dead pids are pruned from the `traced` map.
 const PRUNE_EVERY: Duration = Duration::from_millis(250);
-/// The role of lxprof's own process.
-pub const EMULATOR_ROLE: &str = "emulator";
+pub use crate::export::lambda_attrib::EMULATOR_ROLE;
 
 /// Options of `lxprof record --lambda`.
 #[derive(Debug, Clone)]
@@ -153,6 +154,10 @@ impl RunObserver for Recorder<'_> {
     fn progress(&self, done: u32, total: u32) {
         self.progress.set(done, total);
     }
+
+    fn memory(&self, env: usize, ns: u64, bytes: u64) {
+        lock(&self.timeline).memory.push((env, ns, bytes));
+    }
 }
 
 fn gettid() -> u32 {
@@ -170,7 +175,10 @@ pub fn record_lambda(
         return Err(LambdaRunError::NotRoot.into());
     }
     // Configuration first: a typo in a preset name needs no probes.
-    let config = lambda::emulator_config(&opts.run)?;
+    let mut config = lambda::emulator_config(&opts.run)?;
+    // Make JIT'd code visible in any runtime the function or an extension
+    // starts (a Mono/Node/JVM/.NET setting affects only its own runtime).
+    crate::runtime_env::merge_env(&mut config.env, &crate::runtime_env::profiling_env(""));
     config.validate().map_err(EmulatorError::from)?;
     preflight::check_system().map_err(RecordError::from)?;
     let probe_opts = ProbeOptions {
@@ -328,13 +336,26 @@ fn record_into(
         inherit_roles(rec, self_pid, &spawned)
     })?;
 
-    let trace = chrome::to_json_with(&recording, &[]);
+    let run = LambdaRun {
+        rec: &recording,
+        start_ns,
+        spawned: &timeline.spawned,
+        phases: &timeline.phases,
+        report: &lambda_report,
+        memory: &timeline.memory,
+        samples: explained.as_ref().map_or(&[], |e| e.samples.as_slice()),
+    };
+    let attribution = {
+        let _span = tracing::info_span!("attribute").entered();
+        attribute(&run)
+    };
+    let trace = chrome::to_json_with(&recording, &lambda_trace::lambda_events(&run, &attribution));
     let mut report_json: Value =
         serde_json::from_slice(&report::to_json(&recording)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut report_json {
         map.insert(
             "lambda".into(),
-            serde_json::to_value(&lambda_report).unwrap_or(Value::Null),
+            lambda_section(&lambda_report, &attribution),
         );
     }
     let report_bytes = serde_json::to_vec_pretty(&report_json).unwrap_or_default();
@@ -347,6 +368,7 @@ fn record_into(
         explained.as_ref(),
     )?;
     let mut summary = lambda::render_dashboard(&lambda_report);
+    summary.push_str(&render_role_summary(&attribution));
     summary.push_str(&record_summary);
     Ok(LambdaRecordOutcome {
         output_dir: out.path().to_path_buf(),

@@ -154,7 +154,9 @@ fn start_target(
                 .iter()
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            let child = launch::spawn_suspended(&path, argv)?;
+            // Make JIT'd code visible: perf maps and frame pointers of known runtimes.
+            let runtime_env = crate::runtime_env::profiling_env(&path.to_string_lossy());
+            let child = launch::spawn_suspended(&path, argv, &runtime_env)?;
             let pid = child.pid();
             probes.trace_pid(pid, pid)?;
             let counters = TreeCounters::open_before_exec(pid)
