@@ -18,8 +18,10 @@ pub(crate) fn ms(v: f64) -> String {
         format!("{v:.0} ms")
     } else if v >= 10.0 {
         format!("{v:.1} ms")
-    } else {
+    } else if v >= 0.01 || v == 0.0 {
         format!("{v:.2} ms")
+    } else {
+        format!("{:.1} µs", v * 1000.0)
     }
 }
 
@@ -355,6 +357,8 @@ mod tests {
     #[test]
     fn durations_keep_their_precision() {
         assert_eq!(ms(0.771), "0.77 ms");
+        assert_eq!(ms(0.00104), "1.0 µs");
+        assert_eq!(ms(0.0), "0.00 ms");
         assert_eq!(ms(36.94), "36.9 ms");
         assert_eq!(ms(583.4), "583 ms");
         assert_eq!(ms(9620.0), "9.62 s");
