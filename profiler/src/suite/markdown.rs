@@ -226,13 +226,24 @@ fn roles_table(out: &mut String, rows: &[&ScenarioResult]) {
 }
 
 fn failures(out: &mut String, rows: &[&ScenarioResult]) {
+    let mut any = false;
     for r in rows {
         let ScenarioStatus::Ok { metrics: m } = &r.status else {
             continue;
         };
+        if m.lost_events > 0 {
+            any = true;
+            let _ = writeln!(
+                out,
+                "- {}: {} kernel events lost (ring buffer full): its per-role figures are low",
+                name(r),
+                m.lost_events
+            );
+        }
         if m.failures.is_empty() {
             continue;
         }
+        any = true;
         let mut kinds: Vec<String> = m
             .failures
             .iter()
@@ -252,9 +263,7 @@ fn failures(out: &mut String, rows: &[&ScenarioResult]) {
             cell(&kinds.join(", "))
         );
     }
-    if rows.iter().any(
-        |r| matches!(&r.status, ScenarioStatus::Ok { metrics } if !metrics.failures.is_empty()),
-    ) {
+    if any {
         out.push('\n');
     }
 }
@@ -305,6 +314,7 @@ mod tests {
                         avg: 20.4,
                         max: 22.0,
                     },
+                    lost_events: 3,
                     roles: vec![RoleFigures {
                         role: "function".into(),
                         billed: true,
@@ -348,6 +358,7 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("1 of 5 invocations did not succeed: timeout (Sandbox.Timedout)"));
+        assert!(md.contains("- rust-blank: 3 kernel events lost"), "{md}");
         // Every table has 8 columns (escaped pipes are not separators).
         for line in md.lines().filter(|l| l.starts_with("| ")) {
             assert_eq!(line.matches(" |").count(), 8, "{line}");

@@ -83,6 +83,8 @@ pub struct ScenarioMetrics {
     pub max_memory_used_mb: MemoryStats,
     /// Per role, function first; empty when the recording has no attribution.
     pub roles: Vec<RoleFigures>,
+    /// Kernel records the recording lost (ring buffer full): per-role figures are low.
+    pub lost_events: u64,
 }
 
 /// Why a scenario's report.json could not be read.
@@ -101,6 +103,8 @@ pub enum ReportError {
 #[derive(Deserialize)]
 struct File {
     lambda: Lambda,
+    #[serde(default)]
+    lost_events: u64,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +194,7 @@ pub fn parse_report(bytes: &[u8]) -> Result<ScenarioMetrics, String> {
         cold_starts: l.summary.cold_starts,
         max_memory_used_mb: l.summary.max_memory_used_mb,
         roles,
+        lost_events: file.lost_events,
     })
 }
 
@@ -283,6 +288,11 @@ mod tests {
         );
         assert_eq!(m.duration_ms.max, 3000.0);
         assert_eq!(m.max_memory_used_mb.max, 21.0);
+        assert_eq!(m.lost_events, 0);
+        let mut lost = report(json!({}));
+        lost["lost_events"] = json!(12);
+        let m = parse_report(lost.to_string().as_bytes()).expect("parse");
+        assert_eq!(m.lost_events, 12);
     }
 
     #[test]
