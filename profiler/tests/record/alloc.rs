@@ -23,6 +23,9 @@ fn record_alloc(name: &str, alloc: AllocMode, argv: Vec<std::ffi::OsString>) -> 
     let mut opts = RecordOptions::new(Target::Command(argv));
     opts.output_dir = Some(scratch(name));
     opts.alloc = alloc;
+    // Every record of the run fits (400,000 × 48 bytes): no loss however
+    // late the reader drains on a loaded machine.
+    opts.ring_buffer_bytes = Some(64 << 20);
     record(&opts).expect("record")
 }
 
