@@ -34,7 +34,12 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
     let mut procs: Vec<_> = rec.processes.iter().collect();
     procs.sort_by_key(|p| (std::cmp::Reverse(p.cpu_ns), p.pid));
     // Roles like `extension:rust-event-collector` are long: size the column.
-    let rw = procs.iter().map(|p| p.role.len()).max().unwrap_or(0).max(12);
+    let rw = procs
+        .iter()
+        .map(|p| p.role.len())
+        .max()
+        .unwrap_or(0)
+        .max(12);
     let _ = writeln!(
         s,
         "{:>8}  {:<rw$} {:<16} {:>10} {:>10} {:>11}",
