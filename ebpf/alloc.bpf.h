@@ -86,8 +86,9 @@ struct lxprof_alloc_pending {
 	u64 address;
 };
 
+/* LRU: an entry left by a thread killed inside the syscall ages out. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, u32);
 	__type(value, struct lxprof_alloc_pending);
@@ -101,8 +102,7 @@ static __always_inline void lxprof_alloc_enter(u32 op, u64 size, u64 address)
 		return;
 	u32 tid = (u32)id;
 	struct lxprof_alloc_pending v = { .op = op, ._pad = 0, .size = size, .address = address };
-	if (bpf_map_update_elem(&alloc_pending, &tid, &v, BPF_ANY) == -E2BIG)
-		lxprof_count(LXPROF_COUNTER_MAP_FULL);
+	bpf_map_update_elem(&alloc_pending, &tid, &v, BPF_ANY);
 }
 
 /* The arguments kept by lxprof_alloc_enter for `op`, removed; 0 when none. */
