@@ -24,13 +24,13 @@ pub(crate) struct Sink {
     /// Allocation probes attached (see [`Sink::set_alloc`]).
     alloc: AllocMode,
     /// With `--alloc full`: exec'd processes whose libc is not known to be
-    /// probed yet, with the drains left before giving up on them.
-    libc_pending: Vec<(u32, u32)>,
+    /// probed yet, with when to give up on them.
+    libc_pending: Vec<(u32, std::time::Instant)>,
 }
 
-/// Drains after an exec during which [`Sink::watch_libcs`] looks for the
-/// process's libc (at 50 ms a drain: ~2 s), then gives up (a static binary).
-const LIBC_ATTEMPTS: u32 = 40;
+/// How long after an exec (or a seed) [`Sink::watch_libcs`] looks for the
+/// process's libc before giving up (a static binary).
+const LIBC_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What symbolizing the samples needs, captured during the recording.
 pub(crate) struct StackCapture {
@@ -99,14 +99,16 @@ impl Sink {
     /// With `--alloc full`, after each drain: probes the libc of the
     /// processes exec'd since (a libc other than the host's, e.g. a
     /// container's, gets its uprobes here). A process whose loader has not
-    /// mapped libc yet is tried again at the next call, up to
-    /// [`LIBC_ATTEMPTS`] times.
+    /// mapped libc yet is tried again at the next call, for [`LIBC_WAIT`].
     pub fn watch_libcs(&mut self, probes: &mut Probes) {
-        for (pid, left) in std::mem::take(&mut self.libc_pending) {
+        let now = std::time::Instant::now();
+        for (pid, until) in std::mem::take(&mut self.libc_pending) {
             match probes.watch_libc(pid) {
                 Ok(true) => {}
-                Ok(false) if left > 1 && std::path::Path::new(&format!("/proc/{pid}")).exists() => {
-                    self.libc_pending.push((pid, left - 1));
+                Ok(false)
+                    if now < until && std::path::Path::new(&format!("/proc/{pid}")).exists() =>
+                {
+                    self.libc_pending.push((pid, until));
                 }
                 Ok(false) => tracing::debug!("pid {pid}: no libc mapped, malloc not probed"),
                 Err(e) => tracing::warn!("pid {pid}: {e}"),
@@ -116,7 +118,8 @@ impl Sink {
 
     pub fn meta(&mut self, meta: Meta) {
         if let (AllocMode::Full, Meta::Seed(seed)) = (self.alloc, &meta) {
-            self.libc_pending.push((seed.pid, LIBC_ATTEMPTS));
+            let until = std::time::Instant::now() + LIBC_WAIT;
+            self.libc_pending.push((seed.pid, until));
         }
         if let Err(e) = self.raw.write_meta(&meta) {
             self.raw_error.get_or_insert(e);
@@ -158,7 +161,8 @@ impl Sink {
             }
             if self.alloc == AllocMode::Full {
                 self.libc_pending.retain(|&(p, _)| p != pid);
-                self.libc_pending.push((pid, LIBC_ATTEMPTS));
+                let until = std::time::Instant::now() + LIBC_WAIT;
+                self.libc_pending.push((pid, until));
             }
         }
     }
