@@ -19,7 +19,10 @@
 //! `malloc_count`/`malloc_bytes` (malloc + calloc + realloc calls and the
 //! bytes they asked for; 0 with `syscalls`), `free_count`, `mmap_count`,
 //! `mmap_bytes` (lengths of successful mmap calls, file mappings included),
-//! `munmap_bytes`, `brk_bytes` (heap growth; shrinks not subtracted).
+//! `munmap_bytes`, `brk_bytes` (heap growth; shrinks not subtracted). These
+//! are address space asked for, not memory touched: glibc reserves 64 MiB per
+//! malloc arena and thread stacks are mapped whole (RSS and page faults tell
+//! what was used). mremap is not followed.
 
 use serde::Serialize;
 
