@@ -349,11 +349,12 @@ pub struct SuiteArgs {
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
 
-    /// S3-compatible endpoint for the event collectors.
+    /// S3-compatible endpoint for the event collectors [default: a running
+    /// scripts/local-s3.sh server, else real S3 with your AWS credentials].
     #[arg(long, value_name = "URL")]
     pub s3_endpoint: Option<String>,
 
-    /// Bucket the event collectors write to.
+    /// Bucket the event collectors write to [default: lxprof-events].
     #[arg(long, value_name = "BUCKET")]
     pub bucket: Option<String>,
 

@@ -202,8 +202,12 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
     preflight::check_system()?;
     let build = presets::build_dir();
     presets::resolve_function(&opts.function, build.as_deref())?;
-    let mut memory = opts.memory_mb.clone();
-    memory.dedup();
+    let mut memory: Vec<u32> = Vec::new();
+    for &m in &opts.memory_mb {
+        if !memory.contains(&m) {
+            memory.push(m);
+        }
+    }
     if memory.is_empty() || opts.scenarios.is_empty() {
         return Err(SuiteError::Empty);
     }
