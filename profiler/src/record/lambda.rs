@@ -222,6 +222,7 @@ fn record_into(
     // lxprof itself is the emulator; this thread only reads the ring buffer.
     let self_pid = std::process::id();
     sink.skip_tid = Some(gettid());
+    sink.set_alloc(opts.alloc);
     probes.trace_pid(self_pid, self_pid)?;
     if let Some(seed) = launch::seed(self_pid) {
         sink.meta(Meta::Seed(seed));
@@ -263,6 +264,8 @@ fn record_into(
         loop {
             reader.wait(POLL_EVERY);
             sink.drain(&mut reader);
+            // Processes that exec'd a libc not probed yet (`--alloc full`).
+            sink.watch_libcs(&mut lock(&probes));
             for (pid, role) in std::mem::take(&mut *lock(&recorder.new_roles)) {
                 sink.meta(Meta::Role { pid, role });
             }
