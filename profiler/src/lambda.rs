@@ -55,6 +55,8 @@ pub struct LambdaRunOptions {
     pub print_logs: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Print each invocation's REPORT line on stderr (default true).
+    pub print_reports: bool,
 }
 
 impl LambdaRunOptions {
@@ -76,6 +78,7 @@ impl LambdaRunOptions {
             output_dir: None,
             print_logs: false,
             progress: true,
+            print_reports: true,
         }
     }
 }
@@ -146,7 +149,7 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
     config.concurrency = opts.concurrency;
     config.cpu_cap = opts.cpu_cap;
     config.print_logs = opts.print_logs;
-    config.print_reports = true;
+    config.print_reports = opts.print_reports;
     if let Some(path) = &opts.event {
         let bytes = std::fs::read(path).map_err(|source| LambdaRunError::Event {
             path: path.clone(),

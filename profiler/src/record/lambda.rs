@@ -83,6 +83,9 @@ pub struct LambdaRecordOutcome {
     pub recording: Recording,
     /// What the emulator reported during the run.
     pub timeline: Timeline,
+    /// SIGINT/SIGTERM arrived (the run was cancelled, or the signal came while
+    /// the outputs were written): a caller running several recordings stops.
+    pub interrupted: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +244,7 @@ fn record_into(
         progress: Progress::new(opts.run.progress, opts.run.invocations),
     };
     let cancel = CancellationToken::new();
+    let mut signalled = false;
     let run = std::thread::scope(|scope| {
         let emulator = std::thread::Builder::new()
             .name("lxprof-emulator".into())
@@ -260,7 +264,6 @@ fn record_into(
         };
         let _span = tracing::info_span!("recording").entered();
         let mut last_prune = Instant::now();
-        let mut signalled = false;
         loop {
             reader.wait(POLL_EVERY);
             sink.drain(&mut reader);
@@ -370,6 +373,7 @@ fn record_into(
         events_path,
         explained.as_ref(),
     )?;
+    let interrupted = signalled || SignalGuard::take().is_some();
     let mut summary = lambda::render_dashboard(&lambda_report);
     summary.push_str(&render_role_summary(&attribution));
     summary.push_str(&record_summary);
@@ -381,6 +385,7 @@ fn record_into(
         lost_events: recording.info.lost_events,
         recording,
         timeline,
+        interrupted,
     })
 }
 

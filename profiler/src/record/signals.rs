@@ -1,11 +1,16 @@
 //! SIGINT/SIGTERM while recording: caught (not fatal), told apart when the
 //! terminal sent them to the whole process group, and restored afterwards.
+//! Guards nest (`lxprof suite` holds one around the recordings it runs, each
+//! recording its own): a signal caught by an inner guard and not taken stays
+//! for the outer one.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 /// The last signal caught; negative when the kernel sent it (the terminal's
 /// Ctrl-C to the foreground group), positive when a process did (`kill`).
 static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// Guards alive.
+static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
@@ -29,7 +34,10 @@ pub(crate) struct SignalGuard {
 
 impl SignalGuard {
     pub fn install() -> SignalGuard {
-        LAST_SIGNAL.store(0, Ordering::SeqCst);
+        // A signal from before the outermost guard is stale.
+        if DEPTH.fetch_add(1, Ordering::SeqCst) == 0 {
+            LAST_SIGNAL.store(0, Ordering::SeqCst);
+        }
         let mut old = Vec::new();
         for sig in [libc::SIGINT, libc::SIGTERM] {
             // SAFETY: zeroed sigaction is valid; the handler only stores an atomic.
@@ -60,9 +68,36 @@ impl SignalGuard {
 
 impl Drop for SignalGuard {
     fn drop(&mut self) {
+        DEPTH.fetch_sub(1, Ordering::SeqCst);
         for (sig, prev) in &self.old {
             // SAFETY: restoring a sigaction the kernel gave us.
             unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signal_caught_by_an_inner_guard_stays_for_the_outer_one() {
+        let outer = SignalGuard::install();
+        {
+            let _inner = SignalGuard::install();
+            // SAFETY: raising a signal whose handler only stores an atomic.
+            unsafe { libc::raise(libc::SIGTERM) };
+        }
+        let caught = SignalGuard::take().map(|c| c.signal);
+        drop(outer);
+        assert_eq!(caught, Some(libc::SIGTERM));
+        assert!(SignalGuard::take().is_none());
+        // SAFETY: reading the current disposition.
+        let current = unsafe {
+            let mut cur: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut cur);
+            cur.sa_sigaction
+        };
+        assert_ne!(current, on_signal as *const () as usize);
     }
 }

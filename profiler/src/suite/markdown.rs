@@ -327,6 +327,7 @@ mod tests {
                     }],
                 },
             },
+            interrupted: false,
         }
     }
 

@@ -14,7 +14,6 @@ pub mod results;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lxprof_emulator::{EmulatorError, presets};
@@ -24,6 +23,7 @@ use crate::lambda::{DEFAULT_FUNCTION, LambdaRunError, LambdaRunOptions};
 use crate::output::{OutputDir, OutputError};
 use crate::preflight::{self, PreflightError};
 use crate::probes::AllocMode;
+use crate::record::SignalGuard;
 use crate::record::lambda::{LambdaRecordError, LambdaRecordOptions, record_lambda};
 
 pub use results::ScenarioMetrics;
@@ -96,6 +96,8 @@ impl SuiteOptions {
         run.bucket = self.bucket.clone();
         run.output_dir = Some(dir);
         run.progress = false;
+        // One line per scenario, not a REPORT line per invocation under the bar.
+        run.print_reports = false;
         let mut o = LambdaRecordOptions::new(run);
         o.alloc = self.alloc;
         o.freq = self.freq.filter(|&f| f > 0);
@@ -137,6 +139,10 @@ pub struct ScenarioResult {
     pub seconds: f64,
     #[serde(flatten)]
     pub status: ScenarioStatus,
+    /// SIGINT/SIGTERM arrived during the recording (it finished anyway):
+    /// the suite stops after it.
+    #[serde(skip)]
+    pub interrupted: bool,
 }
 
 /// The settings written at the top of suite.md and in suite.json.
@@ -214,7 +220,9 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
     let out = OutputDir::create(opts.output_dir.clone())?;
     let total = memory.len() * opts.scenarios.len();
     let bar = progress_bar(opts.progress, total);
-    let interrupt = Interrupt::install();
+    // Between recordings a signal stops the suite; during one, the
+    // recording cancels its run and reports it (`interrupted`).
+    let signals = SignalGuard::install();
     let mut results = Vec::new();
     let mut interrupted = false;
     'matrix: for &mem in &memory {
@@ -232,7 +240,9 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
                 }
                 None => eprintln!("{line}"),
             }
-            let stop = r.status == ScenarioStatus::Interrupted || interrupt.caught();
+            let stop = r.status == ScenarioStatus::Interrupted
+                || r.interrupted
+                || SignalGuard::take().is_some();
             results.push(r);
             if stop {
                 interrupted = true;
@@ -243,7 +253,7 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    drop(interrupt);
+    drop(signals);
     let settings = SuiteSettings {
         function: crate::lambda::label(&opts.function),
         memory_mb: memory,
@@ -307,6 +317,7 @@ fn run_scenario(
         extension_size_bytes: None,
         seconds: 0.0,
         status: ScenarioStatus::Interrupted,
+        interrupted: false,
     };
     result.status = match scenario::check(sc, build) {
         Err(e) => ScenarioStatus::Failed {
@@ -316,8 +327,11 @@ fn run_scenario(
             result.extension_size_bytes = footprint.map(|f| scenario::size_on_disk(f.path()));
             let ropts = opts.record_options(sc, mem, root.join(&rel));
             match record(&ropts, command.to_vec()) {
-                Ok(report) => match results::read_report(&report) {
-                    Ok(metrics) => ScenarioStatus::Ok { metrics },
+                Ok((report, interrupted)) => match results::read_report(&report) {
+                    Ok(metrics) => {
+                        result.interrupted = interrupted;
+                        ScenarioStatus::Ok { metrics }
+                    }
                     Err(e) => ScenarioStatus::Failed {
                         error: e.to_string(),
                     },
@@ -336,9 +350,12 @@ fn run_scenario(
 }
 
 /// Records one scenario; returns its report.json.
-fn record(opts: &LambdaRecordOptions, command: Vec<String>) -> Result<PathBuf, LambdaRecordError> {
+fn record(
+    opts: &LambdaRecordOptions,
+    command: Vec<String>,
+) -> Result<(PathBuf, bool), LambdaRecordError> {
     let outcome = record_lambda(opts, command)?;
-    Ok(outcome.output_dir.join("report.json"))
+    Ok((outcome.output_dir.join("report.json"), outcome.interrupted))
 }
 
 /// The line printed when a scenario ends.
@@ -380,52 +397,6 @@ fn progress_bar(enabled: bool, total: usize) -> Option<indicatif::ProgressBar> {
     })
 }
 
-/// Set by SIGINT/SIGTERM while the suite's handler is installed (between
-/// recordings; a recording installs its own, which cancels that recording).
-static CAUGHT: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_sig: libc::c_int) {
-    CAUGHT.store(true, Ordering::SeqCst);
-}
-
-/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
-struct Interrupt {
-    old: Vec<(i32, libc::sigaction)>,
-}
-
-impl Interrupt {
-    fn install() -> Interrupt {
-        CAUGHT.store(false, Ordering::SeqCst);
-        let mut old = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
-            // SAFETY: a zeroed sigaction is valid; the handler only stores an atomic.
-            unsafe {
-                let mut sa: libc::sigaction = std::mem::zeroed();
-                sa.sa_sigaction = on_signal as *const () as usize;
-                libc::sigemptyset(&mut sa.sa_mask);
-                let mut prev: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, &sa, &mut prev) == 0 {
-                    old.push((sig, prev));
-                }
-            }
-        }
-        Interrupt { old }
-    }
-
-    fn caught(&self) -> bool {
-        CAUGHT.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Interrupt {
-    fn drop(&mut self) {
-        for (sig, prev) in &self.old {
-            // SAFETY: restoring a sigaction the kernel gave us.
-            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,23 +420,6 @@ mod tests {
     }
 
     #[test]
-    fn a_signal_between_recordings_is_caught_and_handlers_restored() {
-        let guard = Interrupt::install();
-        assert!(!guard.caught());
-        // SAFETY: raising a signal whose handler only stores an atomic.
-        unsafe { libc::raise(libc::SIGTERM) };
-        assert!(guard.caught());
-        drop(guard);
-        // SAFETY: reading the current disposition.
-        let current = unsafe {
-            let mut cur: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut cur);
-            cur.sa_sigaction
-        };
-        assert_ne!(current, on_signal as *const () as usize);
-    }
-
-    #[test]
     fn lines_name_the_cell_and_the_error() {
         let r = ScenarioResult {
             memory_mb: 128,
@@ -477,6 +431,7 @@ mod tests {
             status: ScenarioStatus::Failed {
                 error: "AOT images missing".into(),
             },
+            interrupted: false,
         };
         assert_eq!(
             one_line(&r),
