@@ -103,7 +103,9 @@ pub enum LambdaRunError {
          `scripts/local-s3.sh start`, give --s3-endpoint URL, or export AWS credentials"
     )]
     NoS3 { extension: String },
-    #[error("the emulated Lambda environment needs root (cgroups, mount namespaces; BPF to record): run lxprof with sudo")]
+    #[error(
+        "the emulated Lambda environment needs root (cgroups, mount namespaces; BPF to record): run lxprof with sudo"
+    )]
     NotRoot,
     #[error(transparent)]
     Emulator(#[from] EmulatorError),
