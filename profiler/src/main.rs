@@ -87,6 +87,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = args.to_lambda_options();
             let outcome = lxprof::record::lambda::record_lambda(&opts, std::env::args().collect())?;
             print!("{}", outcome.summary);
+            if outcome.interrupted {
+                return Ok(ExitCode::from(130));
+            }
             Ok(lambda_exit_code(&outcome.report))
         }
         Command::Suite(args) => {

@@ -289,3 +289,76 @@ fn csharp_collector_costs_more_cpu_than_rust() {
         per_invocation[0]
     );
 }
+
+#[test]
+fn ctrl_c_keeps_the_finished_invocations_and_cleans_up() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let dir = scratch("lambda-record-sigint");
+    let out = dir.join("out");
+    let child = Command::new(env!("CARGO_BIN_EXE_lxprof"))
+        .args(["record", "--lambda", "--extension", "rust-blank"])
+        .args([
+            "--invocations",
+            "200",
+            "--env",
+            "HEADER_COUNTER_DELAY_MS=100",
+            "-o",
+        ])
+        .arg(&out)
+        .env("LXPROF_EXTENSIONS_BUILD", &build)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running lxprof");
+    // Let a few invocations finish, then Ctrl-C (SIGINT to lxprof alone).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().expect("lxprof exits");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("interrupted:"), "{stdout}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).expect("report.json"))
+            .expect("report.json is JSON");
+    let n = invocations(&report).len();
+    assert!((1..200).contains(&n), "{n} invocations recorded");
+    for inv in invocations(&report) {
+        assert!(by_role(inv, "function", "cpu_ns") > 0, "{inv}");
+    }
+    let trace: Value =
+        serde_json::from_slice(&std::fs::read(out.join("trace.json")).expect("trace.json"))
+            .expect("trace.json is JSON");
+    lxprof::export::chrome::validate(&trace).expect("trace.json is valid");
+    // Every environment was removed: no lxprof cgroup of this run is left.
+    let pid = format!("lxprof-{}-", output_pid(&report));
+    for parent in lxprof_emulator::sandbox::lxprof_parents() {
+        for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.contains(&pid),
+                "cgroup {}/{name} left behind",
+                parent.display()
+            );
+        }
+    }
+}
+
+/// The pid of the lxprof process that wrote `report` (the emulator's).
+fn output_pid(report: &Value) -> u64 {
+    report["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .find(|p| p["role"] == "emulator")
+        .and_then(|p| p["pid"].as_u64())
+        .expect("the emulator process")
+}

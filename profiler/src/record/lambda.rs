@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lxprof_emulator::{
-    CancellationToken, EmulatorError, LambdaReport, PhaseEvent, Role, RunObserver,
+    CancellationToken, EmulatorError, InvocationMetrics, LambdaReport, PhaseEvent, Role,
+    RunObserver, Summary,
 };
 use serde_json::Value;
 
@@ -133,6 +134,8 @@ struct Recorder<'a> {
     new_roles: Mutex<Vec<(u32, String)>>,
     /// Tracing failures (a full `traced` map): reported after the run.
     errors: Mutex<Vec<String>>,
+    /// Invocations finished so far (the report of a cancelled run).
+    done: Mutex<Vec<InvocationMetrics>>,
     progress: Progress,
 }
 
@@ -148,6 +151,10 @@ impl RunObserver for Recorder<'_> {
         let name = role_name(role);
         lock(&self.new_roles).push((pid, name.clone()));
         lock(&self.timeline).spawned.push((env, pid, name));
+    }
+
+    fn invocation_done(&self, m: &InvocationMetrics) {
+        lock(&self.done).push(m.clone());
     }
 
     fn phase(&self, env: usize, event: PhaseEvent, ns: u64) {
@@ -241,6 +248,7 @@ fn record_into(
         timeline: Mutex::new(Timeline::default()),
         new_roles: Mutex::new(Vec::new()),
         errors: Mutex::new(Vec::new()),
+        done: Mutex::new(Vec::new()),
         progress: Progress::new(opts.run.progress, opts.run.invocations),
     };
     let cancel = CancellationToken::new();
@@ -309,10 +317,22 @@ fn record_into(
         tracing::warn!("not traced: {e}");
     }
     let timeline = std::mem::take(&mut *lock(&recorder.timeline));
+    let mut done = std::mem::take(&mut *lock(&recorder.done));
     drop(recorder);
     let probes = probes.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut lambda_report = match run {
         Ok(r) => r,
+        // Ctrl-C: every environment was shut down; what finished is kept.
+        Err(LambdaRunError::Emulator(EmulatorError::Cancelled)) if signalled => {
+            done.sort_by_key(|m| m.phases.invoke_start_ns.max(m.phases.init_start_ns));
+            LambdaReport {
+                memory_mb: opts.run.memory_mb,
+                function: String::new(),
+                extensions: Vec::new(),
+                summary: Summary::of(&done),
+                invocations: done,
+            }
+        }
         Err(e) => {
             // Detach the probes and leave nothing half-written.
             drop(probes);
@@ -374,7 +394,15 @@ fn record_into(
         explained.as_ref(),
     )?;
     let interrupted = signalled || SignalGuard::take().is_some();
-    let mut summary = lambda::render_dashboard(&lambda_report);
+    let mut summary = String::new();
+    if interrupted {
+        summary += &format!(
+            "lxprof: interrupted: {} of {} invocations finished, recorded below\n",
+            lambda_report.invocations.len(),
+            opts.run.invocations
+        );
+    }
+    summary += &lambda::render_dashboard(&lambda_report);
     summary.push_str(&render_role_summary(&attribution));
     summary.push_str(&record_summary);
     Ok(LambdaRecordOutcome {

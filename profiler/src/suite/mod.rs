@@ -327,11 +327,14 @@ fn run_scenario(
             result.extension_size_bytes = footprint.map(|f| scenario::size_on_disk(f.path()));
             let ropts = opts.record_options(sc, mem, root.join(&rel));
             match record(&ropts, command.to_vec()) {
-                Ok((report, interrupted)) => match results::read_report(&report) {
-                    Ok(metrics) => {
-                        result.interrupted = interrupted;
-                        ScenarioStatus::Ok { metrics }
-                    }
+                // Ctrl-C: the recording kept the invocations that finished
+                // (in its directory); the row says it was cut short.
+                Ok((_, true)) => {
+                    result.interrupted = true;
+                    ScenarioStatus::Interrupted
+                }
+                Ok((report, false)) => match results::read_report(&report) {
+                    Ok(metrics) => ScenarioStatus::Ok { metrics },
                     Err(e) => ScenarioStatus::Failed {
                         error: e.to_string(),
                     },
