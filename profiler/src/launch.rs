@@ -385,6 +385,11 @@ mod tests {
         // This thread is running now; sleep is not.
         let me_tid = unsafe { libc::gettid() } as u32;
         assert_eq!(thread_state(me_tid), Some('R'));
+        // Just spawned, sleep may still be exec'ing (R): it sleeps soon after.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while thread_state(child.id()) != Some('S') && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert_eq!(thread_state(child.id()), Some('S'));
         let me = seed(std::process::id()).expect("seed");
         assert!(!me.threads.is_empty());
