@@ -564,6 +564,12 @@ impl Environment {
             let cap = shutdown_cap(live.extensions);
             let deadline_ms = epoch_ms() + cap.as_millis() as u64;
             let shared = Arc::clone(&live.shared);
+            // Telemetry buffered while frozen (the last invocation's platform.report)
+            // reaches the subscribers before SHUTDOWN: an extension that exits on
+            // SHUTDOWN would otherwise race its own last records.
+            if !cap.is_zero() {
+                shared.telemetry.flush(cap / 2).await;
+            }
             shared.update(|s| {
                 let ids = s.core.begin_shutdown();
                 let ev = json!({"eventType": "SHUTDOWN", "shutdownReason": reason, "deadlineMs": deadline_ms});
