@@ -213,19 +213,28 @@ fn sleeping_and_spinning_extensions_post_runtime() {
     }
     // 2048 MB is more than a whole CPU (1769 MB = 1 vCPU): the spin is not
     // throttled. It spins from the INVOKE until its thread used 100 ms of
-    // CPU, so the post-runtime window (from the runtime's answer on) holds
-    // 100 ms minus the runtime's time, all of it CPU; on a loaded machine
-    // the window stretches, the CPU does not.
+    // CPU: ≈ 100 ms of extension CPU in the invoke phase, most of it after
+    // the runtime answered (the function answers at once). How much exactly
+    // falls before the runtime's next depends on the scheduling of a loaded
+    // 2-CPU machine; the total does not.
     let spinning = run("sleepy-spin", "2048");
     for inv in invocations(&spinning) {
         let window = inv["post_runtime_extensions_duration_ms"]
             .as_f64()
             .expect("post-runtime duration");
-        let cpu = by_role(inv, "extension:sleepy-spin", "post_runtime_cpu_ns") as f64 / 1e6;
-        eprintln!("spinning: post-runtime {window:.1} ms, extension CPU in it {cpu:.1} ms");
+        let role = "extension:sleepy-spin";
+        let total = by_role(inv, role, "cpu_ns") as f64 / 1e6;
+        let post = by_role(inv, role, "post_runtime_cpu_ns") as f64 / 1e6;
+        eprintln!(
+            "spinning: post-runtime {window:.1} ms, extension CPU {total:.1} ms, {post:.1} ms of it post-runtime"
+        );
         assert!(
-            (70.0..=130.0).contains(&cpu) && cpu >= 0.85 * window && cpu <= window + 1.0,
-            "spinning extension: {cpu:.1} ms of CPU in a {window:.1} ms window"
+            (95.0..=130.0).contains(&total),
+            "spinning extension: {total:.1} ms of CPU in the invoke phase"
+        );
+        assert!(
+            post >= 50.0 && post <= window + 1.0,
+            "spinning extension: {post:.1} ms of CPU in a {window:.1} ms post-runtime window"
         );
     }
 }
