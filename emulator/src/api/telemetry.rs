@@ -170,10 +170,12 @@ async fn post_batch(dest: &str, buf: &mut Vec<Arc<Value>>) {
         return;
     }
     let body = Value::Array(buf.drain(..).map(|v| (*v).clone()).collect()).to_string();
+    // A subscriber that is not listening yet, resets the connection or
+    // answers an error gets the batch again (for up to 2 s), as Lambda retries.
     for _ in 0..40 {
         match post(dest, &body).await {
-            Ok(_) => return,
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Ok(status) if (200..300).contains(&status) => return,
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
 }
