@@ -46,14 +46,7 @@ pub(super) fn attach_syscalls(ebpf: &mut Ebpf) -> Result<(), ProbeError> {
             tracepoint,
             source,
         };
-        let prog: &mut TracePoint = ebpf
-            .program_mut(program)
-            .ok_or(ProbeError::Missing {
-                kind: "program",
-                name: program,
-            })?
-            .try_into()
-            .map_err(err)?;
+        let prog: &mut TracePoint = super::program(ebpf, program, err)?;
         prog.load().map_err(err)?;
         prog.attach("syscalls", tracepoint).map_err(err)?;
     }
@@ -73,23 +66,13 @@ impl LibcWatch {
     /// runs with (the host's).
     pub(super) fn load(ebpf: &mut Ebpf) -> Result<LibcWatch, ProbeError> {
         for (program, _) in UPROBES {
-            let prog: &mut UProbe = ebpf
-                .program_mut(program)
-                .ok_or(ProbeError::Missing {
-                    kind: "program",
-                    name: program,
-                })?
-                .try_into()
-                .map_err(|source| ProbeError::Uprobe {
-                    program,
-                    path: PathBuf::new(),
-                    source,
-                })?;
-            prog.load().map_err(|source| ProbeError::Uprobe {
+            let err = |source| ProbeError::Uprobe {
                 program,
                 path: PathBuf::new(),
                 source,
-            })?;
+            };
+            let prog: &mut UProbe = super::program(ebpf, program, err)?;
+            prog.load().map_err(err)?;
         }
         let mut watch = LibcWatch::default();
         let own = libcs_of("/proc/self/maps", Path::new("/"));
@@ -129,14 +112,7 @@ impl LibcWatch {
                 path: path.to_path_buf(),
                 source,
             };
-            let prog: &mut UProbe = ebpf
-                .program_mut(program)
-                .ok_or(ProbeError::Missing {
-                    kind: "program",
-                    name: program,
-                })?
-                .try_into()
-                .map_err(err)?;
+            let prog: &mut UProbe = super::program(ebpf, program, err)?;
             prog.attach(*symbol, path, UProbeScope::AllProcesses)
                 .map_err(err)?;
         }

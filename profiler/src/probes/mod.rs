@@ -163,6 +163,25 @@ pub struct Probes {
     ebpf: Ebpf,
 }
 
+/// Program `name` of the object as its type `P` (`TracePoint`, `UProbe`, …);
+/// a type mismatch is reported through `err`.
+fn program<'a, P>(
+    ebpf: &'a mut Ebpf,
+    name: &'static str,
+    err: impl FnOnce(aya::programs::ProgramError) -> ProbeError,
+) -> Result<&'a mut P, ProbeError>
+where
+    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(ProbeError::Missing {
+            kind: "program",
+            name,
+        })?
+        .try_into()
+        .map_err(err)
+}
+
 fn families() -> impl Iterator<Item = &'static BtfProgram> {
     sched::PROGRAMS
         .iter()
@@ -200,14 +219,7 @@ impl Probes {
                 tracepoint: p.tracepoint,
                 source,
             };
-            let prog: &mut BtfTracePoint = ebpf
-                .program_mut(p.program)
-                .ok_or(ProbeError::Missing {
-                    kind: "program",
-                    name: p.program,
-                })?
-                .try_into()
-                .map_err(err)?;
+            let prog: &mut BtfTracePoint = program(&mut ebpf, p.program, err)?;
             prog.load(p.tracepoint, &btf).map_err(err)?;
             prog.attach().map_err(err)?;
         }

@@ -43,14 +43,10 @@ impl Sampler {
             path: path.to_string(),
             source,
         })?;
-        let prog: &mut PerfEvent = ebpf
-            .program_mut(PROGRAM)
-            .ok_or(ProbeError::Missing {
-                kind: "program",
-                name: PROGRAM,
-            })?
-            .try_into()
-            .map_err(|source| ProbeError::PerfEvent { cpu: None, source })?;
+        let prog: &mut PerfEvent = super::program(ebpf, PROGRAM, |source| ProbeError::PerfEvent {
+            cpu: None,
+            source,
+        })?;
         prog.load()
             .map_err(|source| ProbeError::PerfEvent { cpu: None, source })?;
         for cpu in cpus {
