@@ -193,23 +193,7 @@ fn mono_perf_samples_match_perf_script() {
     let mut s = Symbolizer::new();
     s.observe_process(pid).expect("observe");
     let data = dir.join("perf.data");
-    let st = Command::new("perf")
-        .args([
-            "record",
-            "-q",
-            "-F",
-            "499",
-            "-g",
-            "-p",
-            &pid.to_string(),
-            "-o",
-        ])
-        .arg(&data)
-        .args(["--", "sleep", "1"])
-        .stderr(Stdio::null())
-        .status()
-        .expect("perf record");
-    assert!(st.success());
+    perf_record(pid, &data);
     child.line();
     s.refresh(pid).expect("refresh before exit");
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).expect("maps");
@@ -414,23 +398,7 @@ fn node_perf_samples_match_perf_script() {
     let mut s = Symbolizer::new();
     s.observe_process(pid).expect("observe");
     let data = dir.join("perf.data");
-    let st = Command::new("perf")
-        .args([
-            "record",
-            "-q",
-            "-F",
-            "499",
-            "-g",
-            "-p",
-            &pid.to_string(),
-            "-o",
-        ])
-        .arg(&data)
-        .args(["--", "sleep", "1"])
-        .stderr(Stdio::null())
-        .status()
-        .expect("perf record");
-    assert!(st.success());
+    perf_record(pid, &data);
     child.line();
     child.finish();
     wait_gone(pid);
@@ -467,4 +435,26 @@ fn node_perf_samples_match_perf_script() {
     // JS-named frame will do; the point is that both name every frame alike.
     assert!(jit.iter().any(|f| f.1.starts_with("JS:")), "{jit:?}");
     assert_eq!(same, jit.len());
+}
+
+/// `perf record -g` of `pid` for one second into `data` (the reference the
+/// tests compare lxprof's symbols with).
+fn perf_record(pid: u32, data: &std::path::Path) {
+    let st = Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-F",
+            "499",
+            "-g",
+            "-p",
+            &pid.to_string(),
+            "-o",
+        ])
+        .arg(data)
+        .args(["--", "sleep", "1"])
+        .stderr(Stdio::null())
+        .status()
+        .expect("perf record");
+    assert!(st.success());
 }
