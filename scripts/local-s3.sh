@@ -29,7 +29,7 @@ install_venv() {
   echo "local-s3: creating $VENV with $MOTO_SPEC" >&2
   python3 -m venv "$VENV" || die "python3 -m venv failed: install python3-venv"
   "$VENV/bin/pip" install -q --disable-pip-version-check "$MOTO_SPEC" \
-    || die "pip install $MOTO_SPEC failed (PyPI reachable?)"
+    || die "pip install $MOTO_SPEC failed: see pip's error above (PyPI unreachable? disk full?)"
   echo "$MOTO_SPEC" >"$VENV/.lxprof-spec"
 }
 
