@@ -10,6 +10,9 @@
 //!   ancestors (`spawned` + `Process.ppid` chains). Only the environment's own
 //!   processes count for its invocations, plus every `emulator` process (shown
 //!   apart: it is not part of Lambda's cost and serves all environments).
+//!   With concurrent environments, the emulator's usage at any instant is
+//!   shared equally among the invocations busy then (in init or invoke), so
+//!   that summed over invocations it is counted once.
 //! - Windows are half-open `[start, end)` in ns relative to the recording
 //!   start. CPU = overlap of the threads' on-CPU intervals with the window;
 //!   faults = PAGE_FAULT records in it; allocations = records whose op
@@ -267,6 +270,117 @@ pub fn usage_in(p: &Process, w: Window) -> Usage {
     }
 }
 
+/// How many invocations are busy (in their init or invoke phase) over time:
+/// sorted, disjoint `[start, end)` segments with their count (≥ 1).
+struct Busy {
+    segments: Vec<(Window, u32)>,
+}
+
+impl Busy {
+    fn new(windows: impl IntoIterator<Item = Window>) -> Self {
+        let mut edges: Vec<(u64, i64)> = Vec::new();
+        for w in windows.into_iter().filter(|w| w.len_ns() > 0) {
+            edges.push((w.start_ns, 1));
+            edges.push((w.end_ns, -1));
+        }
+        edges.sort_unstable();
+        let mut segments = Vec::new();
+        let mut count = 0i64;
+        let mut prev = None;
+        for (t, d) in edges {
+            if let Some(p) = prev
+                && t > p
+                && count > 0
+            {
+                let w = Window {
+                    start_ns: p,
+                    end_ns: t,
+                };
+                segments.push((w, count as u32));
+            }
+            count += d;
+            prev = Some(t);
+        }
+        Busy { segments }
+    }
+
+    /// `w` cut where the busy count changes, each part with its count (1
+    /// where no invocation is busy).
+    fn split(&self, w: Window) -> Vec<(Window, u32)> {
+        let first = self
+            .segments
+            .partition_point(|(s, _)| s.end_ns <= w.start_ns);
+        let mut parts = Vec::new();
+        let mut at = w.start_ns;
+        for (s, n) in self.segments[first..]
+            .iter()
+            .take_while(|(s, _)| s.start_ns < w.end_ns)
+        {
+            if s.start_ns > at {
+                parts.push((window(at, s.start_ns), 1));
+            }
+            let end = s.end_ns.min(w.end_ns);
+            parts.push((window(at.max(s.start_ns), end), *n));
+            at = end;
+        }
+        if at < w.end_ns {
+            parts.push((window(at, w.end_ns), 1));
+        }
+        parts
+    }
+
+    /// Usage of `p` in `w`, each instant's share divided among the
+    /// invocations busy then.
+    fn shared_usage_in(&self, p: &Process, w: Window) -> Usage {
+        let parts = self.split(w);
+        if parts.iter().all(|(_, n)| *n <= 1) {
+            return usage_in(p, w);
+        }
+        let (mut cpu, mut faults, mut bytes, mut count) = (0.0, 0.0, 0.0, 0.0);
+        for (part, n) in parts {
+            let u = usage_in(p, part);
+            let n = f64::from(n.max(1));
+            cpu += u.cpu_ns as f64 / n;
+            faults += u.page_faults as f64 / n;
+            bytes += u.alloc_bytes as f64 / n;
+            count += u.alloc_count as f64 / n;
+        }
+        Usage {
+            cpu_ns: cpu.round() as u64,
+            page_faults: faults.round() as u64,
+            alloc_bytes: bytes.round() as u64,
+            alloc_count: count.round() as u64,
+        }
+    }
+}
+
+fn window(start_ns: u64, end_ns: u64) -> Window {
+    Window { start_ns, end_ns }
+}
+
+/// The init (cold starts) and invoke windows of an invocation.
+fn phase_windows(m: &InvocationMetrics, origin: u64) -> (Option<Window>, Option<Window>) {
+    let ph = &m.phases;
+    let invoke_end = if ph.invoke_end_ns != 0 {
+        ph.invoke_end_ns
+    } else {
+        // The invoke phase never ended (timeout, crash): up to the last boundary seen.
+        ph.runtime_next_ns.max(ph.runtime_done_ns)
+    };
+    let invoke = Window::from_abs(ph.invoke_start_ns, invoke_end, origin);
+    let init_end = if ph.init_end_ns != 0 {
+        ph.init_end_ns
+    } else {
+        ph.invoke_start_ns
+    };
+    let init = if m.cold {
+        Window::from_abs(ph.init_start_ns, init_end, origin)
+    } else {
+        None
+    };
+    (init, invoke)
+}
+
 /// Classified samples by pid, sorted by time (relative ns).
 struct SampleIndex<'a> {
     by_pid: HashMap<u32, Vec<(u64, &'a ResolvedSample)>>,
@@ -323,11 +437,15 @@ impl<'a> SampleIndex<'a> {
 pub fn attribute(run: &LambdaRun) -> Attribution {
     let owners = process_roles(run.rec, run.spawned);
     let samples = SampleIndex::new(run.samples, run.start_ns);
+    let busy = Busy::new(run.report.invocations.iter().flat_map(|m| {
+        let (init, invoke) = phase_windows(m, run.start_ns);
+        init.into_iter().chain(invoke)
+    }));
     let invocations: Vec<InvocationAttribution> = run
         .report
         .invocations
         .iter()
-        .map(|m| attribute_one(run, m, &owners, &samples))
+        .map(|m| attribute_one(run, m, &owners, &samples, &busy))
         .collect();
     let roles = summarize(&invocations);
     let cgroup_check = cgroup_check(run.report, &invocations);
@@ -343,27 +461,11 @@ fn attribute_one(
     m: &InvocationMetrics,
     owners: &[Option<Owner>],
     samples: &SampleIndex,
+    busy: &Busy,
 ) -> InvocationAttribution {
     let ph = &m.phases;
-    let o = run.start_ns;
-    let invoke_end = if ph.invoke_end_ns != 0 {
-        ph.invoke_end_ns
-    } else {
-        // The invoke phase never ended (timeout, crash): up to the last boundary seen.
-        ph.runtime_next_ns.max(ph.runtime_done_ns)
-    };
-    let invoke = Window::from_abs(ph.invoke_start_ns, invoke_end, o);
-    let post_runtime = Window::from_abs(ph.runtime_next_ns, ph.invoke_end_ns, o);
-    let init_end = if ph.init_end_ns != 0 {
-        ph.init_end_ns
-    } else {
-        ph.invoke_start_ns
-    };
-    let init = if m.cold {
-        Window::from_abs(ph.init_start_ns, init_end, o)
-    } else {
-        None
-    };
+    let (init, invoke) = phase_windows(m, run.start_ns);
+    let post_runtime = Window::from_abs(ph.runtime_next_ns, ph.invoke_end_ns, run.start_ns);
     let mine = |owner: &Owner| owner.env.is_none_or(|e| e == m.environment);
     let mut by_role: BTreeMap<String, RoleUsage> = BTreeMap::new();
     // Sample weights per role in the invoke phase and its post-runtime part.
@@ -375,8 +477,13 @@ fn attribute_one(
             continue;
         };
         by_role.entry(owner.role.clone()).or_default();
+        // The emulator serves every environment: share it among busy invocations.
+        let usage = |w| match owner.env {
+            Some(_) => usage_in(p, w),
+            None => busy.shared_usage_in(p, w),
+        };
         if let Some(w) = invoke {
-            let u = usage_in(p, w);
+            let u = usage(w);
             let r = by_role.entry(owner.role.clone()).or_default();
             r.cpu_ns += u.cpu_ns;
             r.page_faults += u.page_faults;
@@ -385,7 +492,7 @@ fn attribute_one(
             samples.add_to_role(p.pid, w, &owner.role, &mut sampled);
         }
         if let Some(w) = post_runtime {
-            let u = usage_in(p, w);
+            let u = usage(w);
             let r = by_role.entry(owner.role.clone()).or_default();
             r.post_runtime_cpu_ns += u.cpu_ns;
             r.post_runtime_page_faults += u.page_faults;
@@ -395,7 +502,7 @@ fn attribute_one(
         }
         if let Some(w) = init {
             let alive = p.start_ns < w.end_ns && p.end_ns >= w.start_ns;
-            let u = usage_in(p, w);
+            let u = usage(w);
             if alive || !u.is_zero() {
                 let mut cats = CategoryTotals::default();
                 let categories = samples
@@ -531,6 +638,44 @@ mod tests {
         assert!(!r2.cold && r2.init.is_none() && r2.init_by_process.is_empty());
         assert_eq!(r2.by_role["function"].cpu_ns, 100_000);
         assert_eq!(r2.by_role["extension:ext"].post_runtime_cpu_ns, 50_000);
+    }
+
+    #[test]
+    fn concurrent_invocations_share_the_emulator() {
+        let mut f = fixture();
+        // 100 µs of emulator CPU while req-1 (env 0) and req-3 (env 1) both
+        // run (1.3–1.4 ms), 50 µs while only req-1 does (1.1–1.15 ms).
+        let emu = &mut f.rec.processes[0].threads[0].intervals;
+        emu.push(Interval {
+            start_ns: 1_300_000,
+            end_ns: 1_400_000,
+        });
+        let a = attribute(&f.run());
+        let emulator = |i: usize| a.invocations[i].by_role["emulator"].cpu_ns;
+        assert_eq!((emulator(0), emulator(1)), (100_000, 50_000));
+        // Counted once in all: 150 µs of the emulator's CPU fell in invocations.
+        let total: u64 = (0..a.invocations.len()).map(emulator).sum();
+        assert_eq!(total, 150_000);
+        // The environments' own roles are not shared.
+        assert_eq!(a.invocations[1].by_role["function"].cpu_ns, 50_000);
+    }
+
+    #[test]
+    fn busy_counts_overlapping_windows() {
+        let busy = Busy::new([window(0, 10), window(5, 20), window(30, 40)]);
+        assert_eq!(
+            busy.split(window(0, 50)),
+            [
+                (window(0, 5), 1),
+                (window(5, 10), 2),
+                (window(10, 20), 1),
+                (window(20, 30), 1),
+                (window(30, 40), 1),
+                (window(40, 50), 1),
+            ]
+        );
+        assert_eq!(busy.split(window(7, 8)), [(window(7, 8), 2)]);
+        assert_eq!(Busy::new([]).split(window(1, 2)), [(window(1, 2), 1)]);
     }
 
     #[test]
