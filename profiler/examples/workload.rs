@@ -2,7 +2,8 @@
 //!
 //! - `burn [--threads N] [--ms MS]`: N threads named `burner-1`… each burn MS
 //!   ms of CPU; prints `{"pid":…,"cpu_ns":…}` (getrusage of the whole process).
-//! - `touch [--pages N]`: touches N fresh anonymous pages; prints `{"pages":N}`.
+//! - `touch [--pages N] [--threads T]`: touches N fresh anonymous pages, split
+//!   among T threads (default 1) touching at once; prints `{"pages":N}`.
 //! - `chain`: fork+exec chain workload → /bin/sh → sleep (three processes).
 //! - `mixed [--ms MS]`: CPU, page faults and context switches together.
 //! - `alloc [--count N] [--mmap-mb M] [--wait-ms MS]`: after MS ms of sleep
@@ -73,7 +74,29 @@ fn burn(threads: u64, ms: u64) {
     );
 }
 
-fn touch(pages: u64) {
+fn touch(pages: u64, threads: u64) {
+    if threads > 1 {
+        let each = pages / threads;
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let n = if i == 0 {
+                    pages - each * (threads - 1)
+                } else {
+                    each
+                };
+                std::thread::spawn(move || touch_pages(n))
+            })
+            .collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    } else {
+        touch_pages(pages);
+    }
+    println!("{{\"pid\":{},\"pages\":{pages}}}", std::process::id());
+}
+
+fn touch_pages(pages: u64) {
     let len = (pages as usize) * 4096;
     // SAFETY: anonymous private mapping, checked below.
     let p = unsafe {
@@ -95,7 +118,6 @@ fn touch(pages: u64) {
         // SAFETY: inside the mapping.
         unsafe { base.add(i * 4096).write_volatile(1) };
     }
-    println!("{{\"pid\":{},\"pages\":{pages}}}", std::process::id());
 }
 
 fn chain() {
@@ -216,7 +238,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("burn") => burn(arg(&args, "--threads", 2), arg(&args, "--ms", 300)),
-        Some("touch") => touch(arg(&args, "--pages", 1000)),
+        Some("touch") => touch(arg(&args, "--pages", 1000), arg(&args, "--threads", 1)),
         Some("chain") => chain(),
         Some("mixed") => mixed(arg(&args, "--ms", 1000)),
         Some("alloc") => alloc(

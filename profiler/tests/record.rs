@@ -530,9 +530,13 @@ mod throughput {
     fn overflow_of_a_tiny_ring_buffer_is_counted_and_reported() {
         let Some(_g) = bpf_available() else { return };
         let mut argv = vec![workload().into_os_string()];
-        // A burst of page faults (~100k records within milliseconds) overflows a
-        // 4 KiB ring whatever the machine's load.
-        argv.extend(["touch", "--pages", "100000"].map(Into::into));
+        // A burst of page faults (~100k records within milliseconds) from more
+        // threads than CPUs overflows a 4 KiB ring: the reader competes with
+        // them for the CPUs. (One thread did not always: on an idle machine a
+        // reader on the other CPU kept up once.)
+        let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = threads.to_string();
+        argv.extend(["touch", "--pages", "100000", "--threads", &threads].map(Into::into));
         let mut opts = RecordOptions::new(Target::Command(argv));
         opts.output_dir = Some(scratch("overflow"));
         opts.ring_buffer_bytes = Some(4096);
