@@ -18,10 +18,10 @@ APT_PACKAGES=(
   openjdk-17-jdk-headless
 )
 
-# Disk: a first build and test run fills ~5 GiB (target/, the moto venv, the
+# Disk: a first build and test run fills ~4.5 GiB (target/, the moto venv, the
 # extension builds); say so now rather than fail later inside pip or the linker.
 need_gib=2
-[ -d target/debug/deps ] || need_gib=6
+[ -d target/debug/deps ] || need_gib=5
 free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
 if [ -n "$free_kib" ] && ((free_kib < need_gib * 1024 * 1024)); then
   echo "setup: only $((free_kib / 1024)) MiB free on $(df -P . | awk 'NR == 2 { print $6 }');" \

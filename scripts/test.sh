@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+# One-off builds (CI) gain nothing from incremental caches: ~1 GiB less disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 cargo build --workspace --all-targets
 cargo test --workspace -- --test-threads="${LXPROF_TEST_THREADS:-2}"
