@@ -370,7 +370,25 @@ mod tests {
     use super::*;
     use crate::export::chrome;
     use crate::export::lambda_attrib::attribute;
-    use crate::export::lambda_testdata::fixture;
+    use crate::export::lambda_testdata::{Fixture, fixture};
+
+    /// The Lambda events of `f`'s run.
+    fn events_of(f: &Fixture) -> Vec<Value> {
+        let run = f.run();
+        lambda_events(&run, &attribute(&run))
+    }
+
+    /// Panics unless `events` and `f`'s processes make a valid trace.
+    fn assert_valid(f: &Fixture, events: &[Value]) {
+        let trace: Value =
+            serde_json::from_slice(&chrome::to_json_with(&f.rec, events)).expect("json");
+        chrome::validate(&trace).expect("valid trace");
+    }
+
+    /// An X slice as [`slices`] lists it.
+    fn s(name: &str, ts: f64, dur: f64) -> (String, f64, f64) {
+        (name.to_string(), ts, dur)
+    }
 
     fn slices(events: &[Value], tid: u32) -> Vec<(String, f64, f64)> {
         events
@@ -389,12 +407,8 @@ mod tests {
     #[test]
     fn environments_get_nested_phase_slices_that_validate() {
         let f = fixture();
-        let run = f.run();
-        let events = lambda_events(&run, &attribute(&run));
-        let trace: Value =
-            serde_json::from_slice(&chrome::to_json_with(&f.rec, &events)).expect("json");
-        chrome::validate(&trace).expect("valid trace");
-        let s = |name: &str, ts: f64, dur: f64| (name.to_string(), ts, dur);
+        let events = events_of(&f);
+        assert_valid(&f, &events);
         assert_eq!(
             slices(&events, env_tid(0)),
             [
@@ -428,8 +442,7 @@ mod tests {
     #[test]
     fn invoke_and_init_args_carry_metrics_and_attribution() {
         let f = fixture();
-        let run = f.run();
-        let events = lambda_events(&run, &attribute(&run));
+        let events = events_of(&f);
         let find = |name: &str| {
             events
                 .iter()
@@ -455,8 +468,7 @@ mod tests {
     #[test]
     fn counters_for_memory_faults_and_allocations() {
         let f = fixture();
-        let run = f.run();
-        let events = lambda_events(&run, &attribute(&run));
+        let events = events_of(&f);
         let counter = |name: &str| -> Vec<(f64, Value)> {
             events
                 .iter()
@@ -498,9 +510,7 @@ mod tests {
             (0, ShutdownStart, o + 3_000),
         ];
         f.report.invocations.clear();
-        let run = f.run();
-        let events = lambda_events(&run, &attribute(&run));
-        let s = |name: &str, ts: f64, dur: f64| (name.to_string(), ts, dur);
+        let events = events_of(&f);
         assert_eq!(
             slices(&events, env_tid(0)),
             [
@@ -509,9 +519,7 @@ mod tests {
                 s("Shutdown", 3.0, 4997.0),
             ]
         );
-        let trace: Value =
-            serde_json::from_slice(&chrome::to_json_with(&f.rec, &events)).expect("json");
-        chrome::validate(&trace).expect("valid trace");
+        assert_valid(&f, &events);
     }
 
     #[test]
@@ -536,9 +544,7 @@ mod tests {
             (0, ShutdownEnd, t(110)),
         ];
         f.report.invocations.clear();
-        let run = f.run();
-        let events = lambda_events(&run, &attribute(&run));
-        let s = |name: &str, ts: f64, dur: f64| (name.to_string(), ts, dur);
+        let events = events_of(&f);
         assert_eq!(
             slices(&events, env_tid(0)),
             [
@@ -552,8 +558,6 @@ mod tests {
                 s("Shutdown", 100.0, 10.0),
             ]
         );
-        let trace: Value =
-            serde_json::from_slice(&chrome::to_json_with(&f.rec, &events)).expect("json");
-        chrome::validate(&trace).expect("valid trace");
+        assert_valid(&f, &events);
     }
 }
