@@ -88,46 +88,48 @@ pub fn render_role_summary(attr: &Attribution) -> String {
         .max()
         .unwrap_or(0)
         .max(26);
-    let _ = writeln!(
-        out,
-        "  {:<w$}  {:>15}  {:>19}  {:>13}  {:>15}",
-        "per invocation (avg / max)", "CPU ms", "post-runtime CPU ms", "faults", "alloc KiB"
-    );
-    for r in &attr.roles {
+    // label, CPU ms, post-runtime CPU ms, faults, alloc KiB
+    let mut row = |cells: [&str; 5]| {
+        let [l, cpu, post, faults, alloc] = cells;
         let _ = writeln!(
             out,
-            "  {:<w$}  {:>15}  {:>19}  {:>13}  {:>15}",
-            label(r),
-            ms(&r.cpu_ns),
-            ms(&r.post_runtime_cpu_ns),
-            count(&r.page_faults),
-            kib(&r.alloc_bytes),
+            "  {l:<w$}  {cpu:>15}  {post:>19}  {faults:>13}  {alloc:>15}"
         );
+    };
+    row([
+        "per invocation (avg / max)",
+        "CPU ms",
+        "post-runtime CPU ms",
+        "faults",
+        "alloc KiB",
+    ]);
+    for r in &attr.roles {
+        row([
+            &label(r),
+            &ms(&r.cpu_ns),
+            &ms(&r.post_runtime_cpu_ns),
+            &count(&r.page_faults),
+            &kib(&r.alloc_bytes),
+        ]);
     }
     let cold = attr.roles.first().map_or(0, |r| r.cold_starts);
     if cold > 0 {
-        let _ = writeln!(
-            out,
-            "  {:<w$}  {:>15}  {:>19}  {:>13}  {:>15}",
-            format!(
-                "init, {cold} cold start{}",
-                if cold == 1 { "" } else { "s" }
-            ),
+        let plural = if cold == 1 { "" } else { "s" };
+        row([
+            &format!("init, {cold} cold start{plural}"),
             "CPU ms",
             "",
             "faults",
-            "alloc KiB"
-        );
+            "alloc KiB",
+        ]);
         for r in &attr.roles {
-            let _ = writeln!(
-                out,
-                "  {:<w$}  {:>15}  {:>19}  {:>13}  {:>15}",
-                label(r),
-                ms(&r.init_cpu_ns),
+            row([
+                &label(r),
+                &ms(&r.init_cpu_ns),
                 "",
-                count(&r.init_page_faults),
-                kib(&r.init_alloc_bytes),
-            );
+                &count(&r.init_page_faults),
+                &kib(&r.init_alloc_bytes),
+            ]);
         }
     }
     if let Some(c) = &attr.cgroup_check {
