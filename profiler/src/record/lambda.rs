@@ -31,7 +31,7 @@ use crate::launch;
 use crate::model::{Recording, RecordingInfo};
 use crate::output::OutputDir;
 use crate::preflight;
-use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
+use crate::probes::{AllocMode, EventReader, ProbeError, Probes};
 use crate::rawlog::Meta;
 use crate::record::{
     RecordError, SignalGuard, Sink, Stopped, monotonic_ns, stop_recording, write_outputs,
@@ -191,21 +191,7 @@ pub fn record_lambda(
     crate::runtime_env::merge_env(&mut config.env, &crate::runtime_env::profiling_env(""));
     config.validate().map_err(EmulatorError::from)?;
     preflight::check_system().map_err(RecordError::from)?;
-    let probe_opts = ProbeOptions {
-        ring_buffer_bytes: opts
-            .ring_buffer_bytes
-            .unwrap_or(ProbeOptions::default().ring_buffer_bytes),
-        sample_freq: opts.freq.filter(|&f| f > 0),
-        alloc: opts.alloc,
-    };
-    let mut probes = {
-        let _span = tracing::info_span!("load_probes").entered();
-        Probes::load(&probe_opts)?
-    };
-    let reader = probes.take_reader().ok_or(ProbeError::Missing {
-        kind: "map",
-        name: "events",
-    })?;
+    let (probes, reader) = super::load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
     let out = OutputDir::create(opts.run.output_dir.clone()).map_err(RecordError::from)?;
     let raw_tmp = out.path().join(".events.bin.tmp");
     let result = record_into(opts, config, command, probes, reader, &out, &raw_tmp);

@@ -234,20 +234,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         Target::Pid(pid) => preflight::check_pid(*pid)?,
     }
     preflight::check_system()?;
-    let mut probe_opts = ProbeOptions::default();
-    if let Some(bytes) = opts.ring_buffer_bytes {
-        probe_opts.ring_buffer_bytes = bytes;
-    }
-    probe_opts.sample_freq = opts.freq.filter(|&f| f > 0);
-    probe_opts.alloc = opts.alloc;
-    let mut probes = {
-        let _span = tracing::info_span!("load_probes").entered();
-        Probes::load(&probe_opts)?
-    };
-    let reader = probes.take_reader().ok_or(ProbeError::Missing {
-        kind: "map",
-        name: "events",
-    })?;
+    let (probes, reader) = load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
     let out = OutputDir::create(opts.output_dir.clone())?;
     let raw_tmp = out.path().join(".events.bin.tmp");
     let result = record_into(opts, probes, reader, &out, &raw_tmp);
@@ -256,6 +243,29 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         let _ = std::fs::remove_file(&raw_tmp);
     }
     result
+}
+
+/// Loads the probes (default ring size unless given; sampling when `freq` > 0)
+/// and takes their ring-buffer reader.
+pub(crate) fn load_probes(
+    ring_buffer_bytes: Option<u32>,
+    freq: Option<u32>,
+    alloc: AllocMode,
+) -> Result<(Probes, EventReader), ProbeError> {
+    let probe_opts = ProbeOptions {
+        ring_buffer_bytes: ring_buffer_bytes.unwrap_or(ProbeOptions::default().ring_buffer_bytes),
+        sample_freq: freq.filter(|&f| f > 0),
+        alloc,
+    };
+    let mut probes = {
+        let _span = tracing::info_span!("load_probes").entered();
+        Probes::load(&probe_opts)?
+    };
+    let reader = probes.take_reader().ok_or(ProbeError::Missing {
+        kind: "map",
+        name: "events",
+    })?;
+    Ok((probes, reader))
 }
 
 /// The recording proper, once the probes are loaded and the directory exists.
