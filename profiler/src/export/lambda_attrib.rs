@@ -193,25 +193,16 @@ pub fn process_roles(rec: &Recording, spawned: &[(usize, u32, String)]) -> Vec<O
         .collect();
     rec.processes
         .iter()
-        .map(|p| {
-            let mut pid = p.pid;
-            // Walk up the parents (bounded: a pid cycle cannot loop forever).
-            for _ in 0..64 {
-                if let Some(&(env, role)) = by_pid.get(&pid) {
-                    return Some(Owner {
-                        env: Some(env),
-                        role: model_role(p, role),
-                    });
-                }
-                match rec.process(pid) {
-                    Some(q) if q.ppid != 0 && q.ppid != pid => pid = q.ppid,
-                    _ => break,
-                }
-            }
-            (p.role == EMULATOR_ROLE).then(|| Owner {
+        .zip(rec.nearest_ancestor_in(&by_pid))
+        .map(|(p, spawner)| match spawner {
+            Some(&(env, role)) => Some(Owner {
+                env: Some(env),
+                role: model_role(p, role),
+            }),
+            None => (p.role == EMULATOR_ROLE).then(|| Owner {
                 env: None,
                 role: EMULATOR_ROLE.to_string(),
-            })
+            }),
         })
         .collect()
 }

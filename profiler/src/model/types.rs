@@ -52,6 +52,35 @@ impl Recording {
             .filter(|p| p.pid == pid)
     }
 
+    /// For each process (in `processes` order), the entry of `roots` of the
+    /// nearest of itself and its ancestors that has one (None: no such
+    /// ancestor). The walk is bounded, so a pid cycle cannot loop forever.
+    pub fn nearest_ancestor_in<'a, T>(
+        &self,
+        roots: &'a std::collections::HashMap<u32, T>,
+    ) -> Vec<Option<&'a T>> {
+        self.processes
+            .iter()
+            .map(|p| {
+                if let Some(t) = roots.get(&p.pid) {
+                    return Some(t);
+                }
+                let (mut pid, mut ppid) = (p.pid, p.ppid);
+                for _ in 0..64 {
+                    if ppid == 0 || ppid == pid {
+                        break;
+                    }
+                    if let Some(t) = roots.get(&ppid) {
+                        return Some(t);
+                    }
+                    pid = ppid;
+                    ppid = self.process(pid).map_or(0, |q| q.ppid);
+                }
+                None
+            })
+            .collect()
+    }
+
     /// Sum of eBPF on-CPU time over all processes.
     pub fn total_cpu_ns(&self) -> u64 {
         self.processes.iter().map(|p| p.cpu_ns).sum()

@@ -412,22 +412,10 @@ fn inherit_roles(rec: &mut Recording, self_pid: u32, spawned: &[(usize, u32, Str
         .map(|(_, pid, role)| (*pid, role.clone()))
         .collect();
     explicit.insert(self_pid, EMULATOR_ROLE.to_string());
-    let parents: HashMap<u32, u32> = rec.processes.iter().map(|p| (p.pid, p.ppid)).collect();
-    for p in &mut rec.processes {
-        if let Some(r) = explicit.get(&p.pid) {
-            p.role = r.clone();
-            continue;
-        }
-        let mut at = p.ppid;
-        for _ in 0..64 {
-            if let Some(r) = explicit.get(&at) {
-                p.role = r.clone();
-                break;
-            }
-            match parents.get(&at) {
-                Some(&pp) if pp != 0 && pp != at => at = pp,
-                _ => break,
-            }
+    let roles = rec.nearest_ancestor_in(&explicit);
+    for (p, role) in rec.processes.iter_mut().zip(roles) {
+        if let Some(role) = role {
+            p.role = role.clone();
         }
     }
 }
