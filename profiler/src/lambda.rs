@@ -256,6 +256,18 @@ fn parse_s3_state(text: &str) -> Option<(String, Option<String>)> {
     Some((get("ENDPOINT")?, get("BUCKET")))
 }
 
+/// A bar on stderr counting `len` `what`s ("invocations 3/10 [00:02] ███ msg").
+pub(crate) fn counting_bar(what: &str, len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} {{pos}}/{{len}} [{{elapsed}}] {{wide_bar}} {{msg}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// Progress of the invocations on stderr (a bar; nothing when disabled).
 pub(crate) struct Progress {
     bar: Option<indicatif::ProgressBar>,
@@ -264,16 +276,7 @@ pub(crate) struct Progress {
 impl Progress {
     /// A bar over `invocations`, or nothing when `enabled` is false.
     pub(crate) fn new(enabled: bool, invocations: u32) -> Progress {
-        let bar = enabled.then(|| {
-            let bar = indicatif::ProgressBar::new(invocations.into());
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} invocations {pos}/{len} [{elapsed}] {wide_bar}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        });
+        let bar = enabled.then(|| counting_bar("invocations", invocations.into()));
         Progress { bar }
     }
 

@@ -388,13 +388,7 @@ fn one_line(r: &ScenarioResult) -> String {
 
 fn progress_bar(enabled: bool, total: usize) -> Option<indicatif::ProgressBar> {
     enabled.then(|| {
-        let bar = indicatif::ProgressBar::new(total as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} scenarios {pos}/{len} [{elapsed}] {wide_bar} {msg}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
+        let bar = crate::lambda::counting_bar("scenarios", total as u64);
         bar.enable_steady_tick(Duration::from_millis(200));
         bar
     })
