@@ -24,6 +24,7 @@ workload example in release mode first (--no-build to skip).
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -34,8 +35,13 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(REPO, "docs", "BENCHMARKS.md")
+sys.dont_write_bytecode = True  # importing benchlib leaves no scripts/__pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import DOC, last_json, pct, write_doc_section  # noqa: E402
+
+TOOL = "bench-alloc"
+die = functools.partial(benchlib.die, TOOL)
 SECTION = "## Allocation recording overhead (issue 5)"
 MODES = ("bare", "off", "syscalls", "full")
 LABELS = {"bare": "bare", "off": "--alloc off", "syscalls": "--alloc syscalls",
@@ -77,11 +83,6 @@ console.log(JSON.stringify({ ns, headers }));
 """
 
 
-def die(msg):
-    print(f"bench-alloc: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
@@ -101,33 +102,6 @@ def parse_args():
     if a.rounds < 1:
         die("--rounds must be at least 1")
     return a
-
-
-def build(args):
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
-    if not args.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "lxprof", "--bin", "lxprof",
-               "--example", "workload"]
-        print("+", " ".join(cmd), file=sys.stderr)
-        if subprocess.run(cmd, cwd=REPO).returncode != 0:
-            die("cargo build failed")
-    lxprof = os.path.join(target, "release", "lxprof")
-    workload = os.path.join(target, "release", "examples", "workload")
-    for path in (lxprof, workload):
-        if not os.access(path, os.X_OK):
-            die(f"{path} missing: build it (drop --no-build) or set CARGO_TARGET_DIR")
-    return lxprof, workload
-
-
-def last_json(text, key):
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{") and key in line:
-            try:
-                return json.loads(line)
-            except ValueError:
-                pass
-    return None
 
 
 def run_once(mode, cmd, key, lxprof, tmp, run_id):
@@ -196,15 +170,11 @@ def spread(xs):
     return statistics.median(xs), xs[0], xs[-1]
 
 
-def pct(x):
-    return f"{(x - 1) * 100:+.1f} %"
-
-
 def main():
     args = parse_args()
     if os.geteuid() != 0:
         die("run as root (lxprof loads BPF programs)")
-    lxprof, workload = build(args)
+    lxprof, workload = benchlib.build_release(TOOL, args.no_build)
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lxprof-bench-alloc-") as tmp:
@@ -265,7 +235,7 @@ def main():
     if args.write_docs:
         cmdline = "sudo scripts/bench-alloc.py" + "".join(
             " " + a for a in sys.argv[1:] if a not in ("--write-docs", "--no-build"))
-        write_docs(doc_section(table, meta, cmdline, started))
+        write_doc_section(SECTION, doc_section(table, meta, cmdline, started))
         print(f"updated {os.path.relpath(DOC, os.getcwd())}", file=sys.stderr)
 
 
@@ -332,22 +302,6 @@ Command (as root; run {started:%Y-%m-%d %H:%M} UTC on Linux {platform.release()}
 Conditions: {meta}. This is a small VM shared with other builds: ranges
 that straddle 0 are within noise.
 """
-
-
-def write_docs(section):
-    with open(DOC) as f:
-        text = f.read()
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        end = len(text) if nxt < 0 else nxt + 1
-        text = text[:start] + section + ("\n" + text[end:] if nxt >= 0 else "")
-    tmp = DOC + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, DOC)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ mode first (--no-build to skip). Needs the presets (extensions/build.sh).
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -26,24 +27,18 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(REPO, "docs", "BENCHMARKS.md")
+sys.dont_write_bytecode = True  # importing benchlib leaves no scripts/__pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import DOC, pct, write_doc_section  # noqa: E402
+
+TOOL = "bench-lambda"
+die = functools.partial(benchlib.die, TOOL)
 SECTION = "## Lambda Duration under the recorder (issue 5)"
 MODES = ("run", "off", "syscalls", "full")
 LABELS = {"run": "unprofiled (run --lambda)", "off": "record --alloc off",
           "syscalls": "record --alloc syscalls", "full": "record --alloc full"}
 SCENARIOS = ("rust-blank", "csharp-blank")
-
-
-def lxprof_bin(build):
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
-    if build:
-        subprocess.run(["cargo", "build", "--release", "-p", "lxprof", "--bin", "lxprof"],
-                       cwd=REPO, check=True)
-    path = os.path.join(target, "release", "lxprof")
-    if not os.path.exists(path):
-        sys.exit(f"{path} missing: build it (drop --no-build)")
-    return path
 
 
 def one(lxprof, mode, ext, args, out):
@@ -55,16 +50,12 @@ def one(lxprof, mode, ext, args, out):
     p = subprocess.run(cmd, capture_output=True, text=True)
     # 3: some invocation failed (e.g. timed out under the probes): still a result.
     if p.returncode not in (0, 3):
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+        die(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
     with open(os.path.join(out, "report.json")) as f:
         inv = json.load(f)["lambda"]["invocations"]
     warm = [i["duration_ms"] for i in inv if not i["cold"] and i["status"] == "success"]
     failed = sum(1 for i in inv if i["status"] != "success")
     return (statistics.median(warm) if warm else None), failed
-
-
-def pct(x):
-    return f"{(x - 1) * 100:+.1f} %"
 
 
 def main():
@@ -77,8 +68,8 @@ def main():
     ap.add_argument("--write-docs", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
-        sys.exit("run as root (cgroups, BPF)")
-    lxprof = lxprof_bin(not args.no_build)
+        die("run as root (cgroups, BPF)")
+    (lxprof,) = benchlib.build_release(TOOL, args.no_build, examples=())
     load_before = os.getloadavg()
     started = time.time()
     results = {ext: {m: [] for m in MODES} for ext in SCENARIOS}
@@ -136,16 +127,7 @@ def main():
     text = "\n".join(lines)
     print(text)
     if args.write_docs:
-        with open(DOC) as f:
-            doc = f.read()
-        if SECTION in doc:
-            start = doc.index(SECTION)
-            end = doc.find("\n## ", start + len(SECTION))
-            doc = doc[:start] + text + (doc[end + 1:] if end >= 0 else "")
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + text
-        with open(DOC, "w") as f:
-            f.write(doc)
+        write_doc_section(SECTION, text)
         print(f"written to {DOC}", file=sys.stderr)
 
 

@@ -26,6 +26,7 @@ workload example in release mode first (--no-build to skip).
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import platform
@@ -37,8 +38,13 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DOC = os.path.join(REPO, "docs", "BENCHMARKS.md")
+sys.dont_write_bytecode = True  # importing benchlib leaves no scripts/__pycache__
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402
+from benchlib import DOC, last_json, pct, write_doc_section  # noqa: E402
+
+TOOL = "bench-record"
+die = functools.partial(benchlib.die, TOOL)
 SECTION = "## lxprof record overhead (issue 2)"
 MODES = ("bare", "lxprof", "perf")
 LABELS = {"bare": "bare", "lxprof": "lxprof record", "perf": "perf record -F 99 -g",
@@ -143,11 +149,6 @@ int main(int argc, char **argv) {
 """
 
 
-def die(msg):
-    print(f"bench-record: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=7, help="interleaved rounds (default 7)")
@@ -174,18 +175,9 @@ def parse_args():
 
 
 def build(args, tmp):
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
-    if not args.no_build:
-        cmd = ["cargo", "build", "--release", "-p", "lxprof", "--bin", "lxprof",
-               "--example", "workload"]
-        print("+", " ".join(cmd), file=sys.stderr)
-        if subprocess.run(cmd, cwd=REPO).returncode != 0:
-            die("cargo build failed")
-    lxprof = os.path.join(target, "release", "lxprof")
-    workload = os.path.join(target, "release", "examples", "workload")
-    for path in (lxprof, workload):
-        if not os.access(path, os.X_OK):
-            die(f"{path} missing: build it (drop --no-build) or set CARGO_TARGET_DIR")
+    """The release lxprof and workload binaries, and the fixed workload
+    compiled into TMP."""
+    lxprof, workload = benchlib.build_release(TOOL, args.no_build)
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         die("no C compiler (cc) found: apt-get install gcc")
@@ -197,17 +189,6 @@ def build(args, tmp):
     if r.returncode != 0:
         die("compiling the fixed workload failed")
     return lxprof, workload, fixedwork
-
-
-def last_json(text, key):
-    for line in reversed(text.splitlines()):
-        line = line.strip()
-        if line.startswith("{") and key in line:
-            try:
-                return json.loads(line)
-            except ValueError:
-                pass
-    return None
 
 
 def command_for(mode, cmd, lxprof, out_dir):
@@ -337,12 +318,8 @@ def main():
     report = render(args, modes, results, load_before, load_after, started, elapsed)
     print(report["table"])
     if args.write_docs:
-        write_docs(report["doc"])
+        write_doc_section(SECTION, report["doc"])
         print(f"updated {os.path.relpath(DOC, os.getcwd())}", file=sys.stderr)
-
-
-def pct(x):
-    return f"{(x - 1) * 100:+.1f} %"
 
 
 def paired(runs, mode, key, invert=False):
@@ -530,27 +507,6 @@ cpu-clock):
 Conditions: {meta}. This is a small VM shared with other builds, so the
 spread is part of the result: ratios whose range straddles 0 are within noise.
 """
-
-
-def write_docs(section):
-    os.makedirs(os.path.dirname(DOC), exist_ok=True)
-    try:
-        with open(DOC) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = ("# Benchmarks\n\nOne section per benchmark; each gives its exact command, "
-                "the machine and load it ran on, and its numbers.\n\n")
-    start = text.find(SECTION)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        nxt = text.find("\n## ", start + len(SECTION))
-        end = len(text) if nxt < 0 else nxt + 1
-        text = text[:start] + section + ("\n" + text[end:] if nxt >= 0 else "")
-    tmp = DOC + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, DOC)
 
 
 if __name__ == "__main__":
