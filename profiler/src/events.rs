@@ -26,7 +26,7 @@ pub enum Event {
     Exec(Exec),
     Exit(Exit),
     Comm(Comm),
-    PageFault(PageFault),
+    Faults(Faults),
     Rss(Rss),
     Alloc(Alloc),
     Sample(Sample),
@@ -44,12 +44,33 @@ pub struct Header {
     pub tid: u32,
 }
 
-/// A thread was on a CPU from `start_ns` to `header.ts_ns`.
+/// A thread was on a CPU from `start_ns` to `header.ts_ns` (see
+/// `struct lxprof_on_cpu`): `cpu_ns` is the scheduler's CPU time since the
+/// thread's previous record, `cpu_total_ns` its lifetime total now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnCpu {
     pub header: Header,
     pub start_ns: u64,
+    pub cpu_ns: u64,
+    pub cpu_total_ns: u64,
     pub prev_state: u32,
+    /// `enum lxprof_on_cpu_flag` bits (see [`OnCpu::FIRST`] and the others).
+    pub flags: u32,
+}
+
+impl OnCpu {
+    /// The switch-in was not seen: `start_ns` is now minus the scheduler's stint.
+    pub const NO_SWITCH_IN: u32 = lxprof_on_cpu_flag::LXPROF_ON_CPU_NO_SWITCH_IN as u32;
+    /// First record of the thread: `cpu_ns` counts from its current stint.
+    pub const FIRST: u32 = lxprof_on_cpu_flag::LXPROF_ON_CPU_FIRST as u32;
+    /// The thread's last switch-out.
+    pub const DEAD: u32 = lxprof_on_cpu_flag::LXPROF_ON_CPU_DEAD as u32;
+
+    /// The thread's lifetime CPU when it was first seen (what `cpu_ns` of its
+    /// records counts from).
+    pub fn cpu_before_ns(&self) -> u64 {
+        self.cpu_total_ns.saturating_sub(self.cpu_ns)
+    }
 }
 
 /// A task was created; `child_pid == header.pid` for a new thread.
@@ -97,12 +118,19 @@ pub struct Comm {
     pub comm: String,
 }
 
+/// `count` user page faults of a thread between `first_ns` and
+/// `header.ts_ns` (counted in the kernel, `struct lxprof_faults`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageFault {
+pub struct Faults {
     pub header: Header,
-    pub address: u64,
-    pub ip: u64,
-    pub error_code: u64,
+    pub first_ns: u64,
+    pub count: u32,
+    /// Of which on a write access.
+    pub write: u32,
+    /// Of which on an instruction fetch.
+    pub exec: u32,
+    /// Of which on a present page (protection faults: copy-on-write, ...).
+    pub present: u32,
 }
 
 /// Which RSS counter changed (`enum lxprof_rss_member`).
@@ -220,7 +248,10 @@ impl Event {
                 Event::OnCpu(OnCpu {
                     header: header(&r.header),
                     start_ns: r.start_ns,
+                    cpu_ns: r.cpu_ns,
+                    cpu_total_ns: r.cpu_total_ns,
                     prev_state: r.prev_state,
+                    flags: r.flags,
                 })
             }
             k if k == K::LXPROF_EVENT_FORK as u32 => {
@@ -259,13 +290,15 @@ impl Event {
                     comm: c_str(&r.comm),
                 })
             }
-            k if k == K::LXPROF_EVENT_PAGE_FAULT as u32 => {
-                let r: lxprof_page_fault = read(bytes, kind)?;
-                Event::PageFault(PageFault {
+            k if k == K::LXPROF_EVENT_FAULTS as u32 => {
+                let r: lxprof_faults = read(bytes, kind)?;
+                Event::Faults(Faults {
                     header: header(&r.header),
-                    address: r.address,
-                    ip: r.ip,
-                    error_code: r.error_code,
+                    first_ns: r.first_ns,
+                    count: r.count,
+                    write: r.write,
+                    exec: r.exec,
+                    present: r.present,
                 })
             }
             k if k == K::LXPROF_EVENT_RSS as u32 => {
@@ -335,7 +368,7 @@ impl Event {
             Event::Exec(e) => &e.header,
             Event::Exit(e) => &e.header,
             Event::Comm(e) => &e.header,
-            Event::PageFault(e) => &e.header,
+            Event::Faults(e) => &e.header,
             Event::Rss(e) => &e.header,
             Event::Alloc(e) => &e.header,
             Event::Sample(e) => &e.header,
@@ -361,7 +394,8 @@ mod tests {
             size_of::<lxprof_exec>(),
             size_of::<lxprof_exit>(),
             size_of::<lxprof_comm>(),
-            size_of::<lxprof_page_fault>(),
+            size_of::<lxprof_faults>(),
+            size_of::<lxprof_thread>(),
             size_of::<lxprof_rss>(),
             size_of::<lxprof_alloc>(),
             size_of::<lxprof_sample>(),
@@ -390,7 +424,10 @@ mod tests {
                     tid: 8
                 },
                 start_ns: 1_500,
-                prev_state: 0
+                cpu_ns: 0,
+                cpu_total_ns: 0,
+                prev_state: 0,
+                flags: 0
             })
         );
         // Longer (padded) is fine; shorter is an error, never a panic.

@@ -279,6 +279,14 @@ pub fn thread_state(tid: u32) -> Option<char> {
     rest.trim_start().chars().next()
 }
 
+/// Lifetime CPU time of thread `tid` of process `pid` now, in ns: the
+/// scheduler's se.sum_exec_runtime (first field of `schedstat`), the counter
+/// the ON_CPU records carry. None when the thread is gone.
+pub fn thread_cpu_ns(pid: u32, tid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 /// `pid` and all its current descendants, parents before children.
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let parents = all_parents();

@@ -391,7 +391,7 @@ pub fn validate(trace: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Interval, RecordingInfo, RssSample, Thread};
+    use crate::model::{FaultBatch, Interval, RecordingInfo, RssSample, Thread};
 
     fn thread(tid: u32, name: &str, intervals: &[(u64, u64)]) -> Thread {
         Thread {
@@ -400,7 +400,7 @@ mod tests {
             names: vec![name.into()],
             intervals: intervals
                 .iter()
-                .map(|&(start_ns, end_ns)| Interval { start_ns, end_ns })
+                .map(|&(start_ns, end_ns)| Interval::new(start_ns, end_ns))
                 .collect(),
             ..Thread::default()
         }
@@ -421,7 +421,7 @@ mod tests {
             }],
             exit: Some(crate::model::ExitStatus::from_wait_status(1 << 8)),
             end_ns: 9_500,
-            fault_times_ns: vec![1_000, 2_000, 25_000_000],
+            faults: [1_000, 2_000, 25_000_000].map(FaultBatch::at).to_vec(),
             rss: vec![
                 RssSample {
                     ts_ns: 100,

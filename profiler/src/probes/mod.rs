@@ -22,7 +22,7 @@ use aya::maps::{HashMap, MapData, PerCpuArray};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use crate::events::raw::{lxprof_counter, lxprof_traced};
+use crate::events::raw::{lxprof_counter, lxprof_thread, lxprof_traced};
 pub use ring::{EventReader, ReadStats};
 pub use samples::SampleCounters;
 
@@ -31,6 +31,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lx
 
 // SAFETY: a plain C struct of integers (bindgen from lxprof.h), any bit pattern is valid.
 unsafe impl aya::Pod for lxprof_traced {}
+// SAFETY: as above (lxprof.h rules: integers only, explicit padding).
+unsafe impl aya::Pod for lxprof_thread {}
 
 /// One `tp_btf` program and the tracepoint it attaches to.
 #[derive(Debug, Clone, Copy)]
@@ -134,8 +136,19 @@ pub struct KernelCounters {
     pub lost_per_cpu: Vec<u64>,
     /// Records written, per CPU.
     pub events_per_cpu: Vec<u64>,
-    /// Children or switch-ins not tracked because a map was full, per CPU.
+    /// Children or threads not tracked because a map was full, per CPU.
     pub map_full_per_cpu: Vec<u64>,
+    /// Switch-outs of traced threads whose switch-in was not seen.
+    pub no_switch_in: u64,
+    /// ON_CPU records that carried CPU time of stints whose records were
+    /// missed (counted exactly all the same).
+    pub cpu_carried: u64,
+    /// `threads` map updates refused although the map was not full.
+    pub map_busy: u64,
+    /// Runs of each program the kernel skipped because another BPF program
+    /// was running on that CPU (`recursion_misses`), by program; only those
+    /// with misses.
+    pub recursion_misses: Vec<(String, u64)>,
 }
 
 impl KernelCounters {
@@ -154,7 +167,7 @@ impl KernelCounters {
 pub struct Probes {
     // Field order is drop order: maps first, then the object (programs, links).
     traced: HashMap<MapData, u32, lxprof_traced>,
-    oncpu_start: HashMap<MapData, u32, u64>,
+    threads: HashMap<MapData, u32, lxprof_thread>,
     counters: PerCpuArray<MapData, u64>,
     reader: Option<EventReader>,
     sampler: Option<samples::Sampler>,
@@ -240,13 +253,12 @@ impl Probes {
         };
         let map_err = |map| move |source| ProbeError::Map { map, source };
         let traced = HashMap::try_from(take("traced")?).map_err(map_err("traced"))?;
-        let oncpu_start =
-            HashMap::try_from(take("oncpu_start")?).map_err(map_err("oncpu_start"))?;
+        let threads = HashMap::try_from(take("threads")?).map_err(map_err("threads"))?;
         let counters = PerCpuArray::try_from(take("counters")?).map_err(map_err("counters"))?;
         let ring = aya::maps::RingBuf::try_from(take("events")?).map_err(map_err("events"))?;
         Ok(Probes {
             traced,
-            oncpu_start,
+            threads,
             counters,
             reader: Some(EventReader::new(ring)),
             sampler,
@@ -280,21 +292,32 @@ impl Probes {
         self.traced.keys().filter_map(Result::ok).collect()
     }
 
-    /// Marks thread `tid` of a just-traced process as on a CPU since
-    /// `since_ns` unless a switch-in was recorded already. Correct whether it
-    /// runs now (its switch-out closes `[since_ns, out]`) or not (its next
-    /// switch-in overwrites the mark): without it, the interval of a thread
-    /// running when `--pid` attached would be lost.
-    pub fn mark_on_cpu(&mut self, tid: u32, since_ns: u64) {
+    /// Seeds the kernel's state of thread `tid` of process `pid`, alive
+    /// before it was traced (`--pid`): its CPU counts from `cpu_total_ns`
+    /// (its lifetime CPU now, `/proc/.../schedstat`), and it is on a CPU
+    /// since `on_cpu_since_ns` when running. A state the kernel already made
+    /// (the thread ran in between) is kept.
+    pub fn seed_thread(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        on_cpu_since_ns: Option<u64>,
+        cpu_total_ns: u64,
+    ) {
         const BPF_NOEXIST: u64 = 1;
-        // Already marked by a real switch-in is fine.
-        let _ = self.oncpu_start.insert(tid, since_ns, BPF_NOEXIST);
+        let v = lxprof_thread {
+            pid,
+            start_ns: on_cpu_since_ns.unwrap_or(0),
+            cpu_seen_ns: cpu_total_ns,
+            ..Default::default()
+        };
+        let _ = self.threads.insert(tid, v, BPF_NOEXIST);
     }
 
-    /// `(tid, since_ns)` of traced threads on a CPU now (switched in, not
-    /// yet out): their current interval has no ON_CPU record yet.
-    pub fn running_threads(&self) -> Vec<(u32, u64)> {
-        self.oncpu_start.iter().filter_map(Result::ok).collect()
+    /// The kernel's state of every traced thread still alive or not yet
+    /// switched out for the last time: `(tid, state)`.
+    pub fn thread_states(&self) -> Vec<(u32, lxprof_thread)> {
+        self.threads.iter().filter_map(Result::ok).collect()
     }
 
     /// With `--alloc full`: probes malloc/calloc/realloc/free of every libc
@@ -349,11 +372,39 @@ impl Probes {
                     source,
                 })
         };
+        let sum = |which| read(which).map(|v| v.iter().sum());
         Ok(KernelCounters {
             lost_per_cpu: read(lxprof_counter::LXPROF_COUNTER_LOST)?,
             events_per_cpu: read(lxprof_counter::LXPROF_COUNTER_EVENTS)?,
             map_full_per_cpu: read(lxprof_counter::LXPROF_COUNTER_MAP_FULL)?,
+            no_switch_in: sum(lxprof_counter::LXPROF_COUNTER_NO_SWITCH_IN)?,
+            cpu_carried: sum(lxprof_counter::LXPROF_COUNTER_CPU_CARRIED)?,
+            map_busy: sum(lxprof_counter::LXPROF_COUNTER_MAP_BUSY)?,
+            recursion_misses: self.recursion_misses(),
         })
+    }
+
+    /// `recursion_misses` of every attached program with some, from
+    /// `/proc/self/fdinfo` of its fd (aya 0.14 does not expose the field).
+    fn recursion_misses(&self) -> Vec<(String, u64)> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let mut out = Vec::new();
+        for (name, prog) in self.ebpf.programs() {
+            let Ok(fd) = prog.fd() else { continue };
+            let raw = fd.as_fd().as_raw_fd();
+            let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")) else {
+                continue;
+            };
+            let misses = info
+                .lines()
+                .find_map(|l| l.strip_prefix("recursion_misses:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            if misses > 0 {
+                out.push((name.to_string(), misses));
+            }
+        }
+        out
     }
 }
 

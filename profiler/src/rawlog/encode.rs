@@ -33,8 +33,10 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
         Event::OnCpu(e) => bytes(&raw::lxprof_on_cpu {
             header: hdr(&e.header, K::LXPROF_EVENT_ON_CPU),
             start_ns: e.start_ns,
+            cpu_ns: e.cpu_ns,
+            cpu_total_ns: e.cpu_total_ns,
             prev_state: e.prev_state,
-            ..Default::default()
+            flags: e.flags,
         }),
         Event::Fork(e) => {
             let mut r = raw::lxprof_fork {
@@ -72,11 +74,13 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
             put(&mut r.comm, &e.comm);
             bytes(&r)
         }
-        Event::PageFault(e) => bytes(&raw::lxprof_page_fault {
-            header: hdr(&e.header, K::LXPROF_EVENT_PAGE_FAULT),
-            address: e.address,
-            ip: e.ip,
-            error_code: e.error_code,
+        Event::Faults(e) => bytes(&raw::lxprof_faults {
+            header: hdr(&e.header, K::LXPROF_EVENT_FAULTS),
+            first_ns: e.first_ns,
+            count: e.count,
+            write: e.write,
+            exec: e.exec,
+            present: e.present,
         }),
         Event::Rss(e) => bytes(&raw::lxprof_rss {
             header: hdr(&e.header, K::LXPROF_EVENT_RSS),

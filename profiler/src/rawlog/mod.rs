@@ -22,7 +22,8 @@ pub use encode::encode_event;
 /// First bytes of every raw log.
 pub const MAGIC: &[u8; 8] = b"LXPROFEV";
 /// Format version written; readers accept only this one.
-pub const VERSION: u32 = 1;
+/// 2: ON_CPU carries the scheduler's CPU time; FAULTS replaced PAGE_FAULT.
+pub const VERSION: u32 = 2;
 /// Longest payload accepted (kernel records are a few hundred bytes).
 pub const MAX_RECORD_LEN: u32 = 16 << 20;
 
@@ -82,8 +83,6 @@ pub enum Meta {
     Exe { pid: u32, exe: String },
     /// [`ModelBuilder::set_role`].
     Role { pid: u32, role: String },
-    /// [`ModelBuilder::running_at_end`].
-    RunningAtEnd { tid: u32, since_ns: u64 },
     /// [`ModelBuilder::set_stack`]: a sampled stack read from the kernel.
     Stack { id: u32, addrs: Vec<u64> },
     /// [`ModelBuilder::set_alloc_recorded`].
@@ -101,7 +100,6 @@ impl Meta {
             Meta::Cmdline { pid, cmdline } => builder.set_cmdline(pid, cmdline),
             Meta::Exe { pid, exe } => builder.set_exe(pid, exe),
             Meta::Role { pid, role } => builder.set_role(pid, role),
-            Meta::RunningAtEnd { tid, since_ns } => builder.running_at_end(tid, since_ns),
             Meta::Stack { id, addrs } => builder.set_stack(id, addrs),
             Meta::AllocRecorded => builder.set_alloc_recorded(),
             Meta::Start { .. } | Meta::Finish { .. } => {}

@@ -198,11 +198,13 @@ fn start_target(
                     probes.trace_pid(p, pid)?;
                     seen.push(p);
                     if let Some(seed) = launch::seed(p) {
-                        // Threads running now have no switch-in record.
-                        let now = monotonic_ns();
+                        // The kernel counts their CPU from now on (threads
+                        // running now have no switch-in record).
                         for (tid, _) in &seed.threads {
-                            if launch::thread_state(*tid) == Some('R') {
-                                probes.mark_on_cpu(*tid, now);
+                            let now = monotonic_ns();
+                            let running = launch::thread_state(*tid) == Some('R');
+                            if let Some(cpu) = launch::thread_cpu_ns(p, *tid) {
+                                probes.seed_thread(p, *tid, running.then_some(now), cpu);
                             }
                         }
                         sink.meta(Meta::Seed(seed));
@@ -408,14 +410,10 @@ pub(crate) fn stop_recording(
     // Records reserved just before the stop: one last drain.
     sink.drain(&mut reader);
     let end_ns = monotonic_ns();
-    // Threads still on a CPU: their interval has no ON_CPU record.
-    // (A mark of a thread that went to sleep just after `--pid` read it as
-    // running is stale: only threads still runnable count.)
-    for (tid, since_ns) in probes.running_threads() {
-        if launch::thread_state(tid) != Some('R') {
-            continue;
-        }
-        sink.meta(Meta::RunningAtEnd { tid, since_ns });
+    // What the kernel holds for threads still alive: the CPU since their
+    // last ON_CPU record (a thread on a CPU now) and faults not yet sent.
+    for ev in end_of_recording_events(&probes, end_ns) {
+        sink.record(&crate::rawlog::encode_event(&ev), Some(ev));
     }
     // Sampled stacks, read before the probes (and the map) go away.
     let ids: Vec<u32> = sink
@@ -461,6 +459,19 @@ pub(crate) fn stop_recording(
     drop(probes);
 
     info.lost_events = kernel.lost();
+    info.sched = crate::model::SchedCounters {
+        no_switch_in: kernel.no_switch_in,
+        cpu_carried: kernel.cpu_carried,
+        map_full: kernel.map_full(),
+        map_busy: kernel.map_busy,
+        recursion_misses: kernel.recursion_misses.clone(),
+    };
+    if !kernel.recursion_misses.is_empty() {
+        tracing::info!(
+            "BPF program runs skipped (recursion): {:?}",
+            kernel.recursion_misses
+        );
+    }
     info.lost_per_cpu = kernel.lost_per_cpu.clone();
     info.decode_errors = stats.decode_errors;
     info.kernel_release = kernel_release();
@@ -503,6 +514,57 @@ pub(crate) fn stop_recording(
         decode_errors: stats.decode_errors,
         map_full: kernel.map_full(),
     })
+}
+
+/// The records the kernel would send if the live threads switched out now
+/// (`end_ns`): an ON_CPU with the CPU each counted since its last record
+/// (read from `/proc/.../schedstat`, the same counter), and a FAULTS with its
+/// faults not yet sent. Threads already gone have nothing pending.
+fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::Event> {
+    use crate::events::{Event, Faults, Header, OnCpu};
+    let mut out = Vec::new();
+    for (tid, st) in probes.thread_states() {
+        let header = Header {
+            cpu: 0,
+            ts_ns: end_ns,
+            pid: st.pid,
+            tid,
+        };
+        if st.faults > 0 {
+            out.push(Event::Faults(Faults {
+                header: Header {
+                    ts_ns: st.fault_last_ns,
+                    ..header
+                },
+                first_ns: st.fault_first_ns,
+                count: st.faults,
+                write: st.faults_write,
+                exec: st.faults_exec,
+                present: st.faults_present,
+            }));
+        }
+        let Some(total) = launch::thread_cpu_ns(st.pid, tid) else {
+            continue;
+        };
+        let cpu_ns = total.saturating_sub(st.cpu_seen_ns);
+        if cpu_ns == 0 {
+            continue;
+        }
+        let on_cpu = st.start_ns != 0 && st.start_ns <= end_ns;
+        out.push(Event::OnCpu(OnCpu {
+            header,
+            start_ns: if on_cpu {
+                st.start_ns
+            } else {
+                end_ns.saturating_sub(cpu_ns)
+            },
+            cpu_ns,
+            cpu_total_ns: total,
+            prev_state: 0,
+            flags: if on_cpu { 0 } else { OnCpu::NO_SWITCH_IN },
+        }));
+    }
+    out
 }
 
 /// Writes `trace.json` and `report.json` atomically; returns every output
