@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libmono-system-net-http4.0-cil libmono-system-runtime-serialization4.0-cil
   libmono-system-json4.0-cil
   # Node.js extension, local S3 server's venv, benchmarks' peer
-  nodejs npm python3-venv linux-perf hyperfine
+  nodejs npm python3-venv linux-perf hyperfine bpftrace
   # JVM runtime for symbolization tests (perf maps, frame pointers)
   openjdk-17-jdk-headless
 )

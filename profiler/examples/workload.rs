@@ -7,6 +7,9 @@
 //!   unmap them); the main thread burns MS/3 ms; each thread reads its own
 //!   CPU time (CLOCK_THREAD_CPUTIME_ID) as its last act; prints (or writes to
 //!   FILE) `{"pid":…,"threads":[{"tid":…,"name":…,"cpu_ns":…},…]}`.
+//! - `yield [--threads N] [--ms MS]`: N threads call sched_yield for MS ms of
+//!   wall time (a context switch per call when threads share a CPU: the
+//!   densest stream of scheduler records); prints `{"pid":…,"yields":…}`.
 //! - `touch [--pages N] [--threads T]`: touches N fresh anonymous pages, split
 //!   among T threads (default 1) touching at once; prints `{"pages":N}`.
 //! - `chain`: fork+exec chain workload → /bin/sh → sleep (three processes).
@@ -142,6 +145,27 @@ fn touch_and_unmap(pages: u64) {
     }
     // SAFETY: the mapping made above, no longer used.
     unsafe { libc::munmap(p, len) };
+}
+
+fn yield_storm(threads: u64, ms: u64) {
+    let until = Instant::now() + Duration::from_millis(ms);
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    for _ in 0..100 {
+                        // SAFETY: sched_yield has no preconditions.
+                        unsafe { libc::sched_yield() };
+                    }
+                    n += 100;
+                }
+                n
+            })
+        })
+        .collect();
+    let yields: u64 = handles.into_iter().filter_map(|h| h.join().ok()).sum();
+    println!("{{\"pid\":{},\"yields\":{yields}}}", std::process::id());
 }
 
 fn touch(pages: u64, threads: u64) {
@@ -317,6 +341,7 @@ fn main() {
                 .and_then(|i| args.get(i + 1))
                 .map(String::as_str),
         ),
+        Some("yield") => yield_storm(arg(&args, "--threads", 4), arg(&args, "--ms", 1000)),
         Some("touch") => touch(arg(&args, "--pages", 1000), arg(&args, "--threads", 1)),
         Some("chain") => chain(),
         Some("mixed") => mixed(arg(&args, "--ms", 1000)),
@@ -327,7 +352,7 @@ fn main() {
         ),
         Some("sleep") => std::thread::sleep(Duration::from_millis(arg(&args, "--ms", 1000))),
         _ => {
-            eprintln!("usage: workload burn|threads|touch|chain|mixed|alloc|sleep [options]");
+            eprintln!("usage: workload burn|threads|yield|touch|chain|mixed|alloc|sleep [options]");
             std::process::exit(2);
         }
     }

@@ -217,6 +217,14 @@ impl Launched {
         self.pid
     }
 
+    /// A pidfd of the child (readable once it exits), if the kernel has them.
+    pub fn pidfd(&self) -> Option<OwnedFd> {
+        // SAFETY: pidfd_open takes a pid and flags; the result is checked.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid as libc::pid_t, 0) };
+        // SAFETY: a fresh descriptor owned by nobody else.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
     /// The wait status if the child has exited (reaps it once).
     pub fn try_wait(&mut self) -> Option<u32> {
         self.wait_with(libc::WNOHANG)

@@ -211,7 +211,11 @@ impl Probes {
         if bytes < 4096 || !bytes.is_power_of_two() {
             return Err(ProbeError::RingBufferSize { bytes });
         }
-        let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
+        let btf = {
+            let _span = tracing::info_span!("read_btf").entered();
+            Btf::from_sys_fs().map_err(ProbeError::Btf)?
+        };
+        let load_span = tracing::info_span!("load_object").entered();
         let freq = opts.sample_freq.filter(|&f| f > 0);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
@@ -226,7 +230,9 @@ impl Probes {
             )
             .load(OBJECT)
             .map_err(ProbeError::Load)?;
+        drop(load_span);
         for p in families() {
+            let _span = tracing::info_span!("attach", program = p.program).entered();
             let err = |source| ProbeError::Program {
                 program: p.program,
                 tracepoint: p.tracepoint,
@@ -237,6 +243,7 @@ impl Probes {
             prog.attach().map_err(err)?;
         }
         if opts.alloc != AllocMode::Off {
+            let _span = tracing::info_span!("attach_alloc").entered();
             alloc::attach_syscalls(&mut ebpf)?;
         }
         let libcs = match opts.alloc {
@@ -244,7 +251,10 @@ impl Probes {
             AllocMode::Off | AllocMode::Syscalls => None,
         };
         let sampler = match freq {
-            Some(f) => Some(samples::Sampler::attach(&mut ebpf, f)?),
+            Some(f) => {
+                let _span = tracing::info_span!("attach_sampler").entered();
+                Some(samples::Sampler::attach(&mut ebpf, f)?)
+            }
             None => None,
         };
         let mut take = |name: &'static str| {

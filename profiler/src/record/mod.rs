@@ -289,6 +289,10 @@ fn record_into(
         root_pid,
         command,
     } = start_target(opts, &mut probes, &mut sink)?;
+    // Notice the command's exit at once, not at the next poll timeout.
+    if let Some(fd) = launched.as_ref().and_then(Launched::pidfd) {
+        reader.wake_once_on(fd);
+    }
     let started = Instant::now();
     let deadline = opts.duration.map(|d| started + d);
     let mut stopped_by_signal = None;
@@ -455,8 +459,15 @@ pub(crate) fn stop_recording(
         kernel.lost()
     );
     let stats = reader.stats();
-    drop(reader);
-    drop(probes);
+    // Detaching waits for the kernel (RCU grace periods per tracepoint):
+    // done beside building the outputs, finished before this returns.
+    let detach = std::thread::Builder::new()
+        .name("lxprof-detach".into())
+        .spawn(move || {
+            let _span = tracing::info_span!("detach_probes").entered();
+            drop(reader);
+            drop(probes);
+        });
 
     info.lost_events = kernel.lost();
     info.sched = crate::model::SchedCounters {
@@ -482,20 +493,19 @@ pub(crate) fn stop_recording(
         sink.raw_error.get_or_insert(e);
     }
     let Sink {
-        builder,
         raw,
         raw_error,
         stacks,
         ..
     } = sink;
-    let mut recording = {
-        let _span = tracing::info_span!("finish_model").entered();
-        builder.finish(end_ns, info)
-    };
     if let Some(e) = raw_error {
         return Err(e.into());
     }
     raw.finish()?;
+    let mut recording = {
+        let _span = tracing::info_span!("build_model").entered();
+        crate::rawlog::replay(raw_tmp)?
+    };
     let events_path = out.path().join("events.bin");
     std::fs::rename(raw_tmp, &events_path).map_err(|source| OutputError::Write {
         path: events_path.clone(),
@@ -506,6 +516,9 @@ pub(crate) fn stop_recording(
         let _span = tracing::info_span!("explain").entered();
         explain::explain(&mut recording, start_ns, &mut cap.symbolizer, out.path())
     });
+    if let Ok(handle) = detach {
+        let _ = handle.join();
+    }
     Ok(Stopped {
         recording,
         explained,

@@ -1,18 +1,19 @@
-//! Where kernel records go while recording: the model builder and the raw
-//! log together, plus what symbolizing the samples needs, captured while the
-//! processes are alive.
+//! Where kernel records go while recording: the raw log (`events.bin`),
+//! plus what must be read while the processes are alive (their command
+//! lines, executables, mappings for symbolizing samples). The model is built
+//! from the log once recording stops: while recording, user space only
+//! drains and stores, so it takes as little CPU as possible from what it
+//! measures.
 
 use crate::events::Event;
 use crate::launch;
-use crate::model::ModelBuilder;
 use crate::probes::{AllocMode, EventReader, Probes};
 use crate::rawlog::{Meta, RawLogError, RawLogWriter};
 use crate::symbolize::Symbolizer;
 
-/// The model builder and the raw log, fed together so a replay of
-/// `events.bin` sees exactly what the builder saw.
+/// The raw log and the live snapshots; the model is built from the log
+/// (`rawlog::replay`) when recording stops.
 pub(crate) struct Sink {
-    pub builder: ModelBuilder,
     pub raw: RawLogWriter,
     pub raw_error: Option<RawLogError>,
     /// With sampling: snapshots of the sampled processes (taken at exec or
@@ -68,7 +69,6 @@ impl Sink {
         sampling: bool,
     ) -> Result<Sink, RawLogError> {
         let mut sink = Sink {
-            builder: ModelBuilder::new(start_ns),
             raw: RawLogWriter::create(raw_path)?,
             raw_error: None,
             stacks: sampling.then(|| StackCapture {
@@ -124,7 +124,6 @@ impl Sink {
         if let Err(e) = self.raw.write_meta(&meta) {
             self.raw_error.get_or_insert(e);
         }
-        meta.apply(&mut self.builder);
     }
 
     pub fn record(&mut self, bytes: &[u8], event: Option<Event>) {
@@ -138,7 +137,6 @@ impl Sink {
             self.raw_error.get_or_insert(e);
         }
         let Some(ev) = event else { return };
-        self.builder.push(&ev);
         if let (Some(cap), Event::Sample(s)) = (self.stacks.as_mut(), &ev) {
             cap.ids.extend(s.user_stack_id);
             cap.ids.extend(s.kernel_stack_id);
