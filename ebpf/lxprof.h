@@ -206,7 +206,7 @@ enum lxprof_counter {
 	LXPROF_COUNTER_LOST = 0,       /* records dropped: ring buffer full */
 	LXPROF_COUNTER_EVENTS = 1,     /* records written */
 	LXPROF_COUNTER_MAP_FULL = 2,   /* a child or a thread not tracked: `traced`/`threads` full */
-	LXPROF_COUNTER_NO_SWITCH_IN = 3, /* a traced thread switched out with no switch-in seen */
+	LXPROF_COUNTER_NO_SWITCH_IN = 3, /* a thread seen before switched out with no switch-in seen */
 	LXPROF_COUNTER_CPU_CARRIED = 4,  /* ON_CPU records carrying CPU of stints whose records were missed */
 	LXPROF_COUNTER_MAP_BUSY = 5,     /* a `threads` update refused (-EBUSY/-EDEADLK): not full */
 	LXPROF_COUNTER_MAX = 6,

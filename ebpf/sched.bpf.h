@@ -52,7 +52,10 @@ static __always_inline void lxprof_switch_out(struct task_struct *prev, unsigned
 	}
 	if (!start || start > now) {
 		flags |= LXPROF_ON_CPU_NO_SWITCH_IN;
-		lxprof_count(LXPROF_COUNTER_NO_SWITCH_IN);
+		/* A thread seen before whose switch-in this program did not see
+		 * (a first sighting, on a CPU when it became traced, is expected). */
+		if (e)
+			lxprof_count(LXPROF_COUNTER_NO_SWITCH_IN);
 		start = stint < now ? now - stint : now;
 	} else if (cpu > now - start + LXPROF_CARRY_SLACK_NS) {
 		lxprof_count(LXPROF_COUNTER_CPU_CARRIED);

@@ -3,7 +3,7 @@
 #
 # Records a short multi-threaded program (`workload threads`: two named
 # worker threads burning 100 ms of CPU each and touching 5,000 pages, the main
-# thread burning 33 ms) RUNS times in a row with `lxprof record`'s default
+# thread burning 100 ms too) RUNS times in a row with `lxprof record`'s default
 # sampling, and checks every thread's CPU against the program's own
 # CLOCK_THREAD_CPUTIME_ID: within 2 % in every run. The test suite runs the
 # same test with 30 runs (profiler/tests/record.rs, cpu_exact).

@@ -4,7 +4,7 @@
 //!   ms of CPU; prints `{"pid":…,"cpu_ns":…}` (getrusage of the whole process).
 //! - `threads [--threads N] [--ms MS] [--pages P] [--out FILE]`: N threads
 //!   named `worker-1`… each burn MS ms of CPU, then touch P fresh pages (and
-//!   unmap them); the main thread burns MS/3 ms; each thread reads its own
+//!   unmap them); the main thread burns MS ms too; each thread reads its own
 //!   CPU time (CLOCK_THREAD_CPUTIME_ID) as its last act; prints (or writes to
 //!   FILE) `{"pid":…,"threads":[{"tid":…,"name":…,"cpu_ns":…},…]}`.
 //! - `yield [--threads N] [--ms MS]`: N threads call sched_yield for MS ms of
@@ -108,7 +108,7 @@ fn threads(n: u64, ms: u64, pages: u64, out: Option<&str>) {
                 .expect("spawn worker thread")
         })
         .collect();
-    burn_cpu(ms / 3);
+    burn_cpu(ms);
     let mut lines: Vec<String> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
     lines.push(thread_line("main"));
     let json = format!(
