@@ -196,7 +196,7 @@ struct lxprof_thread {
 	u32 faults_exec;
 	u32 faults_present;
 	u32 pid;            /* its process (tgid) */
-	u32 _pad;
+	u32 on_cpu_unseen;  /* kernel-owned: 1 when first seen on a CPU (its switch-in was before) */
 	u64 task; /* kernel-owned: the task_struct it belongs to (a reused tid is another
 		   * thread); 0 when seeded by user space (taken by the thread's next event) */
 };

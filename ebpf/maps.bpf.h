@@ -130,6 +130,7 @@ lxprof_thread_new(struct task_struct *task, u32 tid, bool running, u64 start_ns)
 	u64 sum = task->se.sum_exec_runtime;
 	e.task = (u64)task;
 	e.pid = task->tgid;
+	e.on_cpu_unseen = running;
 	e.start_ns = start_ns;
 	e.cpu_seen_ns = sum;
 	if (running && lxprof_fair_policy(task->policy)) {

@@ -54,7 +54,7 @@ static __always_inline void lxprof_switch_out(struct task_struct *prev, unsigned
 		flags |= LXPROF_ON_CPU_NO_SWITCH_IN;
 		/* A thread seen before whose switch-in this program did not see
 		 * (a first sighting, on a CPU when it became traced, is expected). */
-		if (e)
+		if (e && !e->on_cpu_unseen)
 			lxprof_count(LXPROF_COUNTER_NO_SWITCH_IN);
 		start = stint < now ? now - stint : now;
 	} else if (cpu > now - start + LXPROF_CARRY_SLACK_NS) {
@@ -73,6 +73,7 @@ static __always_inline void lxprof_switch_out(struct task_struct *prev, unsigned
 		lxprof_submit(r);
 	}
 	if (e) {
+		e->on_cpu_unseen = 0;
 		if (dead) {
 			bpf_map_delete_elem(&threads, &tid);
 		} else if (r) {

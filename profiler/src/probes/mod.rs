@@ -195,6 +195,19 @@ where
         .map_err(err)
 }
 
+/// Loads and attaches one `tp_btf` program.
+fn attach_btf(ebpf: &mut Ebpf, p: &BtfProgram, btf: &Btf) -> Result<(), ProbeError> {
+    let err = |source| ProbeError::Program {
+        program: p.program,
+        tracepoint: p.tracepoint,
+        source,
+    };
+    let prog: &mut BtfTracePoint = program(ebpf, p.program, err)?;
+    prog.load(p.tracepoint, btf).map_err(err)?;
+    prog.attach().map_err(err)?;
+    Ok(())
+}
+
 fn families() -> impl Iterator<Item = &'static BtfProgram> {
     sched::PROGRAMS
         .iter()
@@ -233,18 +246,11 @@ impl Probes {
         drop(load_span);
         for p in families() {
             let _span = tracing::info_span!("attach", program = p.program).entered();
-            let err = |source| ProbeError::Program {
-                program: p.program,
-                tracepoint: p.tracepoint,
-                source,
-            };
-            let prog: &mut BtfTracePoint = program(&mut ebpf, p.program, err)?;
-            prog.load(p.tracepoint, &btf).map_err(err)?;
-            prog.attach().map_err(err)?;
+            attach_btf(&mut ebpf, p, &btf)?;
         }
         if opts.alloc != AllocMode::Off {
             let _span = tracing::info_span!("attach_alloc").entered();
-            alloc::attach_syscalls(&mut ebpf)?;
+            alloc::attach_syscalls(&mut ebpf, &btf)?;
         }
         let libcs = match opts.alloc {
             AllocMode::Full => Some(alloc::LibcWatch::load(&mut ebpf)?),
@@ -434,8 +440,8 @@ mod tests {
             );
         }
         assert!(strings.contains(&format!("\0{}\0", samples::PROGRAM)));
-        for (p, _) in alloc::SYSCALL_PROGRAMS {
-            assert!(strings.contains(&format!("\0{p}\0")));
+        for p in alloc::SYSCALL_PROGRAMS {
+            assert!(strings.contains(&format!("\0{}\0", p.program)));
         }
         for (p, _) in alloc::UPROBES {
             assert!(strings.contains(&format!("\0{p}\0")));
