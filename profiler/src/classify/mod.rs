@@ -289,8 +289,8 @@ mod tests {
         );
     }
 
-    /// CoreCLR cannot be captured here (no .NET runtime on this machine): these
-    /// stacks follow the documented fingerprints only, to pin the rules' logic.
+    /// .NET 5+ thread names and hand-made stacks (the captured 3.1 ones are in
+    /// `fixtures.rs`), to pin the rules' logic.
     #[test]
     fn coreclr_documented_fingerprints() {
         let c = Classifier::builtin().expect("rules");
