@@ -17,6 +17,7 @@
 //! syscalls) is part of that cost. Native programs get only `app` / `kernel`.
 
 mod rules;
+mod tiering;
 mod totals;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ use std::path::Path;
 
 pub use rules::RulesError;
 use rules::{FileRole, RuleSet};
+pub use tiering::is_tier_up;
 pub use totals::CategoryTotals;
 
 use crate::stacks::{Category, Frame, FrameKind, ResolvedSample};
