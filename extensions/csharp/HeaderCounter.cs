@@ -5,12 +5,10 @@
 // Usage: dotnet exec --runtimeconfig HeaderCounter.runtimeconfig.json HeaderCounter.exe
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Net.Http;
 using System.Runtime.Serialization;
 using System.Runtime.Serialization.Json;
 using System.Text;
-using System.Threading;
 using System.Threading.Tasks;
 
 namespace Lxprof.Functions
@@ -25,7 +23,7 @@ namespace Lxprof.Functions
         {
             var settings = new DataContractJsonSerializerSettings { UseSimpleDictionaryFormat = true };
             var serializer = new DataContractJsonSerializer(typeof(ProxyEvent), settings);
-            using (var stream = new MemoryStream(json))
+            using (var stream = new System.IO.MemoryStream(json))
             {
                 var ev = (ProxyEvent)serializer.ReadObject(stream);
                 return ev == null || ev.Headers == null ? 0 : ev.Headers.Count;
@@ -66,7 +64,7 @@ namespace Lxprof.Functions
             var baseUrl = "http://" + api + "/2018-06-01/runtime";
             var delay = DelayMs();
             // /next blocks until the next invocation: no client-side timeout.
-            var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            var http = new HttpClient { Timeout = System.Threading.Timeout.InfiniteTimeSpan };
             while (true)
             {
                 string requestId;

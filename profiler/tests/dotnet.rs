@@ -8,20 +8,13 @@ use std::{
     net::TcpStream,
     path::{Path, PathBuf},
     process::Command,
-    sync::Mutex,
 };
 
 use serde_json::Value;
 
 mod support;
 
-use support::{LocalS3, lambda_facility, repo, scratch, skip_or_fail};
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
+use support::{LocalS3, lambda_facility, lxprof_stdout, repo, scratch, serial, skip_or_fail};
 
 /// The runtime installed by `extensions/build.sh dotnet`, if built.
 fn dotnet_runtime(build: &Path) -> Option<PathBuf> {
@@ -93,23 +86,16 @@ fn dotnet_presets_record_every_invocation_and_store_objects() {
         return;
     };
     let out = dir.join("out");
-    let output = Command::new(env!("CARGO_BIN_EXE_lxprof"))
-        .args(["record", "--lambda", "--function", "header-counter-dotnet"])
-        .args(["--extension", "dotnet-event-collector"])
-        .args(["--extension", "dotnet-blank"])
-        .args(["--memory", "128", "--invocations", "20", "--timeout", "10"])
-        .args(["--env", "HEADER_COUNTER_DELAY_MS=50", "-o"])
-        .arg(&out)
-        .env("LXPROF_EXTENSIONS_BUILD", &build)
-        .env("LXPROF_S3_STATE", &state)
-        .output()
-        .expect("running lxprof");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "lxprof exited {:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = lxprof_stdout(
+        Command::new(env!("CARGO_BIN_EXE_lxprof"))
+            .args(["record", "--lambda", "--function", "header-counter-dotnet"])
+            .args(["--extension", "dotnet-event-collector"])
+            .args(["--extension", "dotnet-blank"])
+            .args(["--memory", "128", "--invocations", "20", "--timeout", "10"])
+            .args(["--env", "HEADER_COUNTER_DELAY_MS=50", "-o"])
+            .arg(&out)
+            .env("LXPROF_EXTENSIONS_BUILD", &build)
+            .env("LXPROF_S3_STATE", &state),
     );
     assert!(stdout.contains("20 of 20 succeeded"), "{stdout}");
     let keys = s3_keys(&state_value(&state, "ENDPOINT"), "lxprof-dotnet-test");
@@ -198,28 +184,21 @@ fn jit_and_gc_agree_with_the_runtimes_own_events() {
     )
     .expect("runtimeconfig");
     let out = dir.join("out");
-    let output = Command::new(env!("CARGO_BIN_EXE_lxprof"))
-        .arg("record")
-        .arg("-o")
-        .arg(&out)
-        .arg("--")
-        .arg(rt.join("dotnet"))
-        .arg("exec")
-        .arg("--runtimeconfig")
-        .arg(&config)
-        .arg(&exe)
-        .args(["1000", "80"])
-        .env("DOTNET_ROOT", &rt)
-        .env("LD_LIBRARY_PATH", rt.join("lib"))
-        .env("COMPlus_gcConcurrent", "0")
-        .output()
-        .expect("running lxprof record");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "lxprof record exited {:?}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = lxprof_stdout(
+        Command::new(env!("CARGO_BIN_EXE_lxprof"))
+            .arg("record")
+            .arg("-o")
+            .arg(&out)
+            .arg("--")
+            .arg(rt.join("dotnet"))
+            .arg("exec")
+            .arg("--runtimeconfig")
+            .arg(&config)
+            .arg(&exe)
+            .args(["1000", "40"])
+            .env("DOTNET_ROOT", &rt)
+            .env("LD_LIBRARY_PATH", rt.join("lib"))
+            .env("COMPlus_gcConcurrent", "0"),
     );
     let line = stdout
         .lines()

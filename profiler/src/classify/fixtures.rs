@@ -135,6 +135,16 @@ fn classifier() -> Classifier {
     Classifier::builtin().expect("built-in rules are valid")
 }
 
+/// Asserts that `fixture` has samples of every category in `want`.
+fn assert_has(fixture: &str, counts: &BTreeMap<Category, usize>, want: &[Category]) {
+    for cat in want {
+        assert!(
+            counts.get(cat).copied().unwrap_or(0) > 0,
+            "{fixture}: no {cat:?}"
+        );
+    }
+}
+
 /// Asserts that some samples match and all of them have category `want`.
 fn assert_all(got: &[Category], want: Category, what: &str) {
     assert!(!got.is_empty(), "no sample for {what}");
@@ -189,15 +199,13 @@ fn coreclr_fixture_separates_jit_tier1_gc_runtime_and_app() {
     let c = classifier();
     let fx = load("coreclr");
     assert_eq!(fx.runtime(), Runtime::CoreClr);
-    let n = fx.counts(&c);
-    for cat in [
+    let all = [
         Category::App,
         Category::Jit,
         Category::Gc,
         Category::Runtime,
-    ] {
-        assert!(n.get(&cat).copied().unwrap_or(0) > 0, "coreclr: no {cat:?}");
-    }
+    ];
+    assert_has("coreclr", &fx.counts(&c), &all);
     let has = |frames: &[Frame], prefix: &str| frames.iter().any(|f| f.name.starts_with(prefix));
     let rt = fx.runtime();
     let under = |prefix: &str| -> Vec<Category> {
@@ -267,15 +275,13 @@ fn node_fixture_has_gc_and_jit() {
     let c = classifier();
     let fx = load("node");
     assert_eq!(fx.runtime(), Runtime::V8);
-    let n = fx.counts(&c);
-    for cat in [
+    let all = [
         Category::App,
         Category::Jit,
         Category::Gc,
         Category::Runtime,
-    ] {
-        assert!(n.get(&cat).copied().unwrap_or(0) > 0, "node: no {cat:?}");
-    }
+    ];
+    assert_has("node", &fx.counts(&c), &all);
     let scavenge =
         fx.categories_where(&c, false, |_, f| f.name.contains("v8::internal::Scavenger"));
     assert_all(&scavenge, Category::Gc, "Scavenger leaves");

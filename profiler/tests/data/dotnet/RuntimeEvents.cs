@@ -1,7 +1,7 @@
 // The .NET runtime's own account of its JIT and GC time, for comparison with lxprof's
 // classification (profiler/tests/dotnet.rs). Runs a JIT- and allocation-heavy workload
-// (a generic method instantiated over up to 168 × 168 value types, then linked lists of
-// byte arrays) while an in-process EventListener subscribed to the runtime's
+// (a generic method instantiated over up to 168 × 168 value types, then a ring of
+// mid-lived records replaced in turn) while an in-process EventListener subscribed to the runtime's
 // "Microsoft-Windows-DotNETRuntime" events (keywords GC 0x1 and JIT 0x10, Verbose) times:
 //   JIT: MethodJittingStarted (145) -> MethodLoadVerbose (143) of the same method on the same
 //        thread (outermost compilations only), split by the optimization tier in MethodFlags;
@@ -136,12 +136,13 @@ sealed class RuntimeListener : EventListener
     }
 }
 
-struct S1 { public int A; }
-struct S2 { public long A; public int B; }
-struct S3 { public double A; public byte B; }
-struct S4 { public short A; public long B; public int C; }
-struct S5 { public decimal A; }
-struct S6 { public Guid A; public int B; }
+// Value types of different layouts: each instantiation over them is compiled apart.
+struct V1 { public byte A; }
+struct V2 { public int A; public short B; }
+struct V3 { public float A; public long B; }
+struct V4 { public char A; public double B; public byte C; }
+struct V5 { public long A, B, C; }
+struct V6 { public decimal A; public bool B; }
 struct W<T> { public T A; public int B; }
 struct P<T, U> { public T A; public U B; }
 
@@ -166,7 +167,7 @@ static class Program
 
     static int JitWork(int methods)
     {
-        var basic = new List<Type> { typeof(S1), typeof(S2), typeof(S3), typeof(S4), typeof(S5), typeof(S6),
+        var basic = new List<Type> { typeof(V1), typeof(V2), typeof(V3), typeof(V4), typeof(V5), typeof(V6),
             typeof(int), typeof(long), typeof(double), typeof(byte), typeof(decimal), typeof(Guid) };
         var types = new List<Type>(basic);
         foreach (var t in basic) types.Add(typeof(W<>).MakeGenericType(t));
@@ -185,22 +186,24 @@ static class Program
         return acc;
     }
 
-    class Node { public Node Next; public byte[] Payload; public string Name; }
+    /// <summary>Mid-lived objects: a ring of records replaced in turn, so that each
+    /// collection finds many survivors to mark and compact.</summary>
+    sealed class Record { public string Key; public int[] Values; public Record Previous; }
 
     static long AllocWork(int rounds)
     {
-        long total = 0;
-        var keep = new List<Node>();
+        var ring = new Record[100000];
+        long sum = 0;
         for (int r = 0; r < rounds; r++)
-        {
-            Node head = null;
-            for (int i = 0; i < 20000; i++)
-                head = new Node { Next = head, Payload = new byte[64 + (i % 512)], Name = "n" + i };
-            for (var n = head; n != null; n = n.Next) total += n.Payload.Length;
-            if (r % 4 == 0) keep.Add(head);
-            if (keep.Count > 24) keep.RemoveRange(0, 12);
-        }
-        return total + keep.Count;
+            for (int i = 0; i < ring.Length / 4; i++)
+            {
+                var slot = (r * 7919 + i * 31) % ring.Length;
+                var rec = new Record { Key = "k" + slot, Values = new int[8 + (i % 96)], Previous = ring[(slot + 1) % ring.Length] };
+                rec.Values[0] = r ^ i;
+                sum += rec.Values.Length + (ring[slot] == null ? 0 : ring[slot].Values[0]);
+                ring[slot] = rec;
+            }
+        return sum;
     }
 
     static string Ms(double ticks) { return (ticks / 10000.0).ToString("F3", CultureInfo.InvariantCulture); }
