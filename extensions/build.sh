@@ -108,11 +108,16 @@ compile_cs() {
   fi
 }
 
-step_csharp() {
+# The extensions' assemblies, shared by the Mono and .NET presets.
+compile_extensions_cs() {
   need mcs "install mono-mcs"
-  need mono "install mono-runtime"
   compile_cs "$OBJ/csharp/Blank.exe" "$CS/ExtensionApi.cs" "$CS/Blank.cs"
   compile_cs "$OBJ/csharp/EventCollector.exe" "$CS/ExtensionApi.cs" "$CS/SigV4.cs" "$CS/S3Client.cs" "$CS/EventCollector.cs"
+}
+
+step_csharp() {
+  need mono "install mono-runtime"
+  compile_extensions_cs
   compile_cs "$OBJ/csharp/SigV4Test.exe" "$CS/SigV4.cs" "$CS/S3Client.cs" "$CS/SigV4Test.cs"
   compile_cs "$OBJ/csharp/Closure.exe" "$CS/Closure.cs"
 
@@ -266,9 +271,8 @@ link_dotnet() {
 DOTNET_EXEC='DOTNET_ROOT="$rt" LD_LIBRARY_PATH="$rt/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" DOTNET_CLI_TELEMETRY_OPTOUT=1 exec "$rt/dotnet" exec --runtimeconfig'
 
 step_dotnet() {
-  need mcs "install mono-mcs"
   install_dotnet
-  [ -f "$OBJ/csharp/EventCollector.exe" ] && [ -f "$OBJ/csharp/Blank.exe" ] || step_csharp
+  compile_extensions_cs
   compile_cs "$OBJ/csharp/HeaderCounter.exe" "$CS/HeaderCounter.cs"
   local name exe
   for name in dotnet-blank dotnet-event-collector; do
