@@ -3,7 +3,8 @@
 #
 # Reproduces the AWS experiment (aws-samples/lambda-extension-optimization) in
 # the emulated Lambda environment: `lxprof suite` records the HeaderCounter
-# function alone and with each extension (Rust, C# JIT, C# full AOT, Node; blank
+# function (C# on .NET, as AWS ran it; the Rust one as a second baseline) alone and
+# with each extension (Rust, C# on Mono JIT and full AOT, C# on .NET, Node; blank
 # and EventCollector writing to a local S3 server) at 128 and 512 MB, each
 # scenario with eBPF (`lxprof record --lambda`), and writes suite.md — the AWS
 # dashboard's numbers plus CPU, page faults and allocations per role — and
@@ -23,7 +24,7 @@ export LXPROF_S3_STATE="$(cd "$out" && pwd)/local-s3.state"
 scripts/local-s3.sh start >/dev/null
 trap 'scripts/local-s3.sh stop >/dev/null' EXIT
 
-echo "== lxprof suite: HeaderCounter × {no extension, 6 extensions} × {128, 512} MB"
+echo "== lxprof suite: HeaderCounter (.NET; Rust alone as a baseline) × {no extension, 8 extensions} × {128, 512} MB"
 rc=0
 "$lxprof" suite -o "$out" || rc=$?
 echo

@@ -55,7 +55,8 @@ if [ ! -e /sys/kernel/tracing/events ]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 fi
 
-# Extension builds (C#, AOT, Node) and the local S3 server's venv, if present.
+# Extension builds (C# on Mono and AOT, the .NET runtime and its presets, Node) and the
+# local S3 server's venv, if present.
 if [ -x extensions/build.sh ]; then
   extensions/build.sh
 fi

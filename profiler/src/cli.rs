@@ -74,13 +74,15 @@ pub struct RunArgs {
 /// The Lambda environment: function, extensions, memory, load.
 #[derive(Debug, Args)]
 pub struct LambdaArgs {
-    /// The function: a preset name or a deployment package directory holding `bootstrap`.
+    /// The function: a preset name (header-counter: Rust; header-counter-dotnet: C# on
+    /// .NET CoreCLR) or a deployment package directory holding `bootstrap`.
     #[arg(long, value_name = "NAME|DIR", default_value = lxprof::lambda::DEFAULT_FUNCTION)]
     pub function: String,
 
     /// An extension: a preset name (rust-blank, rust-event-collector, csharp-blank,
-    /// csharp-event-collector, csharp-aot-event-collector, node-event-collector) or an
-    /// executable file. Repeatable.
+    /// csharp-event-collector, csharp-aot-event-collector on Mono; dotnet-blank,
+    /// dotnet-event-collector on .NET CoreCLR; node-event-collector) or an executable
+    /// file. Repeatable.
     #[arg(long = "extension", value_name = "NAME|FILE")]
     pub extensions: Vec<String>,
 
@@ -315,17 +317,20 @@ impl RecordArgs {
 /// `lxprof suite`: the AWS experiment's matrix, recorded.
 #[derive(Debug, Args)]
 pub struct SuiteArgs {
-    /// Scenarios, comma separated: `no-extension` and extension presets (or files).
+    /// Scenarios, comma separated: `no-extension` and extension presets (or files), each
+    /// optionally `@FUNCTION` to run with another function.
     #[arg(
         long,
         value_name = "NAME,…",
         value_delimiter = ',',
-        default_value = "no-extension,rust-blank,csharp-blank,rust-event-collector,csharp-event-collector,csharp-aot-event-collector,node-event-collector"
+        default_value = "no-extension,no-extension@header-counter,rust-blank,csharp-blank,dotnet-blank,rust-event-collector,csharp-event-collector,dotnet-event-collector,csharp-aot-event-collector,node-event-collector"
     )]
     pub scenarios: Vec<String>,
 
-    /// The function: a preset name or a deployment package directory.
-    #[arg(long, value_name = "NAME|DIR", default_value = lxprof::lambda::DEFAULT_FUNCTION)]
+    /// The function: a preset name (header-counter-dotnet: C# on .NET, as in the AWS
+    /// experiment; header-counter: Rust) or a deployment package directory. A scenario
+    /// `NAME@FUNCTION` runs with another function.
+    #[arg(long, value_name = "NAME|DIR", default_value = lxprof::suite::DEFAULT_SUITE_FUNCTION)]
     pub function: String,
 
     /// Function timeout in seconds (the whole invoke phase); generous so that a

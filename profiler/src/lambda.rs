@@ -144,7 +144,12 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
             ExtensionSource::Layer(l) => config.layers.push(l),
         }
     }
-    config.layers.extend(opts.layers.iter().cloned());
+    // The sandbox mounts layers by absolute path.
+    config.layers.extend(
+        opts.layers
+            .iter()
+            .map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.clone())),
+    );
     config.memory_mb = opts.memory_mb;
     config.timeout = opts.timeout;
     config.invocations = opts.invocations;
@@ -168,20 +173,24 @@ fn has_env(env: &[(String, String)], key: &str) -> bool {
     env.iter().any(|(k, _)| k == key)
 }
 
-/// Settings for extensions that write to S3 (none when no extension does).
+/// Settings for extensions that write to S3: the event-collector presets, and any
+/// extension of the user's own (`--extension FILE`, `--layer DIR`), which may be one.
+/// None when no extension can be.
 fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunError> {
     let collector = opts
         .extensions
         .iter()
         .find(|e| e.contains("event-collector"));
+    let own = !opts.layers.is_empty() || opts.extensions.iter().any(|e| Path::new(e).is_file());
+    let wants_s3 = collector.is_some() || own;
     let user_endpoint =
         has_env(&opts.env, "AWS_ENDPOINT_URL_S3") || has_env(&opts.env, "AWS_ENDPOINT_URL");
-    let endpoint = match (&opts.s3_endpoint, collector) {
-        (Some(url), _) => Some((url.clone(), opts.bucket.clone())),
-        (None, Some(_)) if !user_endpoint => {
+    let endpoint = match &opts.s3_endpoint {
+        Some(url) => Some((url.clone(), opts.bucket.clone())),
+        None if wants_s3 && !user_endpoint => {
             local_s3_state().map(|(url, bucket)| (url, opts.bucket.clone().or(bucket)))
         }
-        _ => None,
+        None => None,
     };
     let mut env = Vec::new();
     let bucket = opts
@@ -203,7 +212,7 @@ fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunErr
             }
         }
         None => {
-            if collector.is_some() || user_endpoint {
+            if wants_s3 || user_endpoint {
                 env.push(("EVENT_COLLECTOR_BUCKET".into(), bucket));
             }
             // Real AWS: pass the caller's credentials through, as Lambda gives its role's.
@@ -315,7 +324,7 @@ pub fn run_lambda(
     config.validate().map_err(EmulatorError::from)?;
     let out = OutputDir::create(opts.output_dir.clone())?;
     let function_label = label(&opts.function);
-    let extension_labels: Vec<String> = opts.extensions.iter().map(|e| label(e)).collect();
+    let extension_labels = extension_labels(opts);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -371,6 +380,24 @@ fn ms(s: &Stats) -> String {
     } else {
         format!("{:.2} ms / {:.2} ms", s.avg, s.max)
     }
+}
+
+/// The names of the run's extensions: each `--extension` (its file name) and the
+/// `extensions/*` of each `--layer`, as Lambda starts them.
+pub fn extension_labels(opts: &LambdaRunOptions) -> Vec<String> {
+    let mut names: Vec<String> = opts.extensions.iter().map(|e| label(e)).collect();
+    for layer in &opts.layers {
+        let mut found: Vec<String> = std::fs::read_dir(layer.join("extensions"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        names.extend(found);
+    }
+    names
 }
 
 /// The AWS sample's dashboard, in words, then the report's path.
@@ -459,6 +486,40 @@ mod tests {
         let env = s3_env(&o).unwrap();
         assert!(env.contains(&("AWS_ENDPOINT_URL_S3".into(), "http://127.0.0.1:9".into())));
         assert!(env.contains(&("EVENT_COLLECTOR_BUCKET".into(), DEFAULT_BUCKET.into())));
+    }
+
+    #[test]
+    fn own_layers_and_files_get_the_collector_settings_and_are_named() {
+        let dir = std::env::temp_dir().join(format!("lxprof-own-layer-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("extensions")).expect("mkdir");
+        std::fs::write(dir.join("extensions/my-collector"), b"#!/bin/sh\n").expect("write");
+        let mut o = LambdaRunOptions::new();
+        o.layers = vec![dir.clone()];
+        o.s3_endpoint = Some("http://127.0.0.1:9".into());
+        let env = s3_env(&o).unwrap();
+        assert!(env.contains(&("EVENT_COLLECTOR_BUCKET".into(), DEFAULT_BUCKET.into())));
+        assert!(env.contains(&("AWS_ENDPOINT_URL_S3".into(), "http://127.0.0.1:9".into())));
+        let mut f = LambdaRunOptions::new();
+        f.extensions = vec![dir.join("extensions/my-collector").display().to_string()];
+        f.s3_endpoint = o.s3_endpoint.clone();
+        assert!(
+            s3_env(&f)
+                .unwrap()
+                .iter()
+                .any(|(k, _)| k == "EVENT_COLLECTOR_BUCKET")
+        );
+        o.extensions = vec!["rust-blank".into()];
+        assert_eq!(extension_labels(&o), vec!["rust-blank", "my-collector"]);
+        // A preset that is no collector, without layers: no S3 settings.
+        let mut b = LambdaRunOptions::new();
+        b.extensions = vec!["rust-blank".into()];
+        assert!(
+            !s3_env(&b)
+                .unwrap()
+                .iter()
+                .any(|(k, _)| k == "EVENT_COLLECTOR_BUCKET")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

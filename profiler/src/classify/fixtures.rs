@@ -1,6 +1,6 @@
 //! Tests of the built-in rules against stacks captured on this machine with
 //! `perf record -g` (profiler/tests/data/stacks/, see its README.md and
-//! capture.sh): Mono 6.8, Node 20, OpenJDK 17 and a native C program.
+//! capture.sh): Mono 6.8, .NET CoreCLR 3.1, Node 20, OpenJDK 17 and a native C program.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -135,6 +135,16 @@ fn classifier() -> Classifier {
     Classifier::builtin().expect("built-in rules are valid")
 }
 
+/// Asserts that `fixture` has samples of every category in `want`.
+fn assert_has(fixture: &str, counts: &BTreeMap<Category, usize>, want: &[Category]) {
+    for cat in want {
+        assert!(
+            counts.get(cat).copied().unwrap_or(0) > 0,
+            "{fixture}: no {cat:?}"
+        );
+    }
+}
+
 /// Asserts that some samples match and all of them have category `want`.
 fn assert_all(got: &[Category], want: Category, what: &str) {
     assert!(!got.is_empty(), "no sample for {what}");
@@ -185,19 +195,93 @@ fn mono_fixture_has_jit_gc_and_app() {
 }
 
 #[test]
-fn node_fixture_has_gc_and_jit() {
+fn coreclr_fixture_separates_jit_tier1_gc_runtime_and_app() {
     let c = classifier();
-    let fx = load("node");
-    assert_eq!(fx.runtime(), Runtime::V8);
-    let n = fx.counts(&c);
-    for cat in [
+    let fx = load("coreclr");
+    assert_eq!(fx.runtime(), Runtime::CoreClr);
+    let all = [
         Category::App,
         Category::Jit,
         Category::Gc,
         Category::Runtime,
-    ] {
-        assert!(n.get(&cat).copied().unwrap_or(0) > 0, "node: no {cat:?}");
-    }
+    ];
+    assert_has("coreclr", &fx.counts(&c), &all);
+    let has = |frames: &[Frame], prefix: &str| frames.iter().any(|f| f.name.starts_with(prefix));
+    let rt = fx.runtime();
+    let under = |prefix: &str| -> Vec<Category> {
+        fx.samples
+            .iter()
+            .filter(|(_, frames)| has(frames, prefix))
+            .map(|(t, frames)| c.classify(rt, t, frames))
+            .collect()
+    };
+    let ryujit = fx.categories_where(&c, false, |_, f| {
+        f.module.as_deref() == Some("libclrjit.so")
+    });
+    assert_all(&ryujit, Category::Jit, "RyuJIT (libclrjit.so) leaves");
+    // The background worker re-compiling hot methods at tier 1, kernel work included.
+    assert_all(
+        &under("TieredCompilationManager::OptimizeMethods"),
+        Category::Jit,
+        "tier-1 re-compilation",
+    );
+    let gc = fx.categories_where(&c, false, |_, f| f.name.starts_with("WKS::gc_heap::"));
+    assert_all(&gc, Category::Gc, "WKS::gc_heap leaves");
+    // An allocation context refill clears memory in libc (no frame pointer: the GC frames
+    // that called it decide).
+    let clearing: Vec<Category> = fx
+        .samples
+        .iter()
+        .filter(|(_, fr)| fr[0].name.starts_with("__memset") && has(fr, "WKS::gc_heap::"))
+        .map(|(t, fr)| c.classify(rt, t, fr))
+        .collect();
+    assert_all(&clearing, Category::Gc, "memset under the GC's allocator");
+    // Not GC: the finalizer thread's startup spin calibration, and the JIT committing code
+    // pages (ClrVirtualAlloc under CEEJitInfo::allocMem), which the documented rules
+    // (`FinalizerThread::`, `Alloc(`) had counted as GC.
+    assert_all(
+        &under("EnsureYieldProcessorNormalizedInitialized"),
+        Category::Runtime,
+        "finalizer thread start-up calibration",
+    );
+    let code_pages: Vec<Category> = fx
+        .samples
+        .iter()
+        .filter(|(_, fr)| has(fr, "ClrVirtualAlloc") && has(fr, "CEEJitInfo::allocMem"))
+        .map(|(t, fr)| c.classify(rt, t, fr))
+        .collect();
+    assert!(
+        code_pages.iter().all(|&k| k == Category::Jit),
+        "{code_pages:?}"
+    );
+    let stubs = fx.categories_where(&c, false, |_, f| f.name.starts_with("stub<"));
+    assert_all(&stubs, Category::Runtime, "stub<N> perf-map entries");
+    let managed = fx.categories_where(&c, false, |_, f| {
+        f.kind == FrameKind::Jit && f.name.contains("[JitAlloc] Program::")
+    });
+    assert_all(&managed, Category::App, "JIT-compiled Program methods");
+    let r2r = fx.categories_where(&c, false, |_, f| {
+        f.module.as_deref() == Some("System.Private.CoreLib.dll")
+    });
+    assert_all(
+        &r2r,
+        Category::App,
+        "ReadyToRun code of System.Private.CoreLib",
+    );
+}
+
+#[test]
+fn node_fixture_has_gc_and_jit() {
+    let c = classifier();
+    let fx = load("node");
+    assert_eq!(fx.runtime(), Runtime::V8);
+    let all = [
+        Category::App,
+        Category::Jit,
+        Category::Gc,
+        Category::Runtime,
+    ];
+    assert_has("node", &fx.counts(&c), &all);
     let scavenge =
         fx.categories_where(&c, false, |_, f| f.name.contains("v8::internal::Scavenger"));
     assert_all(&scavenge, Category::Gc, "Scavenger leaves");
@@ -271,7 +355,7 @@ fn native_fixture_is_only_app_and_kernel() {
 
 #[test]
 fn fixtures_stay_small() {
-    for name in ["mono", "node", "java", "native"] {
+    for name in ["mono", "coreclr", "node", "java", "native"] {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data/stacks")
             .join(format!("{name}.stacks"));

@@ -395,7 +395,7 @@ impl<'a> SampleIndex<'a> {
         let first = v.partition_point(|(t, _)| *t < w.start_ns);
         let mut any = false;
         for (_, s) in v[first..].iter().take_while(|(t, _)| *t < w.end_ns) {
-            into.add(s.category, s.weight);
+            into.add_sample(s);
             any = true;
         }
         any
@@ -411,10 +411,7 @@ impl<'a> SampleIndex<'a> {
     ) {
         let mut cats = CategoryTotals::default();
         if self.add(pid, w, &mut cats) {
-            let t = totals.entry(role.to_string()).or_default();
-            for c in crate::stacks::Category::ALL {
-                t.add(c, cats.get(c));
-            }
+            totals.entry(role.to_string()).or_default().merge(&cats);
         }
     }
 }

@@ -326,12 +326,7 @@ fn record_into(
         }
     };
     lambda_report.function = lambda::label(&opts.run.function);
-    lambda_report.extensions = opts
-        .run
-        .extensions
-        .iter()
-        .map(|e| lambda::label(e))
-        .collect();
+    lambda_report.extensions = lambda::extension_labels(&opts.run);
 
     let info = RecordingInfo {
         command: command.clone(),

@@ -103,8 +103,8 @@ fn plural(n: usize) -> &'static str {
 
 fn name(r: &ScenarioResult) -> String {
     match &r.extension {
-        None => "no extension".to_string(),
-        Some(_) => r.scenario.clone(),
+        None if r.scenario == super::NO_EXTENSION => "no extension".to_string(),
+        _ => r.scenario.clone(),
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use lxprof_emulator::{EmulatorError, presets};
 use serde::Serialize;
 
-use crate::lambda::{DEFAULT_FUNCTION, LambdaRunError, LambdaRunOptions};
+use crate::lambda::{LambdaRunError, LambdaRunOptions};
 use crate::output::{OutputDir, OutputError};
 use crate::preflight::{self, PreflightError};
 use crate::probes::AllocMode;
@@ -27,7 +27,7 @@ use crate::record::SignalGuard;
 use crate::record::lambda::{LambdaRecordError, LambdaRecordOptions, record_lambda};
 
 pub use results::ScenarioMetrics;
-pub use scenario::{DEFAULT_SCENARIOS, NO_EXTENSION, Scenario};
+pub use scenario::{DEFAULT_SCENARIOS, DEFAULT_SUITE_FUNCTION, NO_EXTENSION, Scenario};
 
 /// Options of `lxprof suite`.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ impl SuiteOptions {
     /// durations rather than timeouts), default recording settings.
     pub fn new() -> SuiteOptions {
         SuiteOptions {
-            function: DEFAULT_FUNCTION.to_string(),
+            function: DEFAULT_SUITE_FUNCTION.to_string(),
             scenarios: Scenario::defaults(),
             memory_mb: vec![128, 512],
             invocations: 10,
@@ -85,7 +85,7 @@ impl SuiteOptions {
     /// The recording options of one scenario.
     fn record_options(&self, sc: &Scenario, memory_mb: u32, dir: PathBuf) -> LambdaRecordOptions {
         let mut run = LambdaRunOptions::new();
-        run.function = self.function.clone();
+        run.function = sc.function.clone().unwrap_or_else(|| self.function.clone());
         run.extensions = sc.extension.iter().cloned().collect();
         run.memory_mb = memory_mb;
         run.timeout = self.timeout;
@@ -414,6 +414,13 @@ mod tests {
         assert_eq!(r.freq, None);
         let none = o.record_options(&Scenario::parse(NO_EXTENSION), 128, "/tmp/y".into());
         assert!(none.run.extensions.is_empty());
+        assert_eq!(none.run.function, DEFAULT_SUITE_FUNCTION);
+        let rust = o.record_options(
+            &Scenario::parse("none@header-counter"),
+            128,
+            "/tmp/z".into(),
+        );
+        assert_eq!(rust.run.function, "header-counter");
     }
 
     #[test]

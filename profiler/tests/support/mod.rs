@@ -15,6 +15,26 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// One emulated Lambda run (or recording) at a time within a test binary.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs an `lxprof` command; asserts it succeeded and returns its stdout.
+pub fn lxprof_stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running lxprof");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} exited {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Under `CI=true` a missing facility fails the test; elsewhere it skips
 /// with the reason printed.
 pub fn skip_or_fail(why: &str) {
