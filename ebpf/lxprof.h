@@ -51,23 +51,28 @@ struct lxprof_event_header {
 };
 
 /*
- * A traced thread was switched out (header.ts_ns) after running since start_ns.
+ * A traced thread ran on a CPU between start_ns and header.ts_ns (its last
+ * switch-out), in `stints` stints: stints of a thread less than the on-CPU
+ * window apart (lxprof_oncpu_window_ns, 1 ms by default) share a record, so a
+ * thread that switches thousands of times a second sends a record per window,
+ * not per switch.
  *
- * CPU time comes from the scheduler's own counter, not from the two
- * timestamps: cpu_ns is se.sum_exec_runtime now minus its value at the
- * thread's previous ON_CPU record (or when the thread was first seen), so a
- * missed switch-in or switch-out never loses CPU time: the next record
- * carries it. cpu_total_ns is se.sum_exec_runtime now; consecutive records
- * of a thread chain (cpu_total_ns - cpu_ns == the previous cpu_total_ns), so
- * user space can tell exactly how much CPU a lost record held.
+ * CPU time comes from the scheduler's own counter, not from the timestamps:
+ * cpu_ns is se.sum_exec_runtime at the last switch-out minus its value at the
+ * thread's previous record (or when the thread was first seen), so a missed
+ * switch-in or switch-out never loses CPU time: the next record carries it.
+ * cpu_total_ns is se.sum_exec_runtime then; consecutive records of a thread
+ * chain (cpu_total_ns - cpu_ns == the previous cpu_total_ns).
  */
 struct lxprof_on_cpu {
 	struct lxprof_event_header header;
-	u64 start_ns;     /* switched in; when that was not seen: now - the current stint */
+	u64 start_ns;     /* first stint's switch-in; when not seen: its end - the scheduler's stint */
 	u64 cpu_ns;       /* CPU since the previous record of this thread (see above) */
-	u64 cpu_total_ns; /* se.sum_exec_runtime at the switch-out */
-	u32 prev_state;   /* scheduler state when switched out: 0 = preempted (runnable) */
-	u32 flags;        /* enum lxprof_on_cpu_flag */
+	u64 cpu_total_ns; /* se.sum_exec_runtime at the last stint's switch-out */
+	u32 prev_state;   /* scheduler state at the last switch-out: 0 = preempted (runnable) */
+	u32 flags;        /* enum lxprof_on_cpu_flag, of any stint of the record */
+	u32 stints;       /* stints on a CPU the record covers (>= 1) */
+	u32 _pad;
 };
 
 enum lxprof_on_cpu_flag {
@@ -187,16 +192,23 @@ struct lxprof_traced {
  * not yet sent) and seeds it for threads that existed before the recording.
  */
 struct lxprof_thread {
-	u64 start_ns;    /* switched in at; 0: not on a CPU (or the switch-in was not seen) */
-	u64 cpu_seen_ns; /* se.sum_exec_runtime when CPU time was last accounted */
+	u64 start_ns;       /* switched in at; 0: not on a CPU (or the switch-in was not seen) */
+	u64 cpu_seen_ns;    /* se.sum_exec_runtime when CPU time was last accounted */
+	u64 batch_first_ns; /* stints not yet sent: the first one's start */
+	u64 batch_last_ns;  /* and the last one's end */
+	u64 batch_cpu_ns;   /* and their CPU (up to cpu_seen_ns) */
+	u32 batch_stints;   /* stints not yet sent (0: none) */
+	u32 batch_flags;    /* their enum lxprof_on_cpu_flag */
+	u32 batch_state;    /* the last one's prev_state */
+	u32 pid;            /* its process (tgid) */
 	u64 fault_first_ns; /* faults not yet sent: first one's time */
 	u64 fault_last_ns;  /* and last one's time */
 	u32 faults;         /* faults not yet sent */
 	u32 faults_write;
 	u32 faults_exec;
 	u32 faults_present;
-	u32 pid;            /* its process (tgid) */
 	u32 on_cpu_unseen;  /* kernel-owned: 1 when first seen on a CPU (its switch-in was before) */
+	u32 _pad;
 	u64 task; /* kernel-owned: the task_struct it belongs to (a reused tid is another
 		   * thread); 0 when seeded by user space (taken by the thread's next event) */
 };

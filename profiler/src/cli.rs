@@ -252,6 +252,12 @@ pub struct RecordArgs {
     #[arg(long, value_name = "HZ", default_value_t = 499)]
     pub freq: u32,
 
+    /// On-CPU intervals: a thread's stints less than this many µs apart share
+    /// one (its CPU time stays exact; the trace shows the span with its CPU
+    /// time). 0: one interval per stint, a kernel record per context switch.
+    #[arg(long, value_name = "US", default_value_t = 1000)]
+    pub oncpu_window_us: u64,
+
     /// The command to launch and record, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -301,6 +307,7 @@ impl RecordArgs {
         opts.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         opts.freq = Some(self.freq).filter(|&f| f > 0);
         opts.alloc = self.alloc.into();
+        opts.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
         Ok(opts)
     }
 
@@ -310,6 +317,7 @@ impl RecordArgs {
         o.alloc = self.alloc.into();
         o.freq = Some(self.freq).filter(|&f| f > 0);
         o.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
+        o.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
         o
     }
 }

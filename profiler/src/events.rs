@@ -44,8 +44,8 @@ pub struct Header {
     pub tid: u32,
 }
 
-/// A thread was on a CPU from `start_ns` to `header.ts_ns` (see
-/// `struct lxprof_on_cpu`): `cpu_ns` is the scheduler's CPU time since the
+/// A thread was on a CPU, in `stints` stints, between `start_ns` and
+/// `header.ts_ns` (see `struct lxprof_on_cpu`): `cpu_ns` is the scheduler's CPU time since the
 /// thread's previous record, `cpu_total_ns` its lifetime total now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnCpu {
@@ -56,6 +56,9 @@ pub struct OnCpu {
     pub prev_state: u32,
     /// `enum lxprof_on_cpu_flag` bits (see [`OnCpu::FIRST`] and the others).
     pub flags: u32,
+    /// Stints on a CPU the record covers (stints of a thread within the
+    /// on-CPU window share a record).
+    pub stints: u32,
 }
 
 impl OnCpu {
@@ -252,6 +255,7 @@ impl Event {
                     cpu_total_ns: r.cpu_total_ns,
                     prev_state: r.prev_state,
                     flags: r.flags,
+                    stints: r.stints,
                 })
             }
             k if k == K::LXPROF_EVENT_FORK as u32 => {
@@ -427,7 +431,8 @@ mod tests {
                 cpu_ns: 0,
                 cpu_total_ns: 0,
                 prev_state: 0,
-                flags: 0
+                flags: 0,
+                stints: 0
             })
         );
         // Longer (padded) is fine; shorter is an error, never a panic.

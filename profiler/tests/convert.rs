@@ -77,6 +77,7 @@ fn synthetic_events() -> Vec<Event> {
             cpu_total_ns: *total,
             prev_state: 1,
             flags: 0,
+            stints: 1,
         })
     };
     let fork = |us, pid, tid, child_pid, child_tid, comm: &str| {

@@ -141,10 +141,14 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
     }
     for t in &p.threads {
         for i in &t.intervals {
-            ev.push(
-                json!({"ph": "X", "name": "on-CPU", "cat": "cpu", "pid": pid,
-                "tid": t.tid, "ts": us(i.start_ns), "dur": us(i.end_ns - i.start_ns)}),
-            );
+            let mut slice = json!({"ph": "X", "name": "on-CPU", "cat": "cpu", "pid": pid,
+                "tid": t.tid, "ts": us(i.start_ns), "dur": us(i.end_ns - i.start_ns)});
+            // Stints a window apart share an interval: its CPU time is less
+            // than its length (Perfetto shows `tdur` as the slice's thread time).
+            if i.cpu_ns.abs_diff(i.len_ns()) >= 1_000 {
+                slice["tdur"] = json!(us(i.cpu_ns));
+            }
+            ev.push(slice);
         }
     }
     category_runs(p, ev);

@@ -25,6 +25,7 @@ fn on_cpu(pid: u32, tid: u32, from_ms: u64, to_ms: u64) -> Event {
         cpu_total_ns: to_ms * MS,
         prev_state: 1,
         flags: 0,
+        stints: 1,
     })
 }
 
@@ -249,6 +250,7 @@ fn overlapping_and_early_intervals_are_clamped() {
             cpu_total_ns: 7 * MS,
             prev_state: 0,
             flags: 0,
+            stints: 1,
         }),
         on_cpu(300, 300, 1, 4),   // overlaps the first (bad kernel data)
         on_cpu(300, 300, 5, 5),   // empty
@@ -371,6 +373,7 @@ fn cpu_is_the_schedulers_count_and_lost_cpu_is_reported() {
             cpu_total_ns: total_ms * MS,
             prev_state: 1,
             flags: 0,
+            stints: 1,
         })
     };
     let mut b = ModelBuilder::new(T0);

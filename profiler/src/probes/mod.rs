@@ -50,6 +50,9 @@ pub struct ProbeOptions {
     pub sample_freq: Option<u32>,
     /// Which allocation probes to attach.
     pub alloc: AllocMode,
+    /// Stints of a thread closer together than this share an ON_CPU record
+    /// (0: a record per stint). Default 1 ms.
+    pub oncpu_window_ns: u64,
 }
 
 impl Default for ProbeOptions {
@@ -58,9 +61,13 @@ impl Default for ProbeOptions {
             ring_buffer_bytes: 16 * 1024 * 1024,
             sample_freq: None,
             alloc: AllocMode::default(),
+            oncpu_window_ns: DEFAULT_ONCPU_WINDOW_NS,
         }
     }
 }
+
+/// Default of [`ProbeOptions::oncpu_window_ns`].
+pub const DEFAULT_ONCPU_WINDOW_NS: u64 = 1_000_000;
 
 /// Allocation probes (`--alloc`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -233,6 +240,7 @@ impl Probes {
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("events", bytes)
+            .override_global("lxprof_oncpu_window_ns", &opts.oncpu_window_ns, true)
             .map_max_entries(
                 "stacks",
                 if freq.is_some() {
@@ -453,8 +461,7 @@ mod tests {
     fn rejects_bad_ring_sizes() {
         let err = Probes::load(&ProbeOptions {
             ring_buffer_bytes: 5000,
-            sample_freq: None,
-            alloc: AllocMode::Off,
+            ..ProbeOptions::default()
         })
         .err()
         .expect("5000 is not a power of two");

@@ -37,6 +37,8 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
             cpu_total_ns: e.cpu_total_ns,
             prev_state: e.prev_state,
             flags: e.flags,
+            stints: e.stints,
+            _pad: 0,
         }),
         Event::Fork(e) => {
             let mut r = raw::lxprof_fork {

@@ -33,6 +33,7 @@ fn sample_events() -> Vec<Event> {
             cpu_total_ns: 900,
             prev_state: 1,
             flags: 0,
+            stints: 1,
         }),
         Event::Comm(ev::Comm {
             header: hd(1_600, 11, 11),

@@ -54,6 +54,9 @@ pub struct LambdaRecordOptions {
     pub freq: Option<u32>,
     /// Size of the kernel ring buffer in bytes (power of two); default 16 MiB.
     pub ring_buffer_bytes: Option<u32>,
+    /// Stints of a thread closer together than this share an on-CPU
+    /// interval (0: one per stint); default 1 ms.
+    pub oncpu_window_ns: Option<u64>,
 }
 
 impl LambdaRecordOptions {
@@ -64,6 +67,7 @@ impl LambdaRecordOptions {
             alloc: AllocMode::default(),
             freq: None,
             ring_buffer_bytes: None,
+            oncpu_window_ns: None,
         }
     }
 }
@@ -191,7 +195,12 @@ pub fn record_lambda(
     crate::runtime_env::merge_env(&mut config.env, &crate::runtime_env::profiling_env(""));
     config.validate().map_err(EmulatorError::from)?;
     preflight::check_system().map_err(RecordError::from)?;
-    let (probes, reader) = super::load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
+    let (probes, reader) = super::load_probes(
+        opts.ring_buffer_bytes,
+        opts.freq,
+        opts.alloc,
+        opts.oncpu_window_ns,
+    )?;
     let out = OutputDir::create(opts.run.output_dir.clone()).map_err(RecordError::from)?;
     let raw_tmp = out.path().join(".events.bin.tmp");
     let result = record_into(opts, config, command, probes, reader, &out, &raw_tmp);

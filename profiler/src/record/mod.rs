@@ -57,6 +57,9 @@ pub struct RecordOptions {
     pub freq: Option<u32>,
     /// Allocation probes.
     pub alloc: AllocMode,
+    /// Stints of a thread closer together than this share an on-CPU
+    /// interval (0: one per stint); default 1 ms.
+    pub oncpu_window_ns: Option<u64>,
 }
 
 impl RecordOptions {
@@ -69,6 +72,7 @@ impl RecordOptions {
             ring_buffer_bytes: None,
             freq: None,
             alloc: AllocMode::default(),
+            oncpu_window_ns: None,
         }
     }
 }
@@ -236,7 +240,12 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         Target::Pid(pid) => preflight::check_pid(*pid)?,
     }
     preflight::check_system()?;
-    let (probes, reader) = load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
+    let (probes, reader) = load_probes(
+        opts.ring_buffer_bytes,
+        opts.freq,
+        opts.alloc,
+        opts.oncpu_window_ns,
+    )?;
     let out = OutputDir::create(opts.output_dir.clone())?;
     let raw_tmp = out.path().join(".events.bin.tmp");
     let result = record_into(opts, probes, reader, &out, &raw_tmp);
@@ -253,11 +262,14 @@ pub(crate) fn load_probes(
     ring_buffer_bytes: Option<u32>,
     freq: Option<u32>,
     alloc: AllocMode,
+    oncpu_window_ns: Option<u64>,
 ) -> Result<(Probes, EventReader), ProbeError> {
+    let defaults = ProbeOptions::default();
     let probe_opts = ProbeOptions {
-        ring_buffer_bytes: ring_buffer_bytes.unwrap_or(ProbeOptions::default().ring_buffer_bytes),
+        ring_buffer_bytes: ring_buffer_bytes.unwrap_or(defaults.ring_buffer_bytes),
         sample_freq: freq.filter(|&f| f > 0),
         alloc,
+        oncpu_window_ns: oncpu_window_ns.unwrap_or(defaults.oncpu_window_ns),
     };
     let mut probes = {
         let _span = tracing::info_span!("load_probes").entered();
@@ -530,9 +542,9 @@ pub(crate) fn stop_recording(
 }
 
 /// The records the kernel would send if the live threads switched out now
-/// (`end_ns`): an ON_CPU with the CPU each counted since its last record
-/// (read from `/proc/.../schedstat`, the same counter), and a FAULTS with its
-/// faults not yet sent. Threads already gone have nothing pending.
+/// (`end_ns`): their stints and faults not yet sent, and an ON_CPU for the
+/// stint of a thread on a CPU now (its CPU since the last one accounted, read
+/// from `/proc/.../schedstat`, the same counter).
 fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::Event> {
     use crate::events::{Event, Faults, Header, OnCpu};
     let mut out = Vec::new();
@@ -556,6 +568,22 @@ fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::E
                 present: st.faults_present,
             }));
         }
+        // Stints the kernel keeps for the thread's next record.
+        if st.batch_stints > 0 {
+            out.push(Event::OnCpu(OnCpu {
+                header: Header {
+                    ts_ns: st.batch_last_ns,
+                    ..header
+                },
+                start_ns: st.batch_first_ns,
+                cpu_ns: st.batch_cpu_ns,
+                cpu_total_ns: st.cpu_seen_ns,
+                prev_state: st.batch_state,
+                flags: st.batch_flags,
+                stints: st.batch_stints,
+            }));
+        }
+        // The stint in progress (a thread on a CPU now).
         let Some(total) = launch::thread_cpu_ns(st.pid, tid) else {
             continue;
         };
@@ -575,6 +603,7 @@ fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::E
             cpu_total_ns: total,
             prev_state: 0,
             flags: if on_cpu { 0 } else { OnCpu::NO_SWITCH_IN },
+            stints: 1,
         }));
     }
     out
