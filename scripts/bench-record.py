@@ -202,12 +202,13 @@ def build(args, tmp):
     return lxprof, workload, fixedwork
 
 
-def command_for(mode, cmd, lxprof, out_dir):
-    """The command line that runs CMD under MODE, writing into OUT_DIR."""
+def command_for(mode, cmd, lxprof, out_dir, extra=()):
+    """The command line that runs CMD under MODE, writing into OUT_DIR
+    (EXTRA: more lxprof record options)."""
     if mode == "bare":
         return cmd
     if mode == "lxprof":
-        return [lxprof, "record", "-o", out_dir, "--"] + cmd
+        return [lxprof, "record", "-o", out_dir, *extra, "--"] + cmd
     os.makedirs(out_dir, exist_ok=True)
     if mode == "perf":
         return ["perf", "record", "-F", "99", "-g", "-q", "-o",
@@ -220,14 +221,14 @@ def command_for(mode, cmd, lxprof, out_dir):
             "-x", ",", "-o", os.path.join(out_dir, "stat.csv"), "--"] + cmd
 
 
-def run_once(mode, cmd, key, lxprof, tmp, run_id):
+def run_once(mode, cmd, key, lxprof, tmp, run_id, extra=()):
     """Runs CMD under MODE; returns the workload's JSON line plus the outside
     wall time, the CPU time of the whole tree and, for lxprof, its report figures."""
     env = dict(os.environ)
     if mode == "lxprof":
         env["RUST_LOG"] = "info"  # for the "N records written by the kernel" line
     out_dir = os.path.join(tmp, f"run-{run_id}")
-    full = command_for(mode, cmd, lxprof, out_dir)
+    full = command_for(mode, cmd, lxprof, out_dir, extra)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.monotonic_ns()
         child = subprocess.Popen(full, stdout=out, stderr=err, env=env)
@@ -390,7 +391,9 @@ def capacity_run(args, lxprof, workload, tmp):
         return None
     threads = 2 * (os.cpu_count() or 2)
     cmd = [workload, "yield", "--threads", str(threads), "--ms", str(args.capacity_ms)]
-    res = run_once("lxprof", cmd, "yields", lxprof, tmp, "capacity")
+    # One record per context switch (no on-CPU window): the recorder's raw capacity.
+    res = run_once("lxprof", cmd, "yields", lxprof, tmp, "capacity",
+                   extra=["--oncpu-window-us", "0"])
     tool_cpu_s = (res["tree_cpu_ns"] - (res["workload_cpu_ns"] or 0)) / 1e9
     recs = res["records"] or 0
     rate = recs / (args.capacity_ms / 1e3)
@@ -511,7 +514,7 @@ def render(args, modes, results, load_before, load_after, started, elapsed,
     if capacity:
         c = capacity
         lines.append("")
-        lines.append(f"Event capacity: `lxprof record -- workload yield --threads {c['threads']}"
+        lines.append(f"Event capacity: `lxprof record --oncpu-window-us 0 -- workload yield --threads {c['threads']}"
                      f" --ms {args.capacity_ms}` (sched_yield storm): {c['records']} kernel "
                      f"records, {c['rate'] / 1e6:.2f} M records/s, {c['lost']} lost; lxprof's "
                      f"own process {c['tool_cpu_s']:.2f} CPU-s"

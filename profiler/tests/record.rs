@@ -598,7 +598,20 @@ mod throughput {
     #[test]
     fn busy_workload_is_recorded_with_losses_reported() {
         let Some(_g) = bpf_available() else { return };
-        let (outcome, report) = run("mixed", &["mixed", "--ms", "2000"]);
+        // One record per context switch (no on-CPU window): the densest stream.
+        let argv = ["mixed", "--ms", "2000"].map(Into::into);
+        let mut opts = RecordOptions::new(Target::Command(
+            std::iter::once(workload().into_os_string())
+                .chain(argv)
+                .collect(),
+        ));
+        opts.output_dir = Some(scratch("mixed"));
+        opts.oncpu_window_ns = Some(0);
+        let outcome = record(&opts).expect("record");
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(outcome.output_dir.join("report.json")).expect("report.json"),
+        )
+        .expect("report.json is JSON");
         let secs = outcome.recording.duration_ns as f64 / 1e9;
         eprintln!(
             "mixed 2 s: {} records in {secs:.2} s = {:.0}/s, lost {} (per CPU {:?}), decode errors {}",
@@ -626,16 +639,16 @@ mod throughput {
     fn overflow_of_a_tiny_ring_buffer_is_counted_and_reported() {
         let Some(_g) = bpf_available() else { return };
         let mut argv = vec![workload().into_os_string()];
-        // A burst of page faults (~100k records within milliseconds) from more
-        // threads than CPUs overflows a 4 KiB ring: the reader competes with
-        // them for the CPUs. (One thread did not always: on an idle machine a
-        // reader on the other CPU kept up once.)
+        // A storm of context switches with a record for each (no on-CPU
+        // window), from more threads than CPUs, overflows a 4 KiB ring (~60
+        // records): the reader competes with them for the CPUs.
         let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = threads.to_string();
-        argv.extend(["touch", "--pages", "100000", "--threads", &threads].map(Into::into));
+        argv.extend(["yield", "--ms", "500", "--threads", &threads].map(Into::into));
         let mut opts = RecordOptions::new(Target::Command(argv));
         opts.output_dir = Some(scratch("overflow"));
         opts.ring_buffer_bytes = Some(4096);
+        opts.oncpu_window_ns = Some(0);
         let outcome = record(&opts).expect("record");
         let info = &outcome.recording.info;
         eprintln!(
