@@ -249,6 +249,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     let out = OutputDir::create(opts.output_dir.clone())?;
     let raw_tmp = out.path().join(".events.bin.tmp");
     let result = record_into(opts, probes, reader, &out, &raw_tmp);
+    tracing::info!("lxprof's own CPU in all: {} ms", own_cpu_ns() / 1_000_000);
     if result.is_err() {
         // Nothing half-written stays behind.
         let _ = std::fs::remove_file(&raw_tmp);
@@ -466,9 +467,10 @@ pub(crate) fn stop_recording(
         );
     }
     tracing::info!(
-        "{} records written by the kernel, {} lost",
+        "{} records written by the kernel, {} lost; lxprof's own CPU while recording: {} ms",
         kernel.events(),
-        kernel.lost()
+        kernel.lost(),
+        own_cpu_ns() / 1_000_000
     );
     let stats = reader.stats();
     // Detaching waits for the kernel (RCU grace periods per tracepoint):
@@ -539,6 +541,15 @@ pub(crate) fn stop_recording(
         decode_errors: stats.decode_errors,
         map_full: kernel.map_full(),
     })
+}
+
+/// CPU time of lxprof's own process so far (user + system, all its threads).
+fn own_cpu_ns() -> u64 {
+    // SAFETY: zeroed rusage is valid; valid out pointer.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// The records the kernel would send if the live threads switched out now
