@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub use mounts::hidden_inside;
 pub use nix::sys::signal::Signal;
 pub use stale::{CleanupReport, cleanup_stale, lxprof_parents};
 
@@ -234,6 +235,18 @@ fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
                 "extension {} is not a file",
                 e.display()
             )));
+        }
+    }
+    // Files the environment reaches through a symlink must not point under a path its own
+    // mounts hide (a checkout under /tmp, say).
+    mounts::check_link_visible(&spec.function_dir.join("bootstrap"))?;
+    for l in &spec.layers {
+        for e in fs::read_dir(l.join("extensions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            mounts::check_link_visible(&e.path())?;
         }
     }
     Ok(())

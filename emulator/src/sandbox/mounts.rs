@@ -292,6 +292,38 @@ impl StateDir {
     }
 }
 
+/// The in-sandbox mounts that cover host paths: a host file under one of them is not what a
+/// process inside the environment sees there.
+pub const HIDDEN: [&str; 4] = ["/tmp", "/var/task", "/opt", "/etc/hosts"];
+
+/// The mount of the environment's file view that hides host path `p` (`/tmp`, `/var/task`,
+/// `/opt`, `/etc/hosts`), if any. `p` is taken as it is (resolve symlinks first).
+pub fn hidden_inside(p: &Path) -> Option<&'static str> {
+    HIDDEN.into_iter().find(|m| p.starts_with(m))
+}
+
+/// A symlink `link` whose target the environment cannot see (it lies under a mount that hides
+/// it): the error says which and what to do. Regular files and visible targets pass.
+pub fn check_link_visible(link: &Path) -> Result<(), SandboxError> {
+    if !link
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Ok(());
+    }
+    let Ok(target) = fs::canonicalize(link) else {
+        return Ok(());
+    };
+    match hidden_inside(&target) {
+        Some(m) => Err(SandboxError::InvalidSpec(format!(
+            "{} is a symlink to {}, which the environment cannot see (its own {m} hides the host's): copy the file instead",
+            link.display(),
+            target.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Makes sure the host has the mount points the plan needs (`/var/task`, `/opt`, `/etc/hosts`).
 pub fn ensure_mount_points() -> Result<(), SandboxError> {
     for d in ["/var/task", "/opt", "/tmp"] {
@@ -350,6 +382,25 @@ mod tests {
         fs::write(dir.join("owner"), format!("{me} 1\n")).ok();
         assert!(!owner_alive(&dir));
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn paths_under_the_environments_mounts_are_hidden() {
+        assert_eq!(hidden_inside(Path::new("/tmp/x/target/f")), Some("/tmp"));
+        assert_eq!(hidden_inside(Path::new("/opt/ext")), Some("/opt"));
+        assert_eq!(hidden_inside(Path::new("/tmpfoo")), None);
+        assert_eq!(hidden_inside(Path::new("/var/tmp/x")), None);
+        let dir = std::env::temp_dir().join(format!("lxprof-link-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("ok")).unwrap();
+        std::os::unix::fs::symlink("/tmp", dir.join("hidden")).unwrap();
+        assert!(check_link_visible(&dir.join("ok")).is_ok());
+        let e = check_link_visible(&dir.join("hidden"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its own /tmp"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
