@@ -118,7 +118,7 @@ pub enum SandboxError {
     },
     /// A cgroup or state directory of this name exists.
     #[error(
-        "{path} already exists: pick another environment name, or call sandbox::cleanup_stale() to remove leftovers of a crashed run"
+        "{path} already exists: another lxprof run uses it, or a crashed run left it behind (`lxprof clean` removes what no running lxprof owns)"
     )]
     Exists {
         /// The existing path.

@@ -1,8 +1,11 @@
 //! Removing leftovers of crashed runs: environments whose creating process is gone (its pid
-//! and start time are recorded in the state directory's `owner` file).
+//! and start time are recorded in the state directory's `owner` file). `lxprof run --lambda`,
+//! `record --lambda` and `suite` call [`cleanup_stale`] when they start; `lxprof clean` calls it
+//! on demand.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::{SandboxError, cgroup, mounts};
 
@@ -23,13 +26,16 @@ pub struct CleanupReport {
 pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
     let mut report = CleanupReport::default();
     let state_root = Path::new(mounts::STATE_ROOT);
-    let live = |name: &std::ffi::OsStr| mounts::owner_alive(&state_root.join(name));
+    let live = |name: &std::ffi::OsStr, entry: &Path| {
+        let state = state_root.join(name);
+        mounts::owner_alive(&state) || (!state.join("owner").exists() && being_created(entry))
+    };
     for parent in lxprof_parents() {
         let Ok(rd) = fs::read_dir(&parent) else {
             continue;
         };
         for e in rd.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) || live(&e.file_name()) {
+            if !e.file_type().is_ok_and(|t| t.is_dir()) || live(&e.file_name(), &e.path()) {
                 continue;
             }
             let dir = e.path();
@@ -50,7 +56,7 @@ pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
     }
     if let Ok(rd) = fs::read_dir(state_root) {
         for e in rd.flatten() {
-            if live(&e.file_name()) {
+            if live(&e.file_name(), &e.path()) {
                 continue;
             }
             fs::remove_dir_all(e.path()).map_err(|err| SandboxError::Io {
@@ -63,6 +69,19 @@ pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
         let _ = fs::remove_dir(state_root);
     }
     Ok(report)
+}
+
+/// A directory without an owner record yet is being created by a live run (the record is the
+/// first thing written, the cgroups come after it) unless it is older than this.
+const CREATION_GRACE: Duration = Duration::from_secs(30);
+
+/// Whether `dir` was made less than [`CREATION_GRACE`] ago.
+fn being_created(dir: &Path) -> bool {
+    fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < CREATION_GRACE)
 }
 
 /// Every `lxprof` parent cgroup on this machine (any v1 hierarchy or cgroup2 mount).
