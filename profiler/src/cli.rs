@@ -35,6 +35,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Record the AWS experiment's matrix (every extension × memory sizes): suite.md, suite.json.
     Suite(SuiteArgs),
+    /// Remove what crashed or killed runs left behind (cgroups, /run/lxprof/sandbox/*);
+    /// environments of running lxprof processes are left alone.
+    Clean,
 }
 
 #[derive(Debug, Args)]

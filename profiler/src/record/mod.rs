@@ -29,7 +29,7 @@ use crate::explain;
 use crate::export::{chrome, report, summary};
 use crate::launch::{self, LaunchError, Launched};
 use crate::model::{ExitStatus, Recording, RecordingInfo, SeedProcess};
-use crate::output::{OutputDir, OutputError};
+use crate::output::{OutputDir, OutputError, Unwritten};
 use crate::preflight::{self, PreflightError};
 use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
 use crate::rawlog::{Meta, RawLogError};
@@ -103,6 +103,8 @@ pub struct RecordOutcome {
     pub map_full: u64,
     /// The model the outputs were written from.
     pub recording: Recording,
+    /// Outputs that could not be written (the others were).
+    pub unwritten: Unwritten,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +238,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     preflight::check_system()?;
     let (probes, reader) = load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
     let out = OutputDir::create(opts.output_dir.clone())?;
-    let raw_tmp = out.path().join(".events.bin.tmp");
+    let raw_tmp = out.temp_path("events.bin");
     let result = record_into(opts, probes, reader, &out, &raw_tmp);
     if result.is_err() {
         // Nothing half-written stays behind.
@@ -350,6 +352,7 @@ fn record_into(
         records,
         decode_errors,
         map_full,
+        mut unwritten,
     } = stop_recording(probes, reader, sink, info, start_ns, out, raw_tmp, |_| {})?;
     let (outputs, summary) = write_outputs(
         out,
@@ -358,7 +361,8 @@ fn record_into(
         &report::to_json(&recording),
         events_path,
         explained.as_ref(),
-    )?;
+        &mut unwritten,
+    );
     Ok(RecordOutcome {
         output_dir: out.path().to_path_buf(),
         outputs,
@@ -373,6 +377,7 @@ fn record_into(
         decode_errors,
         map_full,
         recording,
+        unwritten,
     })
 }
 
@@ -381,11 +386,14 @@ pub(crate) struct Stopped {
     pub recording: Recording,
     /// Symbolized, classified samples and the flamegraph files (with sampling).
     pub explained: Option<explain::Explained>,
-    pub events_path: PathBuf,
+    /// `events.bin`, unless it could not be written (then in `unwritten`).
+    pub events_path: Option<PathBuf>,
     /// Kernel records read, undecodable; children/intervals lost to full maps.
     pub records: u64,
     pub decode_errors: u64,
     pub map_full: u64,
+    /// Outputs that could not be written so far.
+    pub unwritten: Unwritten,
 }
 
 /// The end of a recording, shared by `record` and `record --lambda`: the
@@ -481,15 +489,29 @@ pub(crate) fn stop_recording(
         let _span = tracing::info_span!("finish_model").entered();
         builder.finish(end_ns, info)
     };
-    if let Some(e) = raw_error {
-        return Err(e.into());
-    }
-    raw.finish()?;
+    // A failed events.bin (a full disk) loses neither the model nor the other outputs.
+    let mut unwritten = Unwritten::default();
     let events_path = out.path().join("events.bin");
-    std::fs::rename(raw_tmp, &events_path).map_err(|source| OutputError::Write {
-        path: events_path.clone(),
-        source,
-    })?;
+    let raw_written = match raw_error {
+        Some(e) => Err(e),
+        None => raw.finish(),
+    }
+    .map_err(|e| match e {
+        RawLogError::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    })
+    .and_then(|()| std::fs::rename(raw_tmp, &events_path));
+    let events_path = match raw_written {
+        Ok(()) => Some(events_path),
+        Err(source) => {
+            let _ = std::fs::remove_file(raw_tmp);
+            unwritten.note(OutputError::Write {
+                path: events_path,
+                source,
+            });
+            None
+        }
+    };
     prepare(&mut recording);
     let explained = stacks.map(|mut cap| {
         let _span = tracing::info_span!("explain").entered();
@@ -502,28 +524,34 @@ pub(crate) fn stop_recording(
         records: stats.records,
         decode_errors: stats.decode_errors,
         map_full: kernel.map_full(),
+        unwritten,
     })
 }
 
 /// Writes `trace.json` and `report.json` atomically; returns every output
-/// `(label, path)` (with `events.bin` and the explanation's files) and the
-/// terminal summary (with the explanation's sentences).
+/// `(label, path)` written (with `events.bin` and the explanation's files) and
+/// the terminal summary (with the explanation's sentences). A file that cannot
+/// be written goes to `unwritten`; the others still are.
 pub(crate) fn write_outputs(
     out: &OutputDir,
     recording: &Recording,
     trace_json: &[u8],
     report_json: &[u8],
-    events_path: PathBuf,
+    events_path: Option<PathBuf>,
     explained: Option<&explain::Explained>,
-) -> Result<(Vec<(String, PathBuf)>, String), RecordError> {
+    unwritten: &mut Unwritten,
+) -> (Vec<(String, PathBuf)>, String) {
     let _span = tracing::info_span!("write_outputs").entered();
-    let trace = out.write_atomic("trace.json", trace_json)?;
-    let report_path = out.write_atomic("report.json", report_json)?;
-    let mut outputs = vec![
-        ("trace".to_string(), trace),
-        ("report".to_string(), report_path),
-        ("events".to_string(), events_path),
-    ];
+    let trace = unwritten.keep(out.write_atomic("trace.json", trace_json));
+    let report_path = unwritten.keep(out.write_atomic("report.json", report_json));
+    let mut outputs: Vec<(String, PathBuf)> = [
+        ("trace", trace),
+        ("report", report_path),
+        ("events", events_path),
+    ]
+    .into_iter()
+    .filter_map(|(label, path)| Some((label.to_string(), path?)))
+    .collect();
     if let Some(ex) = explained {
         outputs.extend(ex.outputs.iter().cloned());
     }
@@ -538,5 +566,5 @@ pub(crate) fn write_outputs(
             summary.push('\n');
         }
     }
-    Ok((outputs, summary))
+    (outputs, summary)
 }

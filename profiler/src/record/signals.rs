@@ -1,4 +1,4 @@
-//! SIGINT/SIGTERM while recording: caught (not fatal), told apart when the
+//! SIGINT/SIGTERM/SIGHUP while recording or running Lambda environments: caught (not fatal), told apart when the
 //! terminal sent them to the whole process group, and restored afterwards.
 //! Guards nest (`lxprof suite` holds one around the recordings it runs, each
 //! recording its own): a signal caught by an inner guard and not taken stays
@@ -27,7 +27,7 @@ pub(crate) struct Caught {
     pub group: bool,
 }
 
-/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
+/// Catches SIGINT/SIGTERM/SIGHUP (a closed terminal) while alive; restores the previous handlers on drop.
 pub(crate) struct SignalGuard {
     old: Vec<(i32, libc::sigaction)>,
 }
@@ -39,7 +39,7 @@ impl SignalGuard {
             LAST_SIGNAL.store(0, Ordering::SeqCst);
         }
         let mut old = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             // SAFETY: zeroed sigaction is valid; the handler only stores an atomic.
             unsafe {
                 let mut sa: libc::sigaction = std::mem::zeroed();
