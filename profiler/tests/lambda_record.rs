@@ -383,3 +383,45 @@ fn output_pid(report: &Value) -> u64 {
         .and_then(|p| p["pid"].as_u64())
         .expect("the emulator process")
 }
+
+#[test]
+fn two_recordings_sharing_an_output_dir_both_finish() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let out = scratch("lambda-record-shared-out");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_lxprof"))
+                .args(["record", "--lambda", "--invocations", "3", "--freq", "0"])
+                .args(["--env", "HEADER_COUNTER_DELAY_MS=200", "-o"])
+                .arg(&out)
+                .env("LXPROF_EXTENSIONS_BUILD", &build)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("running lxprof")
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().expect("lxprof exits");
+        assert!(
+            o.status.success(),
+            "{:?}\n{}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for name in ["events.bin", "trace.json", "report.json"] {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}
