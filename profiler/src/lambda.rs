@@ -180,7 +180,29 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
     }
     config.env = s3_env(opts)?;
     config.env.extend(opts.env.iter().cloned());
+    for warning in hidden_env_paths(&opts.env) {
+        eprintln!("lxprof: warning: {warning}");
+    }
     Ok(config)
+}
+
+/// `--env` values naming a host file or directory that the environment cannot
+/// see, because one of its own mounts (`/tmp`, `/var/task`, `/opt`) covers it:
+/// the function would find its own, different, file there.
+fn hidden_env_paths(env: &[(String, String)]) -> Vec<String> {
+    env.iter()
+        .filter_map(|(k, v)| {
+            let path = Path::new(v);
+            if !path.is_absolute() || !path.exists() {
+                return None;
+            }
+            let mount = sandbox::hidden_inside(&std::fs::canonicalize(path).ok()?)?;
+            Some(format!(
+                "--env {k}={v}: the function and extensions do not see this host path: the \
+                 environment has its own {mount} (as Lambda does); use a path outside {mount}"
+            ))
+        })
+        .collect()
 }
 
 fn has_env(env: &[(String, String)], key: &str) -> bool {
@@ -634,6 +656,19 @@ mod tests {
         let env = s3_env(&o).unwrap();
         assert!(env.contains(&("AWS_ENDPOINT_URL_S3".into(), "http://127.0.0.1:9".into())));
         assert!(env.contains(&("EVENT_COLLECTOR_BUCKET".into(), DEFAULT_BUCKET.into())));
+    }
+
+    #[test]
+    fn env_paths_the_environment_cannot_see_are_named() {
+        let env = vec![
+            ("A".to_string(), "/tmp".to_string()),
+            ("B".to_string(), "/etc/hostname".to_string()),
+            ("C".to_string(), "/tmp/lxprof-no-such-file".to_string()),
+            ("D".to_string(), "plain".to_string()),
+        ];
+        let w = hidden_env_paths(&env);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("--env A=/tmp:"), "{w:?}");
     }
 
     #[test]

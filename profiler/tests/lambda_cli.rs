@@ -292,3 +292,48 @@ fn an_event_that_is_not_json_is_rejected_up_front() {
         "{stderr}"
     );
 }
+
+#[test]
+fn host_paths_the_environment_cannot_see_are_named() {
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let tmp = scratch("lambda-cli-hidden");
+    // A host file under /tmp: the environment has its own /tmp.
+    let hidden = std::env::temp_dir().join(format!("lxprof-hidden-{}", std::process::id()));
+    std::fs::copy(build.join("functions/header-counter/bootstrap"), &hidden)
+        .expect("copy bootstrap");
+    let run = |args: &[&str], function: Option<&std::path::Path>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lxprof"));
+        cmd.args(["run", "--lambda", "--env", "HEADER_COUNTER_DELAY_MS=0"])
+            .args(args)
+            .arg("-o")
+            .arg(tmp.join("out"))
+            .env("LXPROF_EXTENSIONS_BUILD", &build);
+        if let Some(f) = function {
+            cmd.arg("--function").arg(f);
+        }
+        cmd.output().expect("running lxprof")
+    };
+    let env_arg = format!("DATA_FILE={}", hidden.display());
+    let out = run(&["--env", &env_arg], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: --env DATA_FILE=") && stderr.contains("its own /tmp"),
+        "{stderr}"
+    );
+    // A bootstrap that is a symlink into /tmp.
+    let function = tmp.join("function");
+    std::fs::create_dir_all(&function).expect("function dir");
+    std::os::unix::fs::symlink(&hidden, function.join("bootstrap")).expect("symlink");
+    let out = run(&[], Some(&function));
+    let _ = std::fs::remove_file(&hidden);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is a symlink to") && stderr.contains("copy the file"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("is a symlink to").count(), 1, "{stderr}");
+}
