@@ -561,10 +561,14 @@ pub fn run_lambda(
     })
 }
 
-/// A preset name as is; a path by its file name.
+/// A preset name as is; a path by its file name (a `bootstrap` by its package's).
 pub(crate) fn label(arg: &str) -> String {
-    Path::new(arg)
-        .file_name()
+    let p = Path::new(arg);
+    let p = match p.parent() {
+        Some(dir) if p.file_name().is_some_and(|n| n == "bootstrap") => dir,
+        _ => p,
+    };
+    p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| arg.to_string())
 }
@@ -622,11 +626,23 @@ pub fn render_dashboard(report: &LambdaReport) -> String {
         .collect();
     for f in failed.iter().take(5) {
         out += &format!(
-            "  {} {}: {}\n",
+            "  {} {}: {}",
             f.status.as_str(),
             f.request_id,
             f.error_type.as_deref().unwrap_or("-")
         );
+        if let Some(m) = &f.error_message {
+            out += &format!(" ({m})");
+        }
+        out.push('\n');
+    }
+    let warned: Vec<&InvocationMetrics> = report
+        .invocations
+        .iter()
+        .filter(|i| !i.warnings.is_empty())
+        .collect();
+    for w in warned.iter().take(5) {
+        out += &format!("  warning {}: {}\n", w.request_id, w.warnings.join("; "));
     }
     out
 }
@@ -675,5 +691,6 @@ mod tests {
     fn labels_are_file_names() {
         assert_eq!(label("rust-blank"), "rust-blank");
         assert_eq!(label("/x/y/my-ext"), "my-ext");
+        assert_eq!(label("/x/pkg/bootstrap"), "pkg");
     }
 }

@@ -145,7 +145,10 @@ impl StateDir {
                 )));
             }
             fs::copy(src, &dst).map_err(|e| io_err(src, "copy the extension executable", e))?;
-            set_mode(&dst, 0o755)?;
+            // Readable by the environment's user; executable only if the original is (Lambda
+            // does not chmod: a non-executable extension fails to launch).
+            let executable = fs::metadata(src).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+            set_mode(&dst, if executable { 0o755 } else { 0o644 })?;
         }
         Ok(())
     }
