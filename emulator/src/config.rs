@@ -31,6 +31,8 @@ pub struct EmulatorConfig {
     pub print_reports: bool,
     /// Echo the processes' log lines on stderr.
     pub print_logs: bool,
+    /// Size of `/tmp` in MB (Lambda's ephemeral storage), 512..=10240.
+    pub ephemeral_storage_mb: u32,
 }
 
 impl EmulatorConfig {
@@ -50,6 +52,7 @@ impl EmulatorConfig {
             function_name: "lxprof-function".to_string(),
             print_reports: true,
             print_logs: false,
+            ephemeral_storage_mb: 512,
         }
     }
 
@@ -57,6 +60,9 @@ impl EmulatorConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(128..=10240).contains(&self.memory_mb) {
             return Err(ConfigError::Memory(self.memory_mb));
+        }
+        if !(512..=10240).contains(&self.ephemeral_storage_mb) {
+            return Err(ConfigError::EphemeralStorage(self.ephemeral_storage_mb));
         }
         if self.timeout.is_zero() || self.timeout > Duration::from_secs(900) {
             return Err(ConfigError::Timeout(self.timeout));
@@ -114,6 +120,9 @@ pub enum ConfigError {
     /// Memory out of Lambda's range.
     #[error("memory {0} MB is outside Lambda's range 128..=10240 MB")]
     Memory(u32),
+    /// Ephemeral storage out of range.
+    #[error("ephemeral storage {0} MB is outside Lambda's range 512..=10240 MB")]
+    EphemeralStorage(u32),
     /// Timeout out of range.
     #[error("timeout {0:?} must be between 1 ms and 900 s")]
     Timeout(Duration),

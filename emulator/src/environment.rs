@@ -190,6 +190,7 @@ impl Environment {
             layers: cfg.layers.clone(),
             extra_extensions: cfg.extensions.clone(),
             run_as: None,
+            tmp_mb: Some(cfg.ephemeral_storage_mb),
         };
         let sandbox = Arc::new(
             tokio::task::spawn_blocking(move || Sandbox::create(spec))

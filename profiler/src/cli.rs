@@ -99,6 +99,10 @@ pub struct LambdaArgs {
     #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = parse_seconds)]
     pub timeout: Duration,
 
+    /// Size of /tmp in MB (Lambda's ephemeral storage, 512-10240).
+    #[arg(long, value_name = "MB", default_value_t = 512, value_parser = clap::value_parser!(u32).range(512..=10240))]
+    pub ephemeral_storage: u32,
+
     /// Number of invocations.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub invocations: u32,
@@ -143,6 +147,7 @@ impl LambdaArgs {
         o.layers = a.layers.clone();
         o.memory_mb = a.memory;
         o.timeout = a.timeout;
+        o.ephemeral_storage_mb = a.ephemeral_storage;
         o.invocations = a.invocations;
         o.concurrency = a.concurrency;
         o.event = a.event.clone();
@@ -162,6 +167,7 @@ impl LambdaArgs {
             || !self.extensions.is_empty()
             || !self.layers.is_empty()
             || self.memory != 128
+            || self.ephemeral_storage != 512
             || self.invocations != 1
             || self.concurrency != 1
             || self.event.is_some()

@@ -39,6 +39,8 @@ pub struct LambdaRunOptions {
     pub layers: Vec<PathBuf>,
     pub memory_mb: u32,
     pub timeout: Duration,
+    /// Size of `/tmp` in MB (Lambda's ephemeral storage).
+    pub ephemeral_storage_mb: u32,
     pub invocations: u32,
     pub concurrency: u32,
     /// Event file; default: an API Gateway REST proxy event.
@@ -70,6 +72,7 @@ impl LambdaRunOptions {
             layers: Vec::new(),
             memory_mb: 128,
             timeout: Duration::from_secs(3),
+            ephemeral_storage_mb: 512,
             invocations: 1,
             concurrency: 1,
             event: None,
@@ -160,6 +163,7 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
     config.layers.extend(opts.layers.iter().cloned());
     config.memory_mb = opts.memory_mb;
     config.timeout = opts.timeout;
+    config.ephemeral_storage_mb = opts.ephemeral_storage_mb;
     config.invocations = opts.invocations;
     config.concurrency = opts.concurrency;
     config.cpu_cap = opts.cpu_cap;

@@ -19,6 +19,7 @@
 //!     layers: vec![],
 //!     extra_extensions: vec!["/path/to/rust-blank".into()],
 //!     run_as: None, // nobody
+//!     tmp_mb: Some(512), // /tmp of Lambda's default ephemeral storage
 //! })?);
 //! for ext in sb.extension_paths() {
 //!     let cmd = SandboxCommand { program: ext, args: vec![], env: vec![], cwd: "/".into() };
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod cgroup;
+pub mod ephemeral;
 pub mod layout;
 pub mod mounts;
 pub mod spawn;
@@ -75,6 +77,9 @@ pub struct SandboxSpec {
     pub extra_extensions: Vec<PathBuf>,
     /// uid:gid the processes run as; `None` = nobody (65534:65534).
     pub run_as: Option<(u32, u32)>,
+    /// Size of `/tmp` in MB (Lambda's ephemeral storage: 512 by default, up to 10,240): an
+    /// ext4 image of that size, loop-mounted; `None` = a plain directory, unlimited.
+    pub tmp_mb: Option<u32>,
 }
 
 /// A process to start inside the environment.
@@ -502,6 +507,7 @@ mod tests {
             layers: vec![],
             extra_extensions: vec![],
             run_as: None,
+            tmp_mb: None,
         }
     }
 

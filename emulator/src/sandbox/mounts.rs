@@ -2,8 +2,9 @@
 //! extra extensions, the owner record) and the mount plan a child applies in its own mount
 //! namespace (`/var/task`, `/opt` overlay, `/tmp`, `/etc/hosts`).
 //!
-//! Nothing is mounted on the host: every mount happens inside the child's private mount
-//! namespace, so a crash leaves only directories behind (see `cleanup_stale`).
+//! Every mount happens inside the child's private mount namespace, except the size-limited
+//! `/tmp` file system at the state directory's `tmp` (see `ephemeral`): a crash leaves
+//! directories and that mount behind, which `cleanup_stale` removes.
 
 use std::ffi::CString;
 use std::fs;
@@ -11,7 +12,7 @@ use std::io;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
-use super::{SandboxError, SandboxSpec};
+use super::{SandboxError, SandboxSpec, ephemeral};
 
 /// Root of every environment's state directory.
 pub const STATE_ROOT: &str = "/run/lxprof/sandbox";
@@ -93,6 +94,7 @@ impl StateDir {
         let sd = StateDir { root };
         let r = sd.fill(spec, uid, gid);
         if let Err(e) = r {
+            ephemeral::unmount(&sd.root);
             let _ = fs::remove_dir_all(&sd.root);
             return Err(e);
         }
@@ -101,6 +103,7 @@ impl StateDir {
 
     /// Removes the state directory, and `STATE_ROOT` and its parent if they are left empty.
     pub fn remove(&self) -> io::Result<()> {
+        ephemeral::unmount(&self.root);
         let r = fs::remove_dir_all(&self.root);
         let state_root = Path::new(STATE_ROOT);
         if fs::remove_dir(state_root).is_ok()
@@ -123,6 +126,9 @@ impl StateDir {
         set_mode(&self.root, 0o755)?;
         let tmp = self.tmp();
         fs::create_dir(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
+        if let Some(mb) = spec.tmp_mb {
+            ephemeral::mount(&self.root, &tmp, mb)?;
+        }
         chown(&tmp, Some(uid), Some(gid)).map_err(|e| io_err(&tmp, "chown", e))?;
         set_mode(&tmp, 0o1777)?;
         fs::write(self.hosts(), HOSTS).map_err(|e| io_err(&self.hosts(), "write", e))?;

@@ -59,6 +59,7 @@ pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
             if live(&e.file_name(), &e.path()) {
                 continue;
             }
+            super::ephemeral::unmount(&e.path());
             fs::remove_dir_all(e.path()).map_err(|err| SandboxError::Io {
                 path: e.path(),
                 what: "remove the stale state directory".into(),

@@ -181,3 +181,41 @@ async fn a_response_over_six_mb_is_refused_as_lambda_does() {
     let msg = m.error_message.clone().unwrap_or_default();
     assert!(msg.contains("6291556 bytes"), "{msg}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tmp_holds_the_ephemeral_storage_and_no_more() {
+    let _g = serial().await;
+    if !facility() {
+        return;
+    }
+    // 600 MiB into /tmp, then its size on the function's log.
+    let fill = "subprocess.run(['dd', 'if=/dev/zero', 'of=/tmp/f', 'bs=1M', 'count=600'], stderr=subprocess.DEVNULL); print('tmp-bytes', os.path.getsize('/tmp/f'), flush=True)";
+    for (storage, fits) in [(512, false), (1024, true)] {
+        let f = script_function("tmp-fill", &python_runtime(fill, "b'1'"));
+        let mut cfg = config(f, "tmp-fill");
+        cfg.memory_mb = 512;
+        cfg.timeout = Duration::from_secs(60);
+        cfg.ephemeral_storage_mb = storage;
+        let obs = Recorder::default();
+        let r = run(cfg, &obs).await;
+        assert_eq!(
+            r.invocations[0].status,
+            Status::Success,
+            "{:?}",
+            r.invocations[0]
+        );
+        let logs = obs.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes: u64 = logs
+            .iter()
+            .find_map(|(_, _, l)| {
+                l.split_once("tmp-bytes ")
+                    .and_then(|(_, n)| n.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("no size logged: {logs:?}"));
+        if fits {
+            assert_eq!(bytes, 600 << 20, "{storage} MB");
+        } else {
+            assert!(bytes <= 512 << 20, "{bytes} bytes in a {storage} MB /tmp");
+        }
+    }
+}
