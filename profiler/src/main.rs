@@ -161,26 +161,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::one_line;
-
-    #[test]
-    fn each_cause_is_said_once() {
-        // ENOSPC.
-        let io = std::io::Error::from_raw_os_error(28);
-        let inner = anyhow::Error::new(io)
-            .context("cannot write /x/trace.json: No space left on device (os error 28)");
-        let outer = inner.context(
-            "cannot write /x/trace.json: No space left on device (os error 28); check free space",
-        );
-        let line = one_line(&outer);
-        assert_eq!(line.matches("No space left").count(), 1, "{line}");
-        let chained = anyhow::anyhow!("root cause").context("while doing y");
-        assert_eq!(one_line(&chained), "while doing y: root cause");
-    }
-}
-
 /// After a Lambda run's summary: 130 when a signal cut it short, 1 (with one
 /// line saying which outputs and why) when an output could not be written,
 /// else `code`.
@@ -207,5 +187,25 @@ fn lambda_exit_code(report: &lxprof_emulator::LambdaReport) -> ExitCode {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        // ENOSPC.
+        let io = std::io::Error::from_raw_os_error(28);
+        let inner = anyhow::Error::new(io)
+            .context("cannot write /x/trace.json: No space left on device (os error 28)");
+        let outer = inner.context(
+            "cannot write /x/trace.json: No space left on device (os error 28); check free space",
+        );
+        let line = one_line(&outer);
+        assert_eq!(line.matches("No space left").count(), 1, "{line}");
+        let chained = anyhow::anyhow!("root cause").context("while doing y");
+        assert_eq!(one_line(&chained), "while doing y: root cause");
     }
 }
