@@ -337,3 +337,74 @@ fn host_paths_the_environment_cannot_see_are_named() {
     );
     assert_eq!(stderr.matches("is a symlink to").count(), 1, "{stderr}");
 }
+
+#[test]
+fn a_closed_terminal_keeps_the_finished_invocations() {
+    use std::os::unix::process::CommandExt;
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let out_dir = scratch("lambda-cli-hangup");
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty fills two fds; the null pointers ask for defaults.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lxprof"));
+    cmd.args(["run", "--lambda", "--invocations", "200"])
+        .args(["--env", "HEADER_COUNTER_DELAY_MS=100", "-o"])
+        .arg(&out_dir)
+        .env("LXPROF_EXTENSIONS_BUILD", &build);
+    // SAFETY: only async-signal-safe calls between fork and exec: a new session whose
+    // controlling terminal is the pty, which becomes stdin, stdout and stderr.
+    unsafe {
+        cmd.pre_exec(move || {
+            // The master stays the test's alone: closing it must hang the terminal up.
+            libc::close(master);
+            libc::setsid();
+            libc::ioctl(slave, libc::TIOCSCTTY, 0);
+            for fd in 0..3 {
+                libc::dup2(slave, fd);
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("running lxprof");
+    // SAFETY: the parent's copy of the slave is not needed.
+    unsafe { libc::close(slave) };
+    // Read the terminal for 3 s (a full pty would block lxprof), then close it: the
+    // kernel hangs up the session (SIGHUP), as when a terminal window is closed.
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    while start.elapsed() < std::time::Duration::from_secs(3) {
+        let mut pfd = libc::pollfd {
+            fd: master,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: polling and reading our own fd into a local buffer.
+        unsafe {
+            if libc::poll(&mut pfd, 1, 100) > 0 {
+                libc::read(master, buf.as_mut_ptr().cast(), buf.len());
+            }
+        }
+    }
+    // SAFETY: closing our own fd.
+    unsafe { libc::close(master) };
+    let status = child.wait().expect("lxprof exits");
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).expect("report.json"))
+            .expect("report.json is JSON");
+    let n = report["lambda"]["invocations"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert!((1..200).contains(&n), "{n} invocations kept");
+}

@@ -12,7 +12,33 @@ static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Guards alive.
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
+/// After SIGHUP (the terminal was closed), stdout and stderr that were the
+/// terminal go to /dev/null: a write to a hung-up terminal fails (EIO) and
+/// print macros panic on it, which would lose the shutdown and the outputs.
+/// open, fstat, dup2 and close are async-signal-safe.
+fn leave_the_terminal() {
+    // SAFETY: fd calls on a freshly opened /dev/null; dup2 replaces fds 1 and 2 atomically.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null < 0 {
+            return;
+        }
+        for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+            // A terminal is a character device (isatty fails once it hung up); files and
+            // pipes keep receiving the output.
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR {
+                libc::dup2(null, fd);
+            }
+        }
+        libc::close(null);
+    }
+}
+
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    if sig == libc::SIGHUP {
+        leave_the_terminal();
+    }
     // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
     let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
     LAST_SIGNAL.store(if from_kernel { -sig } else { sig }, Ordering::SeqCst);
