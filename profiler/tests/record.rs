@@ -381,6 +381,19 @@ mod signals {
         assert_eq!(lxprof_programs(), before, "BPF programs left loaded");
     }
 
+    /// The raw log is being written: its temporary file (`.events.bin.tmp-<pid>-<n>`) exists.
+    fn raw_log_in_progress(dir: &std::path::Path) -> bool {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".events.bin.tmp")
+            })
+    }
+
     #[test]
     fn sigint_to_the_library_is_forwarded_and_outputs_are_valid() {
         let Some(_g) = bpf_available() else { return };
@@ -396,7 +409,7 @@ mod signals {
         let t0 = Instant::now();
         let recorder = std::thread::spawn(move || record(&opts));
         // The handler is installed before the raw log is created.
-        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+        while !raw_log_in_progress(&dir) && t0.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -414,7 +427,7 @@ mod signals {
             Some(libc::SIGINT)
         );
         trace::check_trace(&dir.join("trace.json"));
-        assert!(dir.join("events.bin").exists() && !dir.join(".events.bin.tmp").exists());
+        assert!(dir.join("events.bin").exists() && !raw_log_in_progress(&dir));
         assert_programs_unloaded(before);
     }
 
@@ -441,7 +454,7 @@ mod signals {
             .expect("lxprof");
         // Wait until recording has started (the output dir exists), then interrupt.
         let t0 = Instant::now();
-        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+        while !raw_log_in_progress(&dir) && t0.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(300));
