@@ -10,7 +10,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::{LocalS3, lambda_facility, scratch};
+use support::{LocalS3, lambda_facility, scratch, signal_after_first_report};
 
 #[test]
 fn every_preset_runs_from_the_cli() {
@@ -144,11 +144,8 @@ fn a_signal_keeps_the_finished_invocations() {
             &out_dir,
         );
         let pid = child.id();
-        // Let a few invocations finish, then the signal (to lxprof alone).
-        std::thread::sleep(std::time::Duration::from_secs(3));
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid as i32, sig) };
-        let out = child.wait_with_output().expect("lxprof exits");
+        // Once an invocation finished, the signal (to lxprof alone).
+        let out = signal_after_first_report(child, sig);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(130), "{name}: {stdout}\n{stderr}");
@@ -379,21 +376,30 @@ fn a_closed_terminal_keeps_the_finished_invocations() {
     let mut child = cmd.spawn().expect("running lxprof");
     // SAFETY: the parent's copy of the slave is not needed.
     unsafe { libc::close(slave) };
-    // Read the terminal for 3 s (a full pty would block lxprof), then close it: the
-    // kernel hangs up the session (SIGHUP), as when a terminal window is closed.
+    // Read the terminal (a full pty would block lxprof) until an invocation finished (its
+    // REPORT line), then close it: the kernel hangs up the session (SIGHUP), as when a
+    // terminal window is closed.
     let start = std::time::Instant::now();
+    let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
-    while start.elapsed() < std::time::Duration::from_secs(3) {
+    while start.elapsed() < std::time::Duration::from_secs(60)
+        && !String::from_utf8_lossy(&seen).contains("REPORT RequestId")
+    {
         let mut pfd = libc::pollfd {
             fd: master,
             events: libc::POLLIN,
             revents: 0,
         };
         // SAFETY: polling and reading our own fd into a local buffer.
-        unsafe {
+        let n = unsafe {
             if libc::poll(&mut pfd, 1, 100) > 0 {
-                libc::read(master, buf.as_mut_ptr().cast(), buf.len());
+                libc::read(master, buf.as_mut_ptr().cast(), buf.len())
+            } else {
+                0
             }
+        };
+        if n > 0 {
+            seen.extend_from_slice(&buf[..n as usize]);
         }
     }
     // SAFETY: closing our own fd.

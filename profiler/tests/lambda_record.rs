@@ -13,7 +13,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::{LocalS3, lambda_facility, scratch, target_debug};
+use support::{LocalS3, lambda_facility, scratch, signal_after_first_report, target_debug};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -334,11 +334,8 @@ fn ctrl_c_keeps_the_finished_invocations_and_cleans_up() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("running lxprof");
-    // Let a few invocations finish, then Ctrl-C (SIGINT to lxprof alone).
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let output = child.wait_with_output().expect("lxprof exits");
+    // Once an invocation finished, Ctrl-C (SIGINT to lxprof alone).
+    let output = signal_after_first_report(child, libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
