@@ -193,6 +193,12 @@ fn sigkill_leftovers_are_removed_by_clean_and_by_the_next_run() {
             wait_until(20, || leftovers_of(pid).len() >= 2),
             "no environment of {pid} appeared"
         );
+        // Freeze the environment first, as between two invocations: its processes outlive
+        // lxprof (a frozen process dies of SIGKILL only once thawed).
+        for dir in leftovers_of(pid) {
+            let _ = std::fs::write(dir.join("freezer.state"), "FROZEN");
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "1");
+        }
         child.kill().expect("SIGKILL");
         let _ = child.wait();
         assert!(

@@ -30,29 +30,41 @@ pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
         let state = state_root.join(name);
         mounts::owner_alive(&state) || (!state.join("owner").exists() && being_created(entry))
     };
-    for parent in lxprof_parents() {
-        let Ok(rd) = fs::read_dir(&parent) else {
+    let parents = lxprof_parents();
+    let mut stale = Vec::new();
+    for parent in &parents {
+        let Ok(rd) = fs::read_dir(parent) else {
             continue;
         };
         for e in rd.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) || live(&e.file_name(), &e.path()) {
-                continue;
+            if e.file_type().is_ok_and(|t| t.is_dir()) && !live(&e.file_name(), &e.path()) {
+                stale.push(e.path());
             }
-            let dir = e.path();
-            let pids = cgroup::pids_in(&dir);
-            report.processes_killed += pids.len();
-            for pid in pids {
+        }
+    }
+    // Kill and thaw in every hierarchy before removing any group: a process frozen by the
+    // v1 freezer (a run killed between invocations) dies of SIGKILL only once thawed, and
+    // the freezer is a hierarchy of its own.
+    let mut killed = std::collections::BTreeSet::new();
+    for dir in &stale {
+        for pid in cgroup::pids_in(dir) {
+            if killed.insert(pid) {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             }
-            let _ = fs::write(dir.join("freezer.state"), "THAWED");
-            let _ = fs::write(dir.join("cgroup.freeze"), "0");
-            let _ = fs::write(dir.join("cgroup.kill"), "1");
-            cgroup::rmdir_retry(&dir)?;
-            report.cgroups_removed.push(dir);
         }
+        let _ = fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = fs::write(dir.join("cgroup.freeze"), "0");
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+    }
+    report.processes_killed = killed.len();
+    for dir in stale {
+        cgroup::rmdir_retry(&dir)?;
+        report.cgroups_removed.push(dir);
+    }
+    for parent in &parents {
         // Gone only if no environment is left in it (creators retry if it vanishes).
-        let _ = fs::remove_dir(&parent);
+        let _ = fs::remove_dir(parent);
     }
     if let Ok(rd) = fs::read_dir(state_root) {
         for e in rd.flatten() {
