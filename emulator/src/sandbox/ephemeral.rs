@@ -3,6 +3,8 @@
 //! the state directory's `tmp` (each process's namespace then binds it at `/tmp`). On disk,
 //! like Lambda's: a file written there is not the function's memory. The loop device is
 //! released with the mount (autoclear); a crash leaves a mount that `cleanup_stale` unmounts.
+//! Where no image can be made or mounted (no mkfs.ext4, no loop device in a container), `/tmp`
+//! stays an unlimited directory and a warning says so once.
 
 use std::fs;
 use std::io;
@@ -19,6 +21,18 @@ fn io_err(path: &Path, what: &str, e: io::Error) -> SandboxError {
         path: path.to_path_buf(),
         what: what.to_string(),
         source: e,
+    }
+}
+
+/// A system tool by its usual place (root's PATH may lack the sbin directories), else by name.
+fn tool(name: &str) -> Command {
+    let found = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        .iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => Command::new(p),
+        None => Command::new(name),
     }
 }
 
@@ -45,13 +59,13 @@ pub fn mount(state: &Path, tmp: &Path, mb: u32) -> Result<(), SandboxError> {
     f.set_len(u64::from(mb) << 20)
         .map_err(|e| io_err(&image, "size", e))?;
     drop(f);
-    let mut mkfs = Command::new("mkfs.ext4");
+    let mut mkfs = tool("mkfs.ext4");
     // No journal, no reserved blocks, lazy init: a 512 MB image in ~20 ms, all of it usable.
     mkfs.args(["-q", "-F", "-m", "0", "-O", "^has_journal"])
         .args(["-E", "lazy_itable_init=1,nodiscard"])
         .arg(&image);
     run(mkfs, &image, "make the /tmp file system (mkfs.ext4)")?;
-    let mut mount = Command::new("mount");
+    let mut mount = tool("mount");
     mount
         .args(["-t", "ext4", "-o", "loop,nosuid,nodev"])
         .arg(&image)
@@ -59,6 +73,16 @@ pub fn mount(state: &Path, tmp: &Path, mb: u32) -> Result<(), SandboxError> {
     run(mount, tmp, "mount the /tmp file system")?;
     let _ = fs::remove_dir(tmp.join("lost+found"));
     Ok(())
+}
+
+/// Says once per process that `/tmp` could not be limited to `mb` MB, and why.
+pub fn warn_unlimited(mb: u32, why: &SandboxError) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!(
+            "lxprof: warning: /tmp is not limited to {mb} MB (Lambda's ephemeral storage): {why}"
+        );
+    }
 }
 
 /// Unmounts `state/tmp` if a file system is mounted there (lazily: the loop device goes with

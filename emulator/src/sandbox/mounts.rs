@@ -126,8 +126,14 @@ impl StateDir {
         set_mode(&self.root, 0o755)?;
         let tmp = self.tmp();
         fs::create_dir(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
-        if let Some(mb) = spec.tmp_mb {
-            ephemeral::mount(&self.root, &tmp, mb)?;
+        if let Some(mb) = spec.tmp_mb
+            && let Err(e) = ephemeral::mount(&self.root, &tmp, mb)
+        {
+            // Without mkfs.ext4 or loop devices (a container), /tmp stays a plain directory:
+            // said once per process, not fatal.
+            ephemeral::unmount(&self.root);
+            let _ = fs::remove_file(self.root.join("tmp.img"));
+            ephemeral::warn_unlimited(mb, &e);
         }
         chown(&tmp, Some(uid), Some(gid)).map_err(|e| io_err(&tmp, "chown", e))?;
         set_mode(&tmp, 0o1777)?;
