@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job, setup included: `sudo scripts/demo.sh [OUTPUT_DIR]`.
+# The main job, setup included: `scripts/demo.sh [OUTPUT_DIR]` as root
+# (or `sudo scripts/demo.sh [OUTPUT_DIR]` from another user).
 #
 # Reproduces the AWS experiment (aws-samples/lambda-extension-optimization) in
 # the emulated Lambda environment: `lxprof suite` records the HeaderCounter
@@ -11,6 +12,7 @@
 # suite.json. A few minutes at these default settings; safe to run again (each
 # run gets its own output directory; the local S3 server is stopped by PID).
 set -euo pipefail
+source "$(dirname "$0")/as-root.sh"
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release -p lxprof --bin lxprof

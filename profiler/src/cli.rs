@@ -35,6 +35,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Record the AWS experiment's matrix (every extension × memory sizes): suite.md, suite.json.
     Suite(SuiteArgs),
+    /// Remove what crashed or killed runs left behind (cgroups, /run/lxprof/sandbox/*);
+    /// environments of running lxprof processes are left alone.
+    Clean,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +101,10 @@ pub struct LambdaArgs {
     #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = parse_seconds)]
     pub timeout: Duration,
 
+    /// Size of /tmp in MB (Lambda's ephemeral storage, 512-10240).
+    #[arg(long, value_name = "MB", default_value_t = 512, value_parser = clap::value_parser!(u32).range(512..=10240))]
+    pub ephemeral_storage: u32,
+
     /// Number of invocations.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub invocations: u32,
@@ -142,6 +149,7 @@ impl LambdaArgs {
         o.layers = a.layers.clone();
         o.memory_mb = a.memory;
         o.timeout = a.timeout;
+        o.ephemeral_storage_mb = a.ephemeral_storage;
         o.invocations = a.invocations;
         o.concurrency = a.concurrency;
         o.event = a.event.clone();
@@ -161,6 +169,7 @@ impl LambdaArgs {
             || !self.extensions.is_empty()
             || !self.layers.is_empty()
             || self.memory != 128
+            || self.ephemeral_storage != 512
             || self.invocations != 1
             || self.concurrency != 1
             || self.event.is_some()

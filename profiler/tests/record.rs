@@ -477,6 +477,24 @@ mod signals {
         assert_eq!(lxprof_programs(), before, "BPF programs left loaded");
     }
 
+    /// The recording is under way: the command it launched (a `workload`
+    /// child of `recorder`, the process recording) runs; the signal handler
+    /// was installed before it was launched.
+    fn recording_in_progress(recorder: u32) -> bool {
+        let me = recorder.to_string();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .any(|stat| {
+                let Some((name, rest)) = stat.split_once(") ") else {
+                    return false;
+                };
+                name.ends_with("(workload") && rest.split_whitespace().nth(1) == Some(me.as_str())
+            })
+    }
+
     #[test]
     fn sigint_to_the_library_is_forwarded_and_outputs_are_valid() {
         let Some(_g) = bpf_available() else { return };
@@ -491,8 +509,7 @@ mod signals {
         opts.output_dir = Some(dir.clone());
         let t0 = Instant::now();
         let recorder = std::thread::spawn(move || record(&opts));
-        // The handler is installed before the raw log is created.
-        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+        while !recording_in_progress(std::process::id()) && t0.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -510,7 +527,7 @@ mod signals {
             Some(libc::SIGINT)
         );
         trace::check_trace(&dir.join("trace.json"));
-        assert!(dir.join("events.bin").exists() && !dir.join(".events.bin.tmp").exists());
+        assert!(dir.join("events.bin").exists());
         assert_programs_unloaded(before);
     }
 
@@ -535,9 +552,9 @@ mod signals {
             .args(["sleep", "--ms", "30000"])
             .spawn()
             .expect("lxprof");
-        // Wait until recording has started (the output dir exists), then interrupt.
+        // Wait until recording has started, then interrupt.
         let t0 = Instant::now();
-        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+        while !recording_in_progress(child.id()) && t0.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(300));

@@ -29,7 +29,7 @@ use crate::explain;
 use crate::export::{chrome, report, summary};
 use crate::launch::{self, LaunchError, Launched};
 use crate::model::{ExitStatus, Recording, RecordingInfo, SeedProcess};
-use crate::output::{OutputDir, OutputError};
+use crate::output::{OutputDir, OutputError, Unwritten};
 use crate::preflight::{self, PreflightError};
 use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
 use crate::rawlog::{Meta, RawLogError};
@@ -107,6 +107,8 @@ pub struct RecordOutcome {
     pub map_full: u64,
     /// The model the outputs were written from.
     pub recording: Recording,
+    /// Outputs that could not be written (the others were).
+    pub unwritten: Unwritten,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,13 +249,8 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         opts.oncpu_window_ns,
     )?;
     let out = OutputDir::create(opts.output_dir.clone())?;
-    let raw_tmp = out.path().join(".events.bin.tmp");
-    let result = record_into(opts, probes, reader, &out, &raw_tmp);
+    let result = record_into(opts, probes, reader, &out);
     tracing::info!("lxprof's own CPU in all: {} ms", own_cpu_ns() / 1_000_000);
-    if result.is_err() {
-        // Nothing half-written stays behind.
-        let _ = std::fs::remove_file(&raw_tmp);
-    }
     result
 }
 
@@ -289,12 +286,15 @@ fn record_into(
     mut probes: Probes,
     mut reader: EventReader,
     out: &OutputDir,
-    raw_tmp: &std::path::Path,
 ) -> Result<RecordOutcome, RecordError> {
     let _signals = SignalGuard::install();
 
     let start_ns = monotonic_ns();
-    let mut sink = Sink::new(start_ns, raw_tmp, opts.freq.is_some_and(|f| f > 0))?;
+    let mut sink = Sink::new(
+        start_ns,
+        &out.path().join("events.bin"),
+        opts.freq.is_some_and(|f| f > 0),
+    )?;
     sink.set_alloc(opts.alloc);
     let Started {
         mut launched,
@@ -369,7 +369,8 @@ fn record_into(
         records,
         decode_errors,
         map_full,
-    } = stop_recording(probes, reader, sink, info, start_ns, out, raw_tmp, |_| {})?;
+        mut unwritten,
+    } = stop_recording(probes, reader, sink, info, start_ns, out, |_| {})?;
     let (outputs, summary) = write_outputs(
         out,
         &recording,
@@ -377,7 +378,8 @@ fn record_into(
         &report::to_json(&recording),
         events_path,
         explained.as_ref(),
-    )?;
+        &mut unwritten,
+    );
     Ok(RecordOutcome {
         output_dir: out.path().to_path_buf(),
         outputs,
@@ -392,6 +394,7 @@ fn record_into(
         decode_errors,
         map_full,
         recording,
+        unwritten,
     })
 }
 
@@ -400,11 +403,14 @@ pub(crate) struct Stopped {
     pub recording: Recording,
     /// Symbolized, classified samples and the flamegraph files (with sampling).
     pub explained: Option<explain::Explained>,
-    pub events_path: PathBuf,
+    /// `events.bin`, unless it could not be written (then in `unwritten`).
+    pub events_path: Option<PathBuf>,
     /// Kernel records read, undecodable; children/intervals lost to full maps.
     pub records: u64,
     pub decode_errors: u64,
     pub map_full: u64,
+    /// Outputs that could not be written so far.
+    pub unwritten: Unwritten,
 }
 
 /// The end of a recording, shared by `record` and `record --lambda`: the
@@ -421,7 +427,6 @@ pub(crate) fn stop_recording(
     mut info: RecordingInfo,
     start_ns: u64,
     out: &OutputDir,
-    raw_tmp: &std::path::Path,
     prepare: impl FnOnce(&mut Recording),
 ) -> Result<Stopped, RecordError> {
     // Records reserved just before the stop: one last drain.
@@ -512,19 +517,27 @@ pub(crate) fn stop_recording(
         stacks,
         ..
     } = sink;
-    if let Some(e) = raw_error {
-        return Err(e.into());
-    }
-    raw.finish()?;
+    let log = raw.into_bytes();
     let mut recording = {
         let _span = tracing::info_span!("build_model").entered();
-        crate::rawlog::replay(raw_tmp)?
+        crate::rawlog::replay_bytes(&log, &out.path().join("events.bin"))?
     };
-    let events_path = out.path().join("events.bin");
-    std::fs::rename(raw_tmp, &events_path).map_err(|source| OutputError::Write {
-        path: events_path.clone(),
-        source,
-    })?;
+    // A failed events.bin (a full disk) loses neither the model nor the other outputs.
+    let mut unwritten = Unwritten::default();
+    let written = match raw_error {
+        Some(e) => Err(OutputError::Write {
+            path: out.path().join("events.bin"),
+            source: std::io::Error::other(e.to_string()),
+        }),
+        None => out.write_atomic("events.bin", &log),
+    };
+    let events_path = match written {
+        Ok(path) => Some(path),
+        Err(e) => {
+            unwritten.note(e);
+            None
+        }
+    };
     prepare(&mut recording);
     let explained = stacks.map(|mut cap| {
         let _span = tracing::info_span!("explain").entered();
@@ -540,6 +553,7 @@ pub(crate) fn stop_recording(
         records: stats.records,
         decode_errors: stats.decode_errors,
         map_full: kernel.map_full(),
+        unwritten,
     })
 }
 
@@ -621,24 +635,29 @@ fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::E
 }
 
 /// Writes `trace.json` and `report.json` atomically; returns every output
-/// `(label, path)` (with `events.bin` and the explanation's files) and the
-/// terminal summary (with the explanation's sentences).
+/// `(label, path)` written (with `events.bin` and the explanation's files) and
+/// the terminal summary (with the explanation's sentences). A file that cannot
+/// be written goes to `unwritten`; the others still are.
 pub(crate) fn write_outputs(
     out: &OutputDir,
     recording: &Recording,
     trace_json: &[u8],
     report_json: &[u8],
-    events_path: PathBuf,
+    events_path: Option<PathBuf>,
     explained: Option<&explain::Explained>,
-) -> Result<(Vec<(String, PathBuf)>, String), RecordError> {
+    unwritten: &mut Unwritten,
+) -> (Vec<(String, PathBuf)>, String) {
     let _span = tracing::info_span!("write_outputs").entered();
-    let trace = out.write_atomic("trace.json", trace_json)?;
-    let report_path = out.write_atomic("report.json", report_json)?;
-    let mut outputs = vec![
-        ("trace".to_string(), trace),
-        ("report".to_string(), report_path),
-        ("events".to_string(), events_path),
-    ];
+    let trace = unwritten.keep(out.write_atomic("trace.json", trace_json));
+    let report_path = unwritten.keep(out.write_atomic("report.json", report_json));
+    let mut outputs: Vec<(String, PathBuf)> = [
+        ("trace", trace),
+        ("report", report_path),
+        ("events", events_path),
+    ]
+    .into_iter()
+    .filter_map(|(label, path)| Some((label.to_string(), path?)))
+    .collect();
     if let Some(ex) = explained {
         outputs.extend(ex.outputs.iter().cloned());
     }
@@ -653,5 +672,5 @@ pub(crate) fn write_outputs(
             summary.push('\n');
         }
     }
-    Ok((outputs, summary))
+    (outputs, summary)
 }

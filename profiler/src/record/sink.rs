@@ -14,7 +14,7 @@ use crate::symbolize::Symbolizer;
 /// The raw log and the live snapshots; the model is built from the log
 /// (`rawlog::replay`) when recording stops.
 pub(crate) struct Sink {
-    pub raw: RawLogWriter,
+    pub raw: RawLogWriter<Vec<u8>>,
     pub raw_error: Option<RawLogError>,
     /// With sampling: snapshots of the sampled processes (taken at exec or
     /// first sample, while they are alive) and the stack ids seen.
@@ -69,7 +69,7 @@ impl Sink {
         sampling: bool,
     ) -> Result<Sink, RawLogError> {
         let mut sink = Sink {
-            raw: RawLogWriter::create(raw_path)?,
+            raw: RawLogWriter::in_memory(raw_path),
             raw_error: None,
             stacks: sampling.then(|| StackCapture {
                 symbolizer: Symbolizer::new(),
