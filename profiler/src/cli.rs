@@ -250,6 +250,13 @@ pub struct RecordArgs {
     #[arg(long, value_name = "HZ", default_value_t = 499)]
     pub freq: u32,
 
+    /// Bytes of user stack copied with each sample and unwound with the
+    /// programs' unwind tables (frame pointers in JIT code). Deeper stacks end
+    /// in a `[truncated]` frame. At most 65536.
+    #[arg(long, value_name = "BYTES", default_value_t = lxprof::probes::DEFAULT_STACK_BYTES,
+          value_parser = clap::value_parser!(u32).range(0..=lxprof::probes::MAX_STACK_BYTES as i64))]
+    pub stack_bytes: u32,
+
     /// The command to launch and record, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -298,6 +305,7 @@ impl RecordArgs {
         opts.output_dir = self.output.clone();
         opts.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         opts.freq = Some(self.freq).filter(|&f| f > 0);
+        opts.stack_bytes = Some(self.stack_bytes);
         opts.alloc = self.alloc.into();
         Ok(opts)
     }
@@ -307,6 +315,7 @@ impl RecordArgs {
         let mut o = LambdaRecordOptions::new(self.lambda_args.to_run_options(self.output.clone()));
         o.alloc = self.alloc.into();
         o.freq = Some(self.freq).filter(|&f| f > 0);
+        o.stack_bytes = Some(self.stack_bytes);
         o.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         o
     }

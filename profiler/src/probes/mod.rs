@@ -24,7 +24,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::events::raw::{lxprof_counter, lxprof_traced};
 pub use ring::{EventReader, ReadStats};
-pub use samples::SampleCounters;
+pub use samples::{DEFAULT_STACK_BYTES, MAX_STACK_BYTES, SampleCounters};
 
 /// The compiled object (see `build.rs`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lxprof.bpf.o"));
@@ -46,6 +46,8 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub sample_freq: Option<u32>,
+    /// Bytes of user stack copied per sample (at most [`samples::MAX_STACK_BYTES`]).
+    pub stack_bytes: u32,
     /// Which allocation probes to attach.
     pub alloc: AllocMode,
 }
@@ -55,6 +57,7 @@ impl Default for ProbeOptions {
         ProbeOptions {
             ring_buffer_bytes: 16 * 1024 * 1024,
             sample_freq: None,
+            stack_bytes: samples::DEFAULT_STACK_BYTES,
             alloc: AllocMode::default(),
         }
     }
@@ -76,6 +79,11 @@ pub enum AllocMode {
 pub enum ProbeError {
     #[error("ring buffer size {bytes} is not a power of two of at least 4096 bytes")]
     RingBufferSize { bytes: u32 },
+    #[error(
+        "--stack-bytes {bytes} is more than the {max} bytes of user stack a sample can carry",
+        max = samples::MAX_STACK_BYTES
+    )]
+    StackBytes { bytes: u32 },
     #[error("cannot read the kernel BTF (/sys/kernel/btf/vmlinux): {0}")]
     Btf(#[source] aya::BtfError),
     #[error("cannot load the lxprof BPF object (run as root on a kernel with BTF): {0}")]
@@ -198,19 +206,28 @@ impl Probes {
         if bytes < 4096 || !bytes.is_power_of_two() {
             return Err(ProbeError::RingBufferSize { bytes });
         }
-        let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
         let freq = opts.sample_freq.filter(|&f| f > 0);
+        if opts.stack_bytes > samples::MAX_STACK_BYTES {
+            return Err(ProbeError::StackBytes {
+                bytes: opts.stack_bytes,
+            });
+        }
+        let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
+        // One record scratch buffer per CPU id (ids may exceed the online count).
+        let cpu_slots = match freq {
+            Some(_) => aya::util::nr_cpus()
+                .map_err(|(path, source)| ProbeError::Cpus {
+                    path: path.to_string(),
+                    source,
+                })?
+                .max(1) as u32,
+            None => 1,
+        };
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("events", bytes)
-            .map_max_entries(
-                "stacks",
-                if freq.is_some() {
-                    samples::STACKS_ENTRIES
-                } else {
-                    1
-                },
-            )
+            .map_max_entries("stack_scratch", cpu_slots)
+            .override_global("lxprof_stack_bytes", &opts.stack_bytes, true)
             .load(OBJECT)
             .map_err(ProbeError::Load)?;
         for p in families() {
@@ -325,14 +342,6 @@ impl Probes {
         self.reader.take()
     }
 
-    /// Return addresses (leaf first) of stack `id` of the `stacks` map; None
-    /// when sampling is off or the id is unknown. Ids are never reused during
-    /// a recording (no BPF_F_REUSE_STACKID), so reading them at the end is
-    /// exact.
-    pub fn stack(&self, id: u32) -> Option<Vec<u64>> {
-        self.sampler.as_ref()?.stack(id)
-    }
-
     /// Sampling counters; None when sampling is off.
     pub fn sample_counters(&self) -> Option<SampleCounters> {
         self.sampler.as_ref().map(samples::Sampler::counters)
@@ -388,9 +397,21 @@ mod tests {
             ring_buffer_bytes: 5000,
             sample_freq: None,
             alloc: AllocMode::Off,
+            ..ProbeOptions::default()
         })
         .err()
         .expect("5000 is not a power of two");
         assert!(matches!(err, ProbeError::RingBufferSize { bytes: 5000 }));
+    }
+
+    #[test]
+    fn rejects_stack_copies_larger_than_a_record_carries() {
+        let err = Probes::load(&ProbeOptions {
+            stack_bytes: MAX_STACK_BYTES + 1,
+            ..ProbeOptions::default()
+        })
+        .err()
+        .expect("too large");
+        assert!(matches!(err, ProbeError::StackBytes { .. }), "{err}");
     }
 }

@@ -84,8 +84,10 @@ pub enum Meta {
     Role { pid: u32, role: String },
     /// [`ModelBuilder::running_at_end`].
     RunningAtEnd { tid: u32, since_ns: u64 },
-    /// [`ModelBuilder::set_stack`]: a sampled stack read from the kernel.
+    /// [`ModelBuilder::set_stack`]: a sampled stack, unwound by the recorder.
     Stack { id: u32, addrs: Vec<u64> },
+    /// [`ModelBuilder::set_stack_end`]: why user stack `id` stopped short.
+    StackEnd { id: u32, end: String },
     /// [`ModelBuilder::set_alloc_recorded`].
     AllocRecorded,
     /// [`ModelBuilder::finish`].
@@ -103,6 +105,7 @@ impl Meta {
             Meta::Role { pid, role } => builder.set_role(pid, role),
             Meta::RunningAtEnd { tid, since_ns } => builder.running_at_end(tid, since_ns),
             Meta::Stack { id, addrs } => builder.set_stack(id, addrs),
+            Meta::StackEnd { id, end } => builder.set_stack_end(id, end),
             Meta::AllocRecorded => builder.set_alloc_recorded(),
             Meta::Start { .. } | Meta::Finish { .. } => {}
         }

@@ -52,6 +52,8 @@ pub struct LambdaRecordOptions {
     pub alloc: AllocMode,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub freq: Option<u32>,
+    /// Bytes of user stack copied per sample; None: the default.
+    pub stack_bytes: Option<u32>,
     /// Size of the kernel ring buffer in bytes (power of two); default 16 MiB.
     pub ring_buffer_bytes: Option<u32>,
 }
@@ -63,6 +65,7 @@ impl LambdaRecordOptions {
             run,
             alloc: AllocMode::default(),
             freq: None,
+            stack_bytes: None,
             ring_buffer_bytes: None,
         }
     }
@@ -191,7 +194,12 @@ pub fn record_lambda(
     crate::runtime_env::merge_env(&mut config.env, &crate::runtime_env::profiling_env(""));
     config.validate().map_err(EmulatorError::from)?;
     preflight::check_system().map_err(RecordError::from)?;
-    let (probes, reader) = super::load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
+    let (probes, reader) = super::load_probes(
+        opts.ring_buffer_bytes,
+        opts.freq,
+        opts.stack_bytes,
+        opts.alloc,
+    )?;
     let out = OutputDir::create(opts.run.output_dir.clone()).map_err(RecordError::from)?;
     let raw_tmp = out.path().join(".events.bin.tmp");
     let result = record_into(opts, config, command, probes, reader, &out, &raw_tmp);

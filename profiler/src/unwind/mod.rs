@@ -1,0 +1,235 @@
+//! Unwinding sampled user stacks: registers and a copy of the top of the stack (a
+//! STACK_COPY record) → return addresses, leaf first, ending in one honest frame when
+//! the walk could not reach the stack's root.
+//!
+//! framehop (samply's unwinder) walks with each mapped object's call frame information
+//! (`.eh_frame`/`.debug_frame`), so code built without frame pointers (glibc, mono-sgen,
+//! `-fomit-frame-pointer`) unwinds; wherever no unwind entry covers an address — JIT
+//! code in anonymous or memfd memory, V8's embedded builtins, a file without tables — it
+//! follows the frame pointer for that frame and goes back to the tables at the next one.
+//!
+//! No garbage: a return address outside every executable mapping of the process ends
+//! the walk, and so does an unreadable stack slot; the stack then gets one end marker
+//! ([`Unwound::end`]): `[truncated]`, or `[no unwind info: MODULE]` when the last frame's
+//! file has no tables.
+//!
+//! The mappings and file handles come from the [`Symbolizer`]'s snapshot of the process,
+//! taken through its own mount namespace while it was alive; unwinding itself needs
+//! nothing from the process, so samples are unwound as they arrive.
+
+mod elf;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use framehop::Unwinder;
+use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
+
+use crate::events::StackCopy;
+use crate::symbolize::Symbolizer;
+use crate::symbolize::process::{self, Mapping};
+pub use elf::{ElfError, ElfUnwindInfo, Section};
+
+/// Deepest user stack kept; deeper ones end in `[truncated]`.
+pub const MAX_FRAMES: usize = 512;
+
+/// The end marker of a walk stopped by a bad return address or stack slot.
+pub const TRUNCATED: &str = "[truncated]";
+
+/// A process's mappings are re-read at most this often when an address falls outside
+/// them (new code mapped since the last snapshot).
+const REFRESH_EVERY: Duration = Duration::from_millis(20);
+
+/// One unwound user stack.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unwound {
+    /// The interrupted instruction, then return addresses.
+    pub addrs: Vec<u64>,
+    /// `None`: the walk reached the root of the stack. Else the one frame that says
+    /// why it stopped: [`TRUNCATED`] or `[no unwind info: MODULE]`.
+    pub end: Option<String>,
+}
+
+/// framehop state of one process, rebuilt when its mappings change.
+struct ProcessUnwinder {
+    generation: u64,
+    unwinder: UnwinderX86_64<Section>,
+    last_refresh: Option<Instant>,
+}
+
+/// Unwinds the user stacks of sampled processes.
+pub struct StackUnwinder {
+    /// Per mapped file (`dev`, inode): its tables, or None when it has none readable.
+    objects: HashMap<(String, u64), Option<Arc<ElfUnwindInfo>>>,
+    processes: HashMap<u32, ProcessUnwinder>,
+    cache: CacheX86_64,
+}
+
+impl Default for StackUnwinder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StackUnwinder {
+    pub fn new() -> Self {
+        StackUnwinder {
+            objects: HashMap::new(),
+            processes: HashMap::new(),
+            cache: CacheX86_64::new(),
+        }
+    }
+
+    /// Drops what is kept of `pid` (pid reused by a new process).
+    pub fn forget(&mut self, pid: u32) {
+        self.processes.remove(&pid);
+    }
+
+    /// Unwinds `copy` of process `pid`, whose mappings `sym` has observed. When an
+    /// address falls outside them and the process is alive, its mappings are refreshed
+    /// (at most every [`REFRESH_EVERY`]) and the walk is done again.
+    pub fn unwind(&mut self, sym: &mut Symbolizer, pid: u32, copy: &StackCopy) -> Unwound {
+        let (unwound, unmapped) = self.walk(sym, pid, copy);
+        if !unmapped {
+            return unwound;
+        }
+        let now = Instant::now();
+        let due = self
+            .processes
+            .get(&pid)
+            .and_then(|p| p.last_refresh)
+            .is_none_or(|t| now.duration_since(t) >= REFRESH_EVERY);
+        if !due || sym.refresh(pid).is_err() {
+            return unwound;
+        }
+        if let Some(p) = self.processes.get_mut(&pid) {
+            p.last_refresh = Some(now);
+        }
+        self.walk(sym, pid, copy).0
+    }
+
+    /// One walk; also says whether it stopped at an address outside the mappings.
+    fn walk(&mut self, sym: &Symbolizer, pid: u32, copy: &StackCopy) -> (Unwound, bool) {
+        let Some((mappings, generation)) = sym.mappings(pid) else {
+            return (
+                Unwound {
+                    addrs: vec![copy.ip],
+                    end: Some(TRUNCATED.to_string()),
+                },
+                false,
+            );
+        };
+        self.update(sym, pid, mappings, generation);
+        let Some(p) = self.processes.get(&pid) else {
+            return (Unwound::default(), false);
+        };
+        let stack = &copy.stack;
+        let sp = copy.sp;
+        let mut read_stack = |addr: u64| -> Result<u64, ()> {
+            let off = usize::try_from(addr.checked_sub(sp).ok_or(())?).map_err(|_| ())?;
+            let bytes = stack.get(off..off.checked_add(8).ok_or(())?).ok_or(())?;
+            Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
+        };
+        let mut frames = p.unwinder.iter_frames(
+            copy.ip,
+            UnwindRegsX86_64::new(copy.ip, copy.sp, copy.bp),
+            &mut self.cache,
+            &mut read_stack,
+        );
+        let mut out = Unwound::default();
+        let mut unmapped = false;
+        loop {
+            match frames.next() {
+                Ok(Some(frame)) => {
+                    let addr = frame.address();
+                    if process::find(mappings, frame.address_for_lookup()).is_none() {
+                        unmapped = true;
+                        out.end = Some(self.end_marker(sym, mappings, out.addrs.last()));
+                        break;
+                    }
+                    if out.addrs.len() == MAX_FRAMES {
+                        out.end = Some(TRUNCATED.to_string());
+                        break;
+                    }
+                    out.addrs.push(addr);
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    out.end = Some(self.end_marker(sym, mappings, out.addrs.last()));
+                    break;
+                }
+            }
+        }
+        (out, unmapped)
+    }
+
+    /// Why a walk stopped after the frame at `last`: that frame's file has no unwind
+    /// tables, or (tables, JIT code, nothing walked) the stack ran out or went bad.
+    fn end_marker(&self, sym: &Symbolizer, mappings: &[Mapping], last: Option<&u64>) -> String {
+        let Some(m) = last.and_then(|&a| process::find(mappings, a.saturating_sub(1))) else {
+            return TRUNCATED.to_string();
+        };
+        if !m.is_file() {
+            return TRUNCATED.to_string();
+        }
+        let tables = sym
+            .mapped_file(m)
+            .is_some()
+            .then(|| self.objects.get(&(m.dev.clone(), m.inode)))
+            .flatten()
+            .and_then(|o| o.as_ref())
+            .is_some_and(|o| o.has_cfi());
+        if tables {
+            TRUNCATED.to_string()
+        } else {
+            format!("[no unwind info: {}]", m.module_name())
+        }
+    }
+
+    /// Rebuilds `pid`'s framehop modules when its mappings changed.
+    fn update(&mut self, sym: &Symbolizer, pid: u32, mappings: &[Mapping], generation: u64) {
+        if self
+            .processes
+            .get(&pid)
+            .is_some_and(|p| p.generation == generation)
+        {
+            return;
+        }
+        let mut unwinder = UnwinderX86_64::new();
+        for m in mappings.iter().filter(|m| m.is_file()) {
+            let Some(file) = sym.mapped_file(m) else {
+                continue;
+            };
+            let info = self
+                .objects
+                .entry((m.dev.clone(), m.inode))
+                .or_insert_with(|| match ElfUnwindInfo::read(file) {
+                    Ok(i) => Some(Arc::new(i)),
+                    Err(e) => {
+                        tracing::debug!("unwind tables of {}: {e}", m.path);
+                        None
+                    }
+                });
+            let Some(info) = info.as_ref().filter(|i| i.has_cfi()) else {
+                continue;
+            };
+            let Some(base) = info.base_avma(m.start, m.offset) else {
+                continue;
+            };
+            unwinder.add_module(info.module(m.module_name(), m.start..m.end, base));
+        }
+        let last_refresh = self.processes.get(&pid).and_then(|p| p.last_refresh);
+        self.processes.insert(
+            pid,
+            ProcessUnwinder {
+                generation,
+                unwinder,
+                last_refresh,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;
