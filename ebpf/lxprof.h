@@ -159,6 +159,9 @@ struct lxprof_stack_copy {
 	u64 ip; /* user instruction pointer */
 	u64 sp; /* user stack pointer: address of the first stack byte */
 	u64 bp; /* user frame pointer */
+	u64 stack_top; /* where the stack ends above sp (its VMA's end, or the argument
+			* strings on the main thread); 0: unknown. sp + stack_len == stack_top:
+			* the whole stack was copied */
 	u32 kernel_depth; /* kernel addresses following */
 	u32 stack_len;    /* user stack bytes following them */
 };

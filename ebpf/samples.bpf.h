@@ -13,8 +13,10 @@
  * The user registers are the thread's saved user pt_regs (bpf_task_pt_regs),
  * which are the interrupted user state whether the sample hit user mode or a
  * syscall/fault in the kernel. The copy is at most `lxprof_stack_bytes` and
- * stops at the end of the stack's VMA (bpf_find_vma), so the outermost frames
- * (main, start_thread) are not lost to a read crossing the top of the stack.
+ * stops at the end of the stack's VMA (bpf_find_vma), or on the main thread
+ * where the argument/environment strings start (mm->arg_start), so the
+ * outermost frames (main, start_thread) are not lost to a read crossing the
+ * top of the stack, nor the copy spent on strings.
  *
  * The record is built in a per-CPU scratch buffer (`stack_scratch`, one entry
  * per CPU: too large for a per-CPU array) and copied into the ring with
@@ -28,7 +30,7 @@
 #define LXPROF_EFAULT 14
 
 /* Bytes of user stack copied per sample; set by user space before loading. */
-volatile const u32 lxprof_stack_bytes = 16384;
+volatile const u32 lxprof_stack_bytes = 32768;
 
 struct lxprof_stack_scratch {
 	struct lxprof_stack_copy rec;
@@ -106,6 +108,11 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	u64 want = lxprof_stack_bytes;
 	struct lxprof_vma_end vma = { .end = 0 };
 	bool bounded = bpf_find_vma(task, sp, lxprof_stack_vma_end, &vma, 0) == 0 && vma.end > sp;
+	/* On the main thread the top of the stack VMA holds the argument and
+	 * environment strings, above every frame: stop where they start. */
+	u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
+	if (bounded && sp < arg_start && arg_start < vma.end)
+		vma.end = arg_start;
 	if (bounded && vma.end - sp < want)
 		want = vma.end - sp;
 	if (!bounded)
@@ -135,6 +142,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	b->rec.ip = ip;
 	b->rec.sp = sp;
 	b->rec.bp = bp;
+	b->rec.stack_top = bounded ? vma.end : 0;
 	b->rec.kernel_depth = kbytes / 8;
 	b->rec.stack_len = got;
 	u64 size = sizeof(b->rec) + kbytes + got;

@@ -158,6 +158,9 @@ pub struct StackCopy {
     pub ip: u64,
     pub sp: u64,
     pub bp: u64,
+    /// Where the stack ends above `sp` (0: unknown): when `sp + stack.len()`
+    /// reaches it, the whole stack was copied.
+    pub stack_top: u64,
     /// Kernel addresses, leaf first (empty: the sample hit user mode).
     pub kernel: Vec<u64>,
     /// User stack bytes from `sp` upwards.
@@ -397,6 +400,7 @@ impl StackCopy {
             ip: r.ip,
             sp: r.sp,
             bp: r.bp,
+            stack_top: r.stack_top,
             kernel,
             stack: bytes[stack_at..need].to_vec(),
         })
@@ -480,6 +484,7 @@ mod tests {
             ip: 0x1000,
             sp: 0x7ff0,
             bp: 0x7ff8,
+            stack_top: 0x9000,
             kernel: vec![0xffff_ffff_8100_0000, 0xffff_ffff_8100_0010],
             stack: (0..40u8).collect(),
         };

@@ -560,3 +560,6 @@ mod compare;
 
 #[path = "record/alloc.rs"]
 mod alloc;
+
+#[path = "record/unwind.rs"]
+mod unwind;

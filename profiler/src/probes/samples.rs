@@ -11,10 +11,10 @@ use super::ProbeError;
 
 /// The perf_event program's name in the object.
 pub(super) const PROGRAM: &str = "sample_cpu";
-/// Bytes of user stack copied per sample by default (`--stack-bytes`). 16 KiB,
-/// perf's and samply's usual size: see docs/BENCHMARKS.md for what smaller
-/// copies lose.
-pub const DEFAULT_STACK_BYTES: u32 = 16 * 1024;
+/// Bytes of user stack copied per sample by default (`--stack-bytes`): at most
+/// this much, copies stop at the top of the stack. Chosen by measurement
+/// (docs/BENCHMARKS.md): 16 KiB cut Node's deeper stacks.
+pub const DEFAULT_STACK_BYTES: u32 = 32 * 1024;
 /// Most bytes of user stack a sample can carry (`LXPROF_STACK_BYTES_MAX`).
 pub const MAX_STACK_BYTES: u32 = crate::events::raw::LXPROF_STACK_BYTES_MAX;
 

@@ -115,6 +115,7 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
                 ip: e.ip,
                 sp: e.sp,
                 bp: e.bp,
+                stack_top: e.stack_top,
                 kernel_depth: e.kernel.len() as u32,
                 stack_len: e.stack.len() as u32,
             });

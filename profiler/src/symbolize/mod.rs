@@ -167,6 +167,15 @@ impl Symbolizer {
             .map(|s| (s.mappings.as_slice(), s.generation))
     }
 
+    /// Whether `addr` of `pid` can hold code: inside an executable mapping, or named
+    /// by the process's perf map (JIT code, also in pages a JIT keeps writable
+    /// between writes, which `/proc/PID/maps` showed without `x`).
+    pub fn is_code(&self, pid: u32, addr: u64) -> bool {
+        self.processes.get(&pid).is_some_and(|s| {
+            process::find(&s.mappings, addr).is_some() || s.perf_map.lookup(addr).is_some()
+        })
+    }
+
     /// The held handle of the file behind mapping `m` (None: anonymous, or not opened).
     pub fn mapped_file(&self, m: &Mapping) -> Option<&File> {
         self.files.get(&(m.dev.clone(), m.inode))

@@ -58,6 +58,8 @@ pub struct ElfUnwindInfo {
     debug_frame: Option<Placed>,
     got: Option<Placed>,
     loads: Vec<Load>,
+    /// The entry point (`e_entry`), as stated.
+    entry: u64,
 }
 
 impl ElfUnwindInfo {
@@ -107,6 +109,7 @@ impl ElfUnwindInfo {
             debug_frame: placed(".debug_frame"),
             got: placed(".got"),
             loads,
+            entry: elf.entry(),
             map,
         })
     }
@@ -127,6 +130,15 @@ impl ElfUnwindInfo {
             .max_by_key(|l| (l.exec, l.offset))?;
         let svma = (load.vaddr.wrapping_sub(load.offset)).wrapping_add(offset);
         Some(start.wrapping_sub(svma))
+    }
+
+    /// Whether stated address `svma` is in the file's entry code (`_start`, and in
+    /// ld.so `_dl_start_user` right after it): the root of a main thread's stack,
+    /// which has no return address above it.
+    pub fn is_entry_code(&self, svma: u64) -> bool {
+        /// glibc's `_start` and ld.so's `RTLD_START` are well under this.
+        const ENTRY_CODE_BYTES: u64 = 128;
+        self.entry != 0 && (self.entry..self.entry + ENTRY_CODE_BYTES).contains(&svma)
     }
 
     /// A framehop module for a mapping of this file.

@@ -8,8 +8,9 @@
 //! code in anonymous or memfd memory, V8's embedded builtins, a file without tables — it
 //! follows the frame pointer for that frame and goes back to the tables at the next one.
 //!
-//! No garbage: a return address outside every executable mapping of the process ends
-//! the walk, and so does an unreadable stack slot; the stack then gets one end marker
+//! No garbage: a return address outside every executable mapping of the process and
+//! outside the JIT code its perf map names ends the walk, and so does an unreadable
+//! stack slot; the stack then gets one end marker
 //! ([`Unwound::end`]): `[truncated]`, or `[no unwind info: MODULE]` when the last frame's
 //! file has no tables.
 //!
@@ -143,9 +144,15 @@ impl StackUnwinder {
             match frames.next() {
                 Ok(Some(frame)) => {
                     let addr = frame.address();
-                    if process::find(mappings, frame.address_for_lookup()).is_none() {
+                    if !sym.is_code(pid, frame.address_for_lookup()) {
+                        tracing::trace!(
+                            "pid {pid}: {addr:#x} after {:x?} is in no executable mapping (sp {sp:#x}, {} bytes, top {:#x})",
+                            out.addrs.last(),
+                            stack.len(),
+                            copy.stack_top
+                        );
                         unmapped = true;
-                        out.end = Some(self.end_marker(sym, mappings, out.addrs.last()));
+                        out.end = self.end_marker(sym, mappings, out.addrs.last());
                         break;
                     }
                     if out.addrs.len() == MAX_FRAMES {
@@ -155,8 +162,23 @@ impl StackUnwinder {
                     out.addrs.push(addr);
                 }
                 Ok(None) => break,
-                Err(_) => {
-                    out.end = Some(self.end_marker(sym, mappings, out.addrs.last()));
+                // A read above the top of a stack copied whole: the last frame
+                // was the outermost one (ld.so's `_start` has no end marker).
+                Err(framehop::Error::CouldNotReadStack(a))
+                    if copy.stack_top != 0
+                        && sp + stack.len() as u64 >= copy.stack_top
+                        && a >= copy.stack_top =>
+                {
+                    break;
+                }
+                Err(e) => {
+                    tracing::trace!(
+                        "pid {pid}: walk stopped after {:x?}: {e} (sp {sp:#x}, {} bytes, top {:#x})",
+                        out.addrs.last(),
+                        stack.len(),
+                        copy.stack_top
+                    );
+                    out.end = self.end_marker(sym, mappings, out.addrs.last());
                     break;
                 }
             }
@@ -164,26 +186,35 @@ impl StackUnwinder {
         (out, unmapped)
     }
 
-    /// Why a walk stopped after the frame at `last`: that frame's file has no unwind
-    /// tables, or (tables, JIT code, nothing walked) the stack ran out or went bad.
-    fn end_marker(&self, sym: &Symbolizer, mappings: &[Mapping], last: Option<&u64>) -> String {
-        let Some(m) = last.and_then(|&a| process::find(mappings, a.saturating_sub(1))) else {
-            return TRUNCATED.to_string();
+    /// Why a walk stopped after the frame at `last`: None when that frame is a
+    /// program's entry code (the root: nothing is above it); else that frame's file
+    /// has no unwind tables, or (tables, JIT code, nothing walked) the stack ran out
+    /// or went bad.
+    fn end_marker(
+        &self,
+        sym: &Symbolizer,
+        mappings: &[Mapping],
+        last: Option<&u64>,
+    ) -> Option<String> {
+        let truncated = Some(TRUNCATED.to_string());
+        let Some((addr, m)) = last.and_then(|&a| Some((a, process::find(mappings, a)?))) else {
+            return truncated;
         };
-        if !m.is_file() {
-            return TRUNCATED.to_string();
+        if !m.is_file() || sym.mapped_file(m).is_none() {
+            return truncated;
         }
-        let tables = sym
-            .mapped_file(m)
-            .is_some()
-            .then(|| self.objects.get(&(m.dev.clone(), m.inode)))
-            .flatten()
-            .and_then(|o| o.as_ref())
-            .is_some_and(|o| o.has_cfi());
-        if tables {
-            TRUNCATED.to_string()
-        } else {
-            format!("[no unwind info: {}]", m.module_name())
+        let info = self
+            .objects
+            .get(&(m.dev.clone(), m.inode))
+            .and_then(|o| o.as_ref());
+        match info {
+            Some(i) if i.has_cfi() => {
+                let root = i
+                    .base_avma(m.start, m.offset)
+                    .is_some_and(|base| i.is_entry_code(addr.wrapping_sub(base)));
+                if root { None } else { truncated }
+            }
+            _ => Some(format!("[no unwind info: {}]", m.module_name())),
         }
     }
 

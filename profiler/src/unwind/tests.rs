@@ -48,6 +48,11 @@ fn copy_own_stack(bytes: u64) -> StackCopy {
         ip,
         sp,
         bp,
+        stack_top: if len as u64 == mapping_end(sp) - sp {
+            sp + len as u64
+        } else {
+            0
+        },
         kernel: Vec::new(),
         stack,
     }
