@@ -563,3 +563,6 @@ mod alloc;
 
 #[path = "record/unwind.rs"]
 mod unwind;
+
+#[path = "record/runtime_reference.rs"]
+mod runtime_reference;

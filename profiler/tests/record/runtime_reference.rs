@@ -1,0 +1,230 @@
+//! JIT and GC shares against the runtime's own accounting of the same run: lxprof's
+//! `jit_ns` / `gc_ns` (stack samples classified by whole stacks) within ±15 % of
+//! Mono's `--stats` "Total time spent JITting" and of its GC log's stop-the-world
+//! pauses plus the SGen worker's CPU.
+//!
+//! Mono times JIT and pauses by the clock, lxprof counts CPU. On a loaded machine (two
+//! cores shared) the main thread, which compiles and collects, waits for a CPU while
+//! runnable, and the clock runs on. So the runtime's clock figures are converted to
+//! CPU with the main thread's own on-CPU fraction while runnable, from the kernel's
+//! `/proc/thread-self/schedstat` (run time, run-queue wait) that the program prints
+//! at its end: `clock × run / (run + wait)`. On an idle machine the factor is ~1.
+
+use super::*;
+use std::process::{Command, Stdio};
+
+/// A JIT-heavy mode (`jit N`: N dynamic methods, each compiled once) and a GC-heavy
+/// one (`gc N`: N rounds of short-lived arrays).
+const CS_PROGRAM: &str = r#"
+using System;
+using System.Collections.Generic;
+using System.Reflection.Emit;
+class P {
+    static int EmitAndRunMany(int n) {
+        int s = 0;
+        for (int k = 0; k < n; k++) {
+            var dm = new DynamicMethod("Gen" + k, typeof(int), new[] { typeof(int) });
+            var il = dm.GetILGenerator();
+            il.Emit(OpCodes.Ldarg_0);
+            for (int j = 0; j < 400; j++) {
+                il.Emit(OpCodes.Ldc_I4, j + k);
+                il.Emit(OpCodes.Add);
+                il.Emit(OpCodes.Ldc_I4_3);
+                il.Emit(OpCodes.Mul);
+            }
+            il.Emit(OpCodes.Ret);
+            var f = (Func<int, int>)dm.CreateDelegate(typeof(Func<int, int>));
+            s += f(k);
+        }
+        return s;
+    }
+    static long AllocateGarbageHeavy(int rounds) {
+        long n = 0;
+        for (int r = 0; r < rounds; r++) {
+            var l = new List<byte[]>();
+            for (int i = 0; i < 1000; i++) l.Add(new byte[512 + (i % 7) * 64]);
+            n += l.Count;
+        }
+        return n;
+    }
+    static void Main(string[] a) {
+        int n = int.Parse(a[1]);
+        Console.WriteLine(a[0] == "jit" ? EmitAndRunMany(n) : AllocateGarbageHeavy(n));
+        Console.WriteLine("schedstat: " + System.IO.File.ReadAllText("/proc/thread-self/schedstat").Trim());
+    }
+}
+"#;
+
+/// The program built with mcs, or None (skip; panics under CI) without Mono.
+fn mono_program() -> Option<std::path::PathBuf> {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(found("mono") && found("mcs")) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but mono/mcs are missing (scripts/setup.sh installs them)");
+        }
+        eprintln!("skipping: needs mono and mcs");
+        return None;
+    }
+    let src = scratch("reference-mono-src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("p.cs"), CS_PROGRAM).expect("write cs");
+    let exe = src.join("p.exe");
+    let st = Command::new("mcs")
+        .arg(format!("-out:{}", exe.display()))
+        .arg(src.join("p.cs"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("mcs");
+    assert!(st.success(), "mcs failed");
+    Some(exe)
+}
+
+/// Records `sh -c SCRIPT` at 499 Hz; returns the report's process of the command
+/// (the shell exec's into the runtime) and what the runtime printed into `out`.
+fn record_script(name: &str, script: String, out: &std::path::Path) -> (Value, String) {
+    let mut opts = RecordOptions::new(Target::Command(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script.into(),
+    ]));
+    opts.output_dir = Some(scratch(name));
+    opts.freq = Some(499);
+    let outcome = record(&opts).expect("record");
+    assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(outcome.output_dir.join("report.json")).expect("report"),
+    )
+    .expect("json");
+    let p = processes(&report)
+        .iter()
+        .find(|p| p["role"] == "command")
+        .cloned()
+        .unwrap_or_else(|| panic!("no command process: {report:#}"));
+    (p, std::fs::read_to_string(out).expect("runtime output"))
+}
+
+fn ns(p: &Value, category: &str) -> f64 {
+    p["categories"][category]
+        .as_u64()
+        .unwrap_or_else(|| panic!("categories.{category} missing: {p:#}")) as f64
+}
+
+/// CPU ns of the threads whose name starts with `prefix`.
+fn thread_cpu(p: &Value, prefix: &str) -> f64 {
+    p["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .filter(|t| t["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .map(|t| t["cpu_ns"].as_u64().unwrap_or(0) as f64)
+        .sum()
+}
+
+/// The main thread's on-CPU fraction while runnable, from the `schedstat: RUN WAIT N`
+/// line the program printed (see the module doc).
+fn on_cpu_fraction(text: &str) -> f64 {
+    let fields: Vec<f64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("schedstat: "))
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let [run, wait, ..] = fields[..] else {
+        panic!("no schedstat line in the program's output:\n{text}");
+    };
+    let f = run / (run + wait);
+    eprintln!(
+        "main thread: {:.1} ms on CPU, {:.1} ms waiting for one: factor {f:.3}",
+        run / 1e6,
+        wait / 1e6
+    );
+    f
+}
+
+fn assert_within(what: &str, lxprof: f64, reference: f64, p: &Value) {
+    let ratio = lxprof / reference;
+    eprintln!(
+        "{what}: lxprof {:.1} ms, runtime {:.1} ms: ratio {ratio:.3} (process CPU {:.1} ms, categories {})",
+        lxprof / 1e6,
+        reference / 1e6,
+        p["cpu_ns"].as_u64().unwrap_or(0) as f64 / 1e6,
+        p["categories"]
+    );
+    assert!(
+        (0.85..=1.15).contains(&ratio),
+        "{what}: lxprof {lxprof:.0} ns vs the runtime's {reference:.0} ns (ratio {ratio:.3})"
+    );
+}
+
+#[test]
+fn mono_jit_share_matches_mono_stats() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(exe) = mono_program() else { return };
+    let out = scratch("reference-mono-jit-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("stats.txt");
+    let script = format!(
+        "exec mono --stats {} jit 3000 > {}",
+        exe.display(),
+        out.display()
+    );
+    let (p, text) = record_script("reference-mono-jit", script, &out);
+    // "Total time spent JITting            : 496.19 ms"
+    let mono_ms: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Total time spent JITting"))
+        .and_then(|rest| {
+            rest.trim_start_matches([' ', ':'])
+                .split_whitespace()
+                .next()
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no JIT time in mono --stats output:\n{text}"));
+    let factor = on_cpu_fraction(&text);
+    assert_within("Mono JIT", ns(&p, "jit_ns"), mono_ms * 1e6 * factor, &p);
+}
+
+#[test]
+fn mono_gc_share_matches_its_gc_log() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(exe) = mono_program() else { return };
+    let out = scratch("reference-mono-gc-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("gc.log");
+    let script = format!(
+        "MONO_LOG_MASK=gc MONO_LOG_LEVEL=debug exec mono {} gc 3000 > {} 2>&1",
+        exe.display(),
+        out.display()
+    );
+    let (p, text) = record_script("reference-mono-gc", script, &out);
+    // "Mono: GC_MINOR: (Nursery full) time 2.87ms, stw 2.87ms promoted …"
+    let (pauses, count) = text
+        .lines()
+        .filter_map(|l| {
+            l.split_once(" stw ")?
+                .1
+                .split("ms")
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold((0.0, 0), |(s, n), ms| (s + ms * 1e6, n + 1));
+    assert!(count > 10, "{count} collections logged:\n{text}");
+    let worker = thread_cpu(&p, "SGen worker");
+    eprintln!(
+        "Mono GC log: {count} pauses, {:.1} ms; SGen worker CPU {:.1} ms",
+        pauses / 1e6,
+        worker / 1e6
+    );
+    let factor = on_cpu_fraction(&text);
+    assert_within("Mono GC", ns(&p, "gc_ns"), pauses * factor + worker, &p);
+}
