@@ -228,3 +228,169 @@ fn mono_gc_share_matches_its_gc_log() {
     let factor = on_cpu_fraction(&text);
     assert_within("Mono GC", ns(&p, "gc_ns"), pauses * factor + worker, &p);
 }
+
+/// HotSpot: a JIT-heavy mode (`jit N`: N rounds over 400 methods, each compiled by
+/// C1 then C2) and an allocation-heavy one (`gc N`), then the kernel's schedstat of
+/// every thread (`schedstat: NAME\tRUN WAIT N`).
+fn java_program() -> String {
+    const METHODS: usize = 400;
+    let mut s = String::from("import java.nio.file.*;\nimport java.util.*;\npublic class P {\n");
+    for i in 0..METHODS {
+        s += &format!(
+            "  static long m{i}(long x) {{ long s = x; for (int j = 0; j < 50; j++) {{ \
+             s = s * {} + (s >>> {}) ^ j; if ((s & {}) == 0) s += leaf{i}(s); }} return s; }}\n  \
+             static long leaf{i}(long x) {{ return x * {} + {i}; }}\n",
+            i + 3,
+            i % 13 + 1,
+            i + 7,
+            i + 1
+        );
+    }
+    s += "  static long run(long s, int k) {\n";
+    for i in 0..METHODS {
+        s += &format!("    s += m{i}(s + k);\n");
+    }
+    s += "    return s;\n  }\n";
+    s += r#"
+  static long jit(int rounds) { long s = 1; for (int k = 0; k < rounds; k++) s += run(s, k); return s; }
+  static long gc(int rounds) {
+    long n = 0;
+    for (int r = 0; r < rounds; r++) {
+      List<byte[]> l = new ArrayList<>();
+      for (int i = 0; i < 1000; i++) l.add(new byte[512 + (i % 7) * 64]);
+      n += l.size();
+    }
+    return n;
+  }
+  public static void main(String[] a) throws Exception {
+    int n = Integer.parseInt(a[1]);
+    System.out.println(a[0].equals("jit") ? jit(n) : gc(n));
+    try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Paths.get("/proc/self/task"))) {
+      for (Path t : tasks) {
+        String comm = Files.readString(t.resolve("comm")).trim();
+        System.out.println("schedstat: " + comm + "\t" + Files.readString(t.resolve("schedstat")).trim());
+      }
+    }
+  }
+}
+"#;
+    s
+}
+
+/// The class directory, or None (skip; panics under CI) without java/javac.
+fn java_class() -> Option<std::path::PathBuf> {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !(found("java") && found("javac")) {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI=true but java/javac are missing (scripts/setup.sh installs them)");
+        }
+        eprintln!("skipping: needs java and javac");
+        return None;
+    }
+    let dir = scratch("reference-java-src");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("P.java"), java_program()).expect("write java");
+    let st = Command::new("javac")
+        .arg(dir.join("P.java"))
+        .status()
+        .expect("javac");
+    assert!(st.success(), "javac failed");
+    Some(dir)
+}
+
+/// `sh -c` script running the class with lxprof's JVM settings (perf map, frame pointers).
+fn java_script(dir: &std::path::Path, flags: &str, args: &str, out: &std::path::Path) -> String {
+    let env: String = lxprof::runtime_env::profiling_env("java")
+        .into_iter()
+        .map(|(k, v)| format!("{k}='{v}' "))
+        .collect();
+    format!(
+        "{env}exec java -Xmx256m -XX:-UseDynamicNumberOfCompilerThreads {flags} -cp {} P {args} > {} 2>&1",
+        dir.display(),
+        out.display()
+    )
+}
+
+/// Run time (ns) of the threads whose name starts with `prefix`, per the kernel's
+/// schedstat lines the program printed.
+fn schedstat_run(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("schedstat: "))
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(name, _)| name.starts_with(prefix))
+        .filter_map(|(_, v)| v.split_whitespace().next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// HotSpot compiles on its compiler threads: `-XX:+CITime`'s total (a clock figure)
+/// or, when the machine is loaded and the clock ran on while they waited for a CPU,
+/// their CPU time per the kernel (schedstat), whichever is smaller.
+#[test]
+fn hotspot_jit_share_matches_citime() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(dir) = java_class() else { return };
+    let out = scratch("reference-java-jit-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("citime.txt");
+    let script = java_script(&dir, "-XX:+CITime", "jit 3000", &out);
+    let (p, text) = record_script("reference-java-jit", script, &out);
+    // "  Total compilation time   :   0.603 s"
+    let citime: f64 = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Total compilation time"))
+        .and_then(|rest| {
+            rest.trim_start_matches([' ', ':'])
+                .split_whitespace()
+                .next()
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|s| s * 1e9)
+        .unwrap_or_else(|| panic!("no total compilation time in -XX:+CITime output:\n{text}"));
+    let compilers =
+        schedstat_run(&text, "C1 CompilerThre") + schedstat_run(&text, "C2 CompilerThre");
+    eprintln!(
+        "CITime {:.1} ms; compiler threads on CPU {:.1} ms",
+        citime / 1e6,
+        compilers / 1e6
+    );
+    assert_within("HotSpot JIT", ns(&p, "jit_ns"), citime.min(compilers), &p);
+}
+
+/// Serial GC collects on the VM thread: the pauses of `-Xlog:gc` (clock) or, under
+/// load, the VM thread's CPU time per the kernel, whichever is smaller.
+#[test]
+fn hotspot_serial_gc_share_matches_gc_log() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(dir) = java_class() else { return };
+    let out = scratch("reference-java-gc-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("gc.log");
+    let script = java_script(&dir, "-XX:+UseSerialGC -Xlog:gc", "gc 15000", &out);
+    let (p, text) = record_script("reference-java-gc", script, &out);
+    // "[0.262s][info][gc] GC(3) Pause Young (Allocation Failure) 17M->1M(29M) 0.458ms"
+    let (pauses, count) = text
+        .lines()
+        .filter(|l| l.contains("[gc]") && l.contains(" Pause "))
+        .filter_map(|l| {
+            l.rsplit(' ')
+                .next()?
+                .strip_suffix("ms")?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold((0.0, 0), |(s, n), ms| (s + ms * 1e6, n + 1));
+    assert!(count > 10, "{count} pauses logged:\n{text}");
+    let vm_thread = schedstat_run(&text, "VM Thread");
+    eprintln!(
+        "-Xlog:gc: {count} pauses, {:.1} ms; VM Thread on CPU {:.1} ms",
+        pauses / 1e6,
+        vm_thread / 1e6
+    );
+    assert_within("HotSpot GC", ns(&p, "gc_ns"), pauses.min(vm_thread), &p);
+}
