@@ -144,7 +144,7 @@ struct lxprof_sample {
 /* Kernel return addresses kept per sample (PERF_MAX_STACK_DEPTH). */
 #define LXPROF_KERNEL_STACK_MAX 127
 /* Most bytes of user stack a sample can carry (--stack-bytes). */
-#define LXPROF_STACK_BYTES_MAX 65536
+#define LXPROF_STACK_BYTES_MAX (256 * 1024)
 
 /*
  * A cpu-clock sample for unwinding in user space: the thread's user registers

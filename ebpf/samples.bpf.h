@@ -30,7 +30,7 @@
 #define LXPROF_EFAULT 14
 
 /* Bytes of user stack copied per sample; set by user space before loading. */
-volatile const u32 lxprof_stack_bytes = 32768;
+volatile const u32 lxprof_stack_bytes = 131072;
 
 struct lxprof_stack_scratch {
 	struct lxprof_stack_copy rec;

@@ -252,7 +252,7 @@ pub struct RecordArgs {
 
     /// Bytes of user stack copied with each sample and unwound with the
     /// programs' unwind tables (frame pointers in JIT code). Deeper stacks end
-    /// in a `[truncated]` frame. At most 65536.
+    /// in a `[truncated]` frame. At most 262144.
     #[arg(long, value_name = "BYTES", default_value_t = lxprof::probes::DEFAULT_STACK_BYTES,
           value_parser = clap::value_parser!(u32).range(0..=lxprof::probes::MAX_STACK_BYTES as i64))]
     pub stack_bytes: u32,

@@ -22,7 +22,6 @@ mod elf;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use framehop::Unwinder;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -38,10 +37,6 @@ pub const MAX_FRAMES: usize = 512;
 /// The end marker of a walk stopped by a bad return address or stack slot.
 pub const TRUNCATED: &str = "[truncated]";
 
-/// A process's mappings are re-read at most this often when an address falls outside
-/// them (new code mapped since the last snapshot).
-const REFRESH_EVERY: Duration = Duration::from_millis(20);
-
 /// One unwound user stack.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Unwound {
@@ -52,11 +47,17 @@ pub struct Unwound {
     pub end: Option<String>,
 }
 
+/// File offset of `addr` in mapping `m` (for logs).
+fn a_offset(m: &Mapping, addr: Option<&u64>) -> u64 {
+    addr.map_or(0, |a| a - m.start + m.offset)
+}
+
 /// framehop state of one process, rebuilt when its mappings change.
 struct ProcessUnwinder {
     generation: u64,
     unwinder: UnwinderX86_64<Section>,
-    last_refresh: Option<Instant>,
+    /// CLOCK_MONOTONIC ns of the last re-read of the mappings for a sample.
+    last_refresh_ns: u64,
 }
 
 /// Unwinds the user stacks of sampled processes.
@@ -88,26 +89,34 @@ impl StackUnwinder {
     }
 
     /// Unwinds `copy` of process `pid`, whose mappings `sym` has observed. When an
-    /// address falls outside them and the process is alive, its mappings are refreshed
-    /// (at most every [`REFRESH_EVERY`]) and the walk is done again.
+    /// address falls outside them and the sample was taken after the last re-read of
+    /// the mappings (code mapped since: a JIT's new code chunk), they are re-read and
+    /// the walk is done again. So at most one re-read per batch of samples, and none
+    /// for garbage in samples older than the last one.
     pub fn unwind(&mut self, sym: &mut Symbolizer, pid: u32, copy: &StackCopy) -> Unwound {
         let (unwound, unmapped) = self.walk(sym, pid, copy);
         if !unmapped {
             return unwound;
         }
-        let now = Instant::now();
-        let due = self
-            .processes
-            .get(&pid)
-            .and_then(|p| p.last_refresh)
-            .is_none_or(|t| now.duration_since(t) >= REFRESH_EVERY);
-        if !due || sym.refresh(pid).is_err() {
+        let Some(p) = self.processes.get_mut(&pid) else {
+            return unwound;
+        };
+        if copy.header.ts_ns < p.last_refresh_ns {
             return unwound;
         }
-        if let Some(p) = self.processes.get_mut(&pid) {
-            p.last_refresh = Some(now);
+        p.last_refresh_ns = crate::record::monotonic_ns();
+        // A perf map error still leaves the mappings refreshed: walk again anyway.
+        if let Err(e) = sym.refresh(pid) {
+            tracing::trace!("pid {pid}: {e}");
         }
-        self.walk(sym, pid, copy).0
+        let (again, still) = self.walk(sym, pid, copy);
+        if still {
+            tracing::trace!(
+                "pid {pid}: {:x?} still outside the mappings",
+                again.addrs.last()
+            );
+        }
+        again
     }
 
     /// One walk; also says whether it stopped at an address outside the mappings.
@@ -173,8 +182,12 @@ impl StackUnwinder {
                 }
                 Err(e) => {
                     tracing::trace!(
-                        "pid {pid}: walk stopped after {:x?}: {e} (sp {sp:#x}, {} bytes, top {:#x})",
+                        "pid {pid}: walk stopped after {:x?} in {:?}: {e} (sp {sp:#x}, {} bytes, top {:#x})",
                         out.addrs.last(),
+                        out.addrs
+                            .last()
+                            .and_then(|&a| process::find(mappings, a))
+                            .map(|m| (m.module_name(), a_offset(m, out.addrs.last()))),
                         stack.len(),
                         copy.stack_top
                     );
@@ -250,13 +263,13 @@ impl StackUnwinder {
             };
             unwinder.add_module(info.module(m.module_name(), m.start..m.end, base));
         }
-        let last_refresh = self.processes.get(&pid).and_then(|p| p.last_refresh);
+        let last_refresh_ns = self.processes.get(&pid).map_or(0, |p| p.last_refresh_ns);
         self.processes.insert(
             pid,
             ProcessUnwinder {
                 generation,
                 unwinder,
-                last_refresh,
+                last_refresh_ns,
             },
         );
     }
