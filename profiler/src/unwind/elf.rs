@@ -60,6 +60,8 @@ pub struct ElfUnwindInfo {
     loads: Vec<Load>,
     /// The entry point (`e_entry`), as stated.
     entry: u64,
+    /// Functions framehop cannot unwind (see [`super::realign`]), as stated.
+    realigned: Vec<Range<u64>>,
 }
 
 impl ElfUnwindInfo {
@@ -102,9 +104,22 @@ impl ElfUnwindInfo {
                 })
             })
             .collect();
+        let eh_frame = placed(".eh_frame");
+        let text = placed(".text");
+        let realigned = match (&eh_frame, &text) {
+            (Some(eh), Some(text)) => super::realign::find(
+                &map[eh.file.clone()],
+                super::realign::Tables {
+                    eh_frame_svma: eh.svma.start,
+                    text_svma: text.svma.start,
+                },
+            ),
+            _ => Vec::new(),
+        };
         Ok(ElfUnwindInfo {
-            text: placed(".text"),
-            eh_frame: placed(".eh_frame"),
+            text,
+            eh_frame,
+            realigned,
             eh_frame_hdr: placed(".eh_frame_hdr"),
             debug_frame: placed(".debug_frame"),
             got: placed(".got"),
@@ -139,6 +154,32 @@ impl ElfUnwindInfo {
         /// glibc's `_start` and ld.so's `RTLD_START` are well under this.
         const ENTRY_CODE_BYTES: u64 = 128;
         self.entry != 0 && (self.entry..self.entry + ENTRY_CODE_BYTES).contains(&svma)
+    }
+
+    /// For a frame at stated address `svma` in a function that realigns its stack:
+    /// unwinds it (see [`super::realign`]), returning `Some(return address)`, or
+    /// `Some(None)` when that failed. `None`: not such a function, framehop's job.
+    pub fn realigned_step(
+        &self,
+        svma: u64,
+        regs: &mut framehop::x86_64::UnwindRegsX86_64,
+        read_stack: &mut impl FnMut(u64) -> Result<u64, ()>,
+    ) -> Option<Option<u64>> {
+        if !super::realign::contains(&self.realigned, svma) {
+            return None;
+        }
+        let (eh, text) = (self.eh_frame.as_ref()?, self.text.as_ref()?);
+        let tables = super::realign::Tables {
+            eh_frame_svma: eh.svma.start,
+            text_svma: text.svma.start,
+        };
+        Some(super::realign::step(
+            &self.map[eh.file.clone()],
+            tables,
+            svma,
+            regs,
+            read_stack,
+        ))
     }
 
     /// A framehop module for a mapping of this file.

@@ -19,12 +19,13 @@
 //! nothing from the process, so samples are unwound as they arrive.
 
 mod elf;
+mod realign;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use framehop::Unwinder;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
+use framehop::{FrameAddress, Unwinder};
 
 use crate::events::StackCopy;
 use crate::symbolize::Symbolizer;
@@ -141,45 +142,51 @@ impl StackUnwinder {
             let bytes = stack.get(off..off.checked_add(8).ok_or(())?).ok_or(())?;
             Ok(u64::from_le_bytes(bytes.try_into().map_err(|_| ())?))
         };
-        let mut frames = p.unwinder.iter_frames(
-            copy.ip,
-            UnwindRegsX86_64::new(copy.ip, copy.sp, copy.bp),
-            &mut self.cache,
-            &mut read_stack,
-        );
+        let mut regs = UnwindRegsX86_64::new(copy.ip, copy.sp, copy.bp);
+        let mut frame = FrameAddress::InstructionPointer(copy.ip);
         let mut out = Unwound::default();
         let mut unmapped = false;
         loop {
-            match frames.next() {
-                Ok(Some(frame)) => {
-                    let addr = frame.address();
-                    if !sym.is_code(pid, frame.address_for_lookup()) {
-                        tracing::trace!(
-                            "pid {pid}: {addr:#x} after {:x?} is in no executable mapping (sp {sp:#x}, {} bytes, top {:#x})",
-                            out.addrs.last(),
-                            stack.len(),
-                            copy.stack_top
-                        );
-                        unmapped = true;
+            let addr = frame.address();
+            let lookup = frame.address_for_lookup();
+            if !sym.is_code(pid, lookup) {
+                tracing::trace!(
+                    "pid {pid}: {addr:#x} after {:x?} is in no executable mapping (sp {sp:#x}, {} bytes, top {:#x})",
+                    out.addrs.last(),
+                    stack.len(),
+                    copy.stack_top
+                );
+                unmapped = true;
+                out.end = self.end_marker(sym, mappings, out.addrs.last());
+                break;
+            }
+            if out.addrs.len() == MAX_FRAMES {
+                out.end = Some(TRUNCATED.to_string());
+                break;
+            }
+            out.addrs.push(addr);
+            // framehop walks, except frames of functions that realign their stack.
+            let realigned = process::find(mappings, lookup).and_then(|m| {
+                let info = self.objects.get(&(m.dev.clone(), m.inode))?.as_ref()?;
+                let base = info.base_avma(m.start, m.offset)?;
+                info.realigned_step(lookup.wrapping_sub(base), &mut regs, &mut read_stack)
+            });
+            let caller = match realigned {
+                Some(Some(ra)) => Ok(Some(ra)),
+                Some(None) => Err(framehop::Error::DidNotAdvance),
+                None => p
+                    .unwinder
+                    .unwind_frame(frame, &mut regs, &mut self.cache, &mut read_stack),
+            };
+            match caller {
+                Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {
+                    Some(f) => frame = f,
+                    None => {
                         out.end = self.end_marker(sym, mappings, out.addrs.last());
                         break;
                     }
-                    if out.addrs.len() == MAX_FRAMES {
-                        out.end = Some(TRUNCATED.to_string());
-                        break;
-                    }
-                    out.addrs.push(addr);
-                }
+                },
                 Ok(None) => break,
-                // A read above the top of a stack copied whole: the last frame
-                // was the outermost one (ld.so's `_start` has no end marker).
-                Err(framehop::Error::CouldNotReadStack(a))
-                    if copy.stack_top != 0
-                        && sp + stack.len() as u64 >= copy.stack_top
-                        && a >= copy.stack_top =>
-                {
-                    break;
-                }
                 Err(e) => {
                     tracing::trace!(
                         "pid {pid}: walk stopped after {:x?} in {:?}: {e} (sp {sp:#x}, {} bytes, top {:#x})",
@@ -191,7 +198,15 @@ impl StackUnwinder {
                         stack.len(),
                         copy.stack_top
                     );
-                    out.end = self.end_marker(sym, mappings, out.addrs.last());
+                    // A read above the top of a stack copied whole: the last frame was
+                    // the outermost one (ld.so's `_start` has no end marker).
+                    let past_top = matches!(e, framehop::Error::CouldNotReadStack(a)
+                        if copy.stack_top != 0
+                            && sp + stack.len() as u64 >= copy.stack_top
+                            && a >= copy.stack_top);
+                    if !past_top {
+                        out.end = self.end_marker(sym, mappings, out.addrs.last());
+                    }
                     break;
                 }
             }
