@@ -34,8 +34,16 @@ volatile const u32 lxprof_stack_bytes = 131072;
 
 struct lxprof_stack_scratch {
 	struct lxprof_stack_copy rec;
-	u8 data[LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX];
+	u8 data[LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX + 4096];
 };
+
+/* One page of zeros: what an unreadable stack page is copied as. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u8[4096]);
+} stack_zeros SEC(".maps");
 
 /* CPU id -> the record being built. max_entries set by user space (CPUs). */
 struct {
@@ -48,8 +56,9 @@ struct {
 /*
  * Per-CPU counts: 0 = user stack not copied (unreadable), 1 = kernel stack
  * failed (other than "no kernel stack": a sample taken in user mode),
- * 2 = user stack copy shortened (the VMA lookup failed: halved until readable),
- * 3 = samples of traced threads taken.
+ * 2 = user stack copied with a hole (a page not present, copied as zeros) or
+ * shortened (no stack end found: halved until readable), 3 = samples of traced
+ * threads taken.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -66,14 +75,36 @@ static __always_inline void lxprof_stack_error(u32 which)
 }
 
 struct lxprof_vma_end {
+	u64 start;
 	u64 end;
 };
 
 static long lxprof_stack_vma_end(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
 	struct lxprof_vma_end *c = data;
+	c->start = vma->vm_start;
 	c->end = vma->vm_end;
 	return 0;
+}
+
+/* Where the stack holding `sp` ends: the end of its VMA, followed across VMAs that
+ * continue it (a stack VMA split by mprotect/madvise), up to `want` bytes; 0 when
+ * no VMA holds `sp` (or the lookup was busy). */
+static __always_inline u64 lxprof_stack_end(struct task_struct *task, u64 sp, u64 want)
+{
+	u64 end = 0;
+	for (int i = 0; i < 4; i++) {
+		struct lxprof_vma_end v = { .start = 0, .end = 0 };
+		u64 at = i == 0 ? sp : end;
+		if (bpf_find_vma(task, at, lxprof_stack_vma_end, &v, 0) != 0)
+			break;
+		if (i > 0 && v.start != end)
+			break;
+		end = v.end;
+		if (end - sp >= want)
+			break;
+	}
+	return end;
 }
 
 SEC("perf_event")
@@ -106,30 +137,56 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		kbytes = LXPROF_KERNEL_STACK_MAX * 8;
 
 	u64 want = lxprof_stack_bytes;
-	struct lxprof_vma_end vma = { .end = 0 };
-	bool bounded = bpf_find_vma(task, sp, lxprof_stack_vma_end, &vma, 0) == 0 && vma.end > sp;
-	/* On the main thread the top of the stack VMA holds the argument and
+	u64 top = lxprof_stack_end(task, sp, want);
+	bool bounded = top > sp;
+	/* On the main thread the top of the stack holds the argument and
 	 * environment strings, above every frame: stop where they start. */
 	u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
-	if (bounded && sp < arg_start && arg_start < vma.end)
-		vma.end = arg_start;
-	if (bounded && vma.end - sp < want)
-		want = vma.end - sp;
-	if (!bounded)
-		lxprof_stack_error(2);
+	if (bounded && sp < arg_start && arg_start < top)
+		top = arg_start;
+	if (bounded && top - sp < want)
+		want = top - sp;
+	if (want > LXPROF_STACK_BYTES_MAX)
+		want = LXPROF_STACK_BYTES_MAX;
 	u64 got = 0;
-	for (int i = 0; i < 6 && want >= 8; i++) {
-		u64 len = want;
-		if (len > LXPROF_STACK_BYTES_MAX)
-			len = LXPROF_STACK_BYTES_MAX;
-		asm volatile("" : "+r"(kbytes));
-		if (kbytes > LXPROF_KERNEL_STACK_MAX * 8)
-			break;
-		if (bpf_probe_read_user(b->data + kbytes, len, (void *)sp) == 0) {
-			got = len;
-			break;
+	asm volatile("" : "+r"(kbytes));
+	if (kbytes > LXPROF_KERNEL_STACK_MAX * 8)
+		return 0;
+	if (want >= 8 && bpf_probe_read_user(b->data + kbytes, want, (void *)sp) == 0) {
+		got = want;
+	} else if (bounded && want >= 8) {
+		/* A page in between is not present (a large local buffer never
+		 * touched): copy page by page, an unreadable page as zeros. */
+		u32 zkey = 0;
+		const u8 *zeros = bpf_map_lookup_elem(&stack_zeros, &zkey);
+		bool hole = false;
+		for (int i = 0; i < LXPROF_STACK_BYTES_MAX / 4096 + 1 && zeros; i++) {
+			if (got >= want)
+				break;
+			u64 len = 4096 - ((sp + got) & 4095);
+			if (len > want - got)
+				len = want - got;
+			u64 off = kbytes + got;
+			if (off > LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX || len > 4096)
+				break;
+			if (bpf_probe_read_user(b->data + off, len, (void *)(sp + got)) != 0) {
+				bpf_probe_read_kernel(b->data + off, len, zeros);
+				hole = true;
+			}
+			got += len;
 		}
-		want >>= 1;
+		if (hole)
+			lxprof_stack_error(2);
+	} else {
+		/* No stack end known: halve until readable. */
+		lxprof_stack_error(2);
+		for (int i = 0; i < 6 && want >= 8; i++) {
+			if (bpf_probe_read_user(b->data + kbytes, want, (void *)sp) == 0) {
+				got = want;
+				break;
+			}
+			want >>= 1;
+		}
 	}
 	if (got == 0 && want >= 8)
 		lxprof_stack_error(0);
@@ -142,7 +199,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	b->rec.ip = ip;
 	b->rec.sp = sp;
 	b->rec.bp = bp;
-	b->rec.stack_top = bounded ? vma.end : 0;
+	b->rec.stack_top = bounded ? top : 0;
 	b->rec.kernel_depth = kbytes / 8;
 	b->rec.stack_len = got;
 	u64 size = sizeof(b->rec) + kbytes + got;

@@ -29,8 +29,9 @@ pub struct SampleCounters {
     /// Samples whose kernel stack could not be taken (samples taken in user
     /// mode have none, and are not counted).
     pub kernel_stack_errors: u64,
-    /// Samples whose stack's end was not found (VMA lookup busy): the copy
-    /// was halved until readable, and may miss the outermost frames.
+    /// Samples whose stack copy has a hole (a page not present, e.g. a large
+    /// local buffer never touched, copied as zeros) or was shortened (the
+    /// stack's end not found: halved until readable).
     pub shortened: u64,
 }
 

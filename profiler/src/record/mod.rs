@@ -431,7 +431,7 @@ pub(crate) fn stop_recording(
     if let Some(c) = probes.sample_counters() {
         let u = sink.stacks.as_ref().map(|c| c.stats).unwrap_or_default();
         tracing::info!(
-            "{} samples; stack failures: {} user copies, {} kernel ({} copies shortened); \
+            "{} samples; stack failures: {} user copies, {} kernel ({} copies with a hole or shortened); \
              {} unwound, {} ended short of their root; {} bytes per sample ({} of user stack)",
             c.samples,
             c.user_stack_errors,
