@@ -53,63 +53,7 @@ FREQ = 499
 STACK_SIZES = (8192, 16384, 32768, 65536, 131072)
 STACK = 131072  # lxprof's default --stack-bytes
 
-C_SRC = r"""
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-volatile unsigned long sink;
-__attribute__((noinline)) unsigned long chain_leaf(unsigned long n) {
-    unsigned long s = 0;
-    for (unsigned long i = 0; i < n; i++) s += (i * i) ^ (s >> 3);
-    return s;
-}
-__attribute__((noinline)) unsigned long chain_inner(unsigned long n) { unsigned long s = chain_leaf(n); sink += s; return s + 1; }
-__attribute__((noinline)) unsigned long chain_middle(unsigned long n) { unsigned long s = chain_inner(n); sink += s; return s + 2; }
-__attribute__((noinline)) unsigned long chain_outer(unsigned long n) { unsigned long s = chain_middle(n); sink += s; return s + 3; }
-int main(int argc, char **argv) {
-    long rounds = atol(argv[1]);
-    struct timespec a, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    unsigned long t = 0;
-    for (long i = 0; i < rounds; i++) t += chain_outer(100000);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("{\"self_ns\": %lld, \"t\": %lu}\n",
-           (long long)(b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec), t);
-    return 0;
-}
-"""
-
-CS_SRC = r"""
-using System;
-using System.Runtime.CompilerServices;
-class P {
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainLeaf(long n) { long s = 0; for (long i = 0; i < n; i++) s += (i * i) ^ (s >> 3); return s; }
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainInner(long n) { return ChainLeaf(n) + 1; }
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainMiddle(long n) { return ChainInner(n) + 2; }
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainOuter(long n) { return ChainMiddle(n) + 3; }
-    static void Main(string[] a) {
-        long rounds = long.Parse(a[0]), t = 0;
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        for (long k = 0; k < rounds; k++) t += ChainOuter(100000);
-        long ns = sw.ElapsedTicks * (1000000000L / System.Diagnostics.Stopwatch.Frequency);
-        Console.WriteLine("{\"self_ns\": " + ns + ", \"t\": " + t + "}");
-    }
-}
-"""
-
-JS_SRC = r"""
-function chainLeaf(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * i) ^ (s >> 3); return s; }
-function chainInner(n) { return chainLeaf(n) + 1; }
-function chainMiddle(n) { return chainInner(n) + 2; }
-function chainOuter(n) { return chainMiddle(n) + 3; }
-function main(rounds) {
-    const t0 = process.hrtime.bigint();
-    let t = 0;
-    for (let k = 0; k < rounds; k++) t += chainOuter(100000);
-    console.log(JSON.stringify({ self_ns: Number(process.hrtime.bigint() - t0), t }));
-}
-main(Number(process.argv[2]));
-"""
+CHAIN_DIR = os.path.join(benchlib.REPO, "profiler", "tests", "data", "chain")
 
 # (name, chain root first, runtime env lxprof's launcher would set)
 WORKLOADS = {
@@ -126,20 +70,15 @@ def build(work, rounds):
     cc = shutil.which("gcc") or shutil.which("clang-19") or shutil.which("cc")
     if not cc:
         die("no C compiler (gcc, clang-19 or cc)")
-    with open(os.path.join(work, "chain.c"), "w") as f:
-        f.write(C_SRC)
     exe = os.path.join(work, "chain")
-    subprocess.run([cc, "-O2", "-fomit-frame-pointer", "-o", exe, exe + ".c"], check=True)
-    with open(os.path.join(work, "chain.cs"), "w") as f:
-        f.write(CS_SRC)
-    subprocess.run(["mcs", "-out:" + os.path.join(work, "chain.exe"), os.path.join(work, "chain.cs")],
+    subprocess.run([cc, "-O2", "-fomit-frame-pointer", "-o", exe, os.path.join(CHAIN_DIR, "chain.c")],
+                   check=True)
+    subprocess.run(["mcs", "-out:" + os.path.join(work, "chain.exe"), os.path.join(CHAIN_DIR, "chain.cs")],
                    check=True, stdout=subprocess.DEVNULL)
-    with open(os.path.join(work, "chain.js"), "w") as f:
-        f.write(JS_SRC)
     return {
         "c": [exe, str(rounds["c"])],
         "mono": ["mono", os.path.join(work, "chain.exe"), str(rounds["mono"])],
-        "node": ["node", "--no-turbo-inlining", os.path.join(work, "chain.js"), str(rounds["node"])],
+        "node": ["node", "--no-turbo-inlining", os.path.join(CHAIN_DIR, "chain.js"), str(rounds["node"])],
     }
 
 

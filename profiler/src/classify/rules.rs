@@ -324,6 +324,25 @@ impl Ctx<'_> {
         }
     }
 
+    /// `Ok` when `ok`, else the error saying which categories are `allowed`.
+    fn allowed(
+        &self,
+        ok: bool,
+        category: Category,
+        allowed: &'static str,
+    ) -> Result<(), RulesError> {
+        if ok {
+            return Ok(());
+        }
+        Err(RulesError::CategoryNotAllowed {
+            file: self.file.to_string(),
+            kind: self.kind,
+            index: self.index,
+            category: category.as_str(),
+            allowed,
+        })
+    }
+
     fn check_scope(&self, scope: Scope, category: Category) -> Result<(), RulesError> {
         let (ok, allowed) = match scope {
             Scope::Frame => (true, ""),
@@ -336,17 +355,7 @@ impl Ctx<'_> {
                 "scope = \"caller\" is for app (allocation entry points)",
             ),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(RulesError::CategoryNotAllowed {
-                file: self.file.to_string(),
-                kind: self.kind,
-                index: self.index,
-                category: category.as_str(),
-                allowed,
-            })
-        }
+        self.allowed(ok, category, allowed)
     }
 
     fn check_category(&self, category: Category) -> Result<(), RulesError> {
@@ -360,17 +369,7 @@ impl Ctx<'_> {
                 "kernel frames are identified by native.toml only",
             ),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(RulesError::CategoryNotAllowed {
-                file: self.file.to_string(),
-                kind: self.kind,
-                index: self.index,
-                category: category.as_str(),
-                allowed,
-            })
-        }
+        self.allowed(ok, category, allowed)
     }
 
     fn text(

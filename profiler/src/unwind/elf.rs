@@ -90,18 +90,18 @@ impl ElfUnwindInfo {
         };
         let loads = elf
             .segments()
-            .filter_map(|seg| {
+            .map(|seg| {
                 let (offset, filesz) = seg.file_range();
                 let exec = match seg.flags() {
                     SegmentFlags::Elf { p_flags } => p_flags & object::elf::PF_X != 0,
                     _ => false,
                 };
-                Some(Load {
+                Load {
                     offset,
                     vaddr: seg.address(),
                     filesz,
                     exec,
-                })
+                }
             })
             .collect();
         let eh_frame = placed(".eh_frame");

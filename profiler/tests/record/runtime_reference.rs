@@ -11,77 +11,18 @@
 //! at its end: `clock × run / (run + wait)`. On an idle machine the factor is ~1.
 
 use super::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-/// A JIT-heavy mode (`jit N`: N dynamic methods, each compiled once) and a GC-heavy
-/// one (`gc N`: N rounds of short-lived arrays).
-const CS_PROGRAM: &str = r#"
-using System;
-using System.Collections.Generic;
-using System.Reflection.Emit;
-class P {
-    static int EmitAndRunMany(int n) {
-        int s = 0;
-        for (int k = 0; k < n; k++) {
-            var dm = new DynamicMethod("Gen" + k, typeof(int), new[] { typeof(int) });
-            var il = dm.GetILGenerator();
-            il.Emit(OpCodes.Ldarg_0);
-            for (int j = 0; j < 400; j++) {
-                il.Emit(OpCodes.Ldc_I4, j + k);
-                il.Emit(OpCodes.Add);
-                il.Emit(OpCodes.Ldc_I4_3);
-                il.Emit(OpCodes.Mul);
-            }
-            il.Emit(OpCodes.Ret);
-            var f = (Func<int, int>)dm.CreateDelegate(typeof(Func<int, int>));
-            s += f(k);
-        }
-        return s;
-    }
-    static long AllocateGarbageHeavy(int rounds) {
-        long n = 0;
-        for (int r = 0; r < rounds; r++) {
-            var l = new List<byte[]>();
-            for (int i = 0; i < 1000; i++) l.Add(new byte[512 + (i % 7) * 64]);
-            n += l.Count;
-        }
-        return n;
-    }
-    static void Main(string[] a) {
-        int n = int.Parse(a[1]);
-        Console.WriteLine(a[0] == "jit" ? EmitAndRunMany(n) : AllocateGarbageHeavy(n));
-        Console.WriteLine("schedstat: " + System.IO.File.ReadAllText("/proc/thread-self/schedstat").Trim());
-    }
-}
-"#;
+/// sampling.rs's program: `jit N` (N dynamic methods, each compiled once) and `gc N`
+/// (N rounds of short-lived arrays) modes.
+use super::sampling::CS_PROGRAM;
 
 /// The program built with mcs, or None (skip; panics under CI) without Mono.
 fn mono_program() -> Option<std::path::PathBuf> {
-    let found = |tool: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !(found("mono") && found("mcs")) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but mono/mcs are missing (scripts/setup.sh installs them)");
-        }
-        eprintln!("skipping: needs mono and mcs");
+    if !tools_available(&["mono", "mcs"]) {
         return None;
     }
-    let src = scratch("reference-mono-src");
-    std::fs::create_dir_all(&src).expect("mkdir");
-    std::fs::write(src.join("p.cs"), CS_PROGRAM).expect("write cs");
-    let exe = src.join("p.exe");
-    let st = Command::new("mcs")
-        .arg(format!("-out:{}", exe.display()))
-        .arg(src.join("p.cs"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mcs");
-    assert!(st.success(), "mcs failed");
+    let exe = build_cs("reference-mono-src", CS_PROGRAM);
     Some(exe)
 }
 
@@ -279,18 +220,7 @@ fn java_program() -> String {
 
 /// The class directory, or None (skip; panics under CI) without java/javac.
 fn java_class() -> Option<std::path::PathBuf> {
-    let found = |tool: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !(found("java") && found("javac")) {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but java/javac are missing (scripts/setup.sh installs them)");
-        }
-        eprintln!("skipping: needs java and javac");
+    if !tools_available(&["java", "javac"]) {
         return None;
     }
     let dir = scratch("reference-java-src");

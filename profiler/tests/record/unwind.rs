@@ -4,61 +4,13 @@
 //! an unresolved frame (`[unknown]`, `[truncated]`, `[no unwind info: …]`).
 
 use super::*;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-/// The C program: each function a frame (noinline), none with a frame pointer.
-const C_PROGRAM: &str = r#"
-#include <stdlib.h>
-#include <stdio.h>
-volatile unsigned long sink;
-__attribute__((noinline)) unsigned long chain_leaf(unsigned long n) {
-    unsigned long s = 0;
-    for (unsigned long i = 0; i < n; i++) s += (i * i) ^ (s >> 3);
-    return s;
-}
-__attribute__((noinline)) unsigned long chain_inner(unsigned long n) { unsigned long s = chain_leaf(n); sink += s; return s + 1; }
-__attribute__((noinline)) unsigned long chain_middle(unsigned long n) { unsigned long s = chain_inner(n); sink += s; return s + 2; }
-__attribute__((noinline)) unsigned long chain_outer(unsigned long n) { unsigned long s = chain_middle(n); sink += s; return s + 3; }
-int main(int argc, char **argv) {
-    long rounds = argc > 1 ? atol(argv[1]) : 5000;
-    unsigned long t = 0;
-    for (long i = 0; i < rounds; i++) t += chain_outer(100000);
-    printf("%lu\n", t);
-    return 0;
-}
-"#;
-
-const CS_PROGRAM: &str = r#"
-using System;
-using System.Runtime.CompilerServices;
-class P {
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainLeaf(long n) { long s = 0; for (long i = 0; i < n; i++) s += (i * i) ^ (s >> 3); return s; }
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainInner(long n) { return ChainLeaf(n) + 1; }
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainMiddle(long n) { return ChainInner(n) + 2; }
-    [MethodImpl(MethodImplOptions.NoInlining)] static long ChainOuter(long n) { return ChainMiddle(n) + 3; }
-    static void Main() {
-        long t = 0;
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        while (sw.ElapsedMilliseconds < 800) t += ChainOuter(100000);
-        Console.WriteLine(t);
-    }
-}
-"#;
-
+/// The chain programs (`profiler/tests/data/chain/`): ROUNDS calls of `outer`.
+const C_PROGRAM: &str = include_str!("../data/chain/chain.c");
+const CS_PROGRAM: &str = include_str!("../data/chain/chain.cs");
 /// Run with `--no-turbo-inlining`: each function keeps its own frame.
-const JS_PROGRAM: &str = r#"
-function chainLeaf(n) { let s = 0; for (let i = 0; i < n; i++) s += (i * i) ^ (s >> 3); return s; }
-function chainInner(n) { return chainLeaf(n) + 1; }
-function chainMiddle(n) { return chainInner(n) + 2; }
-function chainOuter(n) { return chainMiddle(n) + 3; }
-function main() {
-    const end = Date.now() + 1500;
-    let t = 0;
-    while (Date.now() < end) t += chainOuter(100000);
-    console.log(t);
-}
-main();
-"#;
+const JS_PROGRAM: &str = include_str!("../data/chain/chain.js");
 
 /// What the folded stacks of one role say about a chain.
 #[derive(Debug)]
@@ -155,30 +107,10 @@ fn check_chain(name: &str, argv: Vec<std::ffi::OsString>, chain: &[&str]) {
     );
 }
 
-/// A tool the test needs: found, or skip (panic under CI).
-fn tool(names: &[&str]) -> Option<String> {
-    for n in names {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {n}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if found {
-            return Some(n.to_string());
-        }
-    }
-    let why = format!("needs one of {names:?}");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {why} (scripts/setup.sh installs them)");
-    }
-    eprintln!("skipping: {why}");
-    None
-}
-
 #[test]
 fn c_chain_without_frame_pointers_is_whole() {
     let Some(_g) = bpf_available() else { return };
-    let Some(cc) = tool(&["gcc", "clang-19", "cc"]) else {
+    let Some(cc) = first_tool(&["gcc", "clang-19", "cc"]) else {
         return;
     };
     let src = scratch("unwind-c-src");
@@ -208,23 +140,13 @@ fn c_chain_without_frame_pointers_is_whole() {
 #[test]
 fn mono_chain_is_whole() {
     let Some(_g) = bpf_available() else { return };
-    if tool(&["mono"]).is_none() || tool(&["mcs"]).is_none() {
+    if !tools_available(&["mono", "mcs"]) {
         return;
     }
-    let src = scratch("unwind-mono-src");
-    std::fs::create_dir_all(&src).expect("mkdir");
-    std::fs::write(src.join("chain.cs"), CS_PROGRAM).expect("write cs");
-    let exe = src.join("chain.exe");
-    let st = Command::new("mcs")
-        .arg(format!("-out:{}", exe.display()))
-        .arg(src.join("chain.cs"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mcs");
-    assert!(st.success(), "mcs failed");
+    let exe = build_cs("unwind-mono-src", CS_PROGRAM);
     check_chain(
         "unwind-mono",
-        vec!["mono".into(), exe.into_os_string()],
+        vec!["mono".into(), exe.into_os_string(), "8000".into()],
         &[
             "P:Main",
             "P:ChainOuter",
@@ -238,7 +160,7 @@ fn mono_chain_is_whole() {
 #[test]
 fn node_chain_is_whole() {
     let Some(_g) = bpf_available() else { return };
-    if tool(&["node"]).is_none() {
+    if !tools_available(&["node"]) {
         return;
     }
     let src = scratch("unwind-node-src");
@@ -251,6 +173,7 @@ fn node_chain_is_whole() {
             "node".into(),
             "--no-turbo-inlining".into(),
             script.into_os_string(),
+            "2000".into(),
         ],
         &[
             "main",
