@@ -37,8 +37,9 @@ enum lxprof_event_kind {
 	/* 6: one record per page fault, replaced by LXPROF_EVENT_FAULTS */
 	LXPROF_EVENT_RSS = 7,        /* struct lxprof_rss */
 	LXPROF_EVENT_ALLOC = 8,      /* struct lxprof_alloc (allocation probes, --alloc) */
-	LXPROF_EVENT_SAMPLE = 9,     /* struct lxprof_sample (reserved for stack sampling) */
+	LXPROF_EVENT_SAMPLE = 9,     /* struct lxprof_sample (stack ids; written by user space only) */
 	LXPROF_EVENT_FAULTS = 10,    /* struct lxprof_faults (page faults of a thread, aggregated) */
+	LXPROF_EVENT_STACK_COPY = 11, /* struct lxprof_stack_copy + variable payload */
 };
 
 /* First field of every record. */
@@ -167,11 +168,37 @@ struct lxprof_alloc {
 	u64 address; /* see enum lxprof_alloc_op */
 };
 
-/* Reserved: a cpu-clock sample with stack ids into the `stacks` map. */
+/* A cpu-clock sample as stack ids. The kernel sends LXPROF_EVENT_STACK_COPY;
+ * the recorder unwinds it and logs this (ids of stacks it logs beside). */
 struct lxprof_sample {
 	struct lxprof_event_header header;
 	s32 user_stack_id;   /* < 0: none */
 	s32 kernel_stack_id; /* < 0: none */
+};
+
+/* Kernel return addresses kept per sample (PERF_MAX_STACK_DEPTH). */
+#define LXPROF_KERNEL_STACK_MAX 127
+/* Most bytes of user stack a sample can carry (--stack-bytes). */
+#define LXPROF_STACK_BYTES_MAX (256 * 1024)
+
+/*
+ * A cpu-clock sample for unwinding in user space: the thread's user registers
+ * (from its saved user pt_regs, also when the sample hit kernel mode) and,
+ * after this fixed part, `kernel_depth` u64 kernel addresses (leaf first;
+ * 0 when the sample hit user mode) then `stack_len` bytes of user stack
+ * copied from `sp` upwards. The record is exactly
+ * sizeof(struct lxprof_stack_copy) + 8 * kernel_depth + stack_len bytes.
+ */
+struct lxprof_stack_copy {
+	struct lxprof_event_header header;
+	u64 ip; /* user instruction pointer */
+	u64 sp; /* user stack pointer: address of the first stack byte */
+	u64 bp; /* user frame pointer */
+	u64 stack_top; /* where the stack ends above sp (its VMA's end, or the argument
+			* strings on the main thread); 0: unknown. sp + stack_len == stack_top:
+			* the whole stack was copied */
+	u32 kernel_depth; /* kernel addresses following */
+	u32 stack_len;    /* user stack bytes following them */
 };
 
 /* RSS records are sent when a counter moved by at least this much since the

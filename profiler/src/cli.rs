@@ -267,6 +267,13 @@ pub struct RecordArgs {
     #[arg(long, value_name = "US", default_value_t = 1000)]
     pub oncpu_window_us: u64,
 
+    /// Bytes of user stack copied with each sample and unwound with the
+    /// programs' unwind tables (frame pointers in JIT code). Deeper stacks end
+    /// in a `[truncated]` frame. At most 262144.
+    #[arg(long, value_name = "BYTES", default_value_t = lxprof::probes::DEFAULT_STACK_BYTES,
+          value_parser = clap::value_parser!(u32).range(0..=lxprof::probes::MAX_STACK_BYTES as i64))]
+    pub stack_bytes: u32,
+
     /// The command to launch and record, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -315,6 +322,7 @@ impl RecordArgs {
         opts.output_dir = self.output.clone();
         opts.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         opts.freq = Some(self.freq).filter(|&f| f > 0);
+        opts.stack_bytes = Some(self.stack_bytes);
         opts.alloc = self.alloc.into();
         opts.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
         Ok(opts)
@@ -325,6 +333,7 @@ impl RecordArgs {
         let mut o = LambdaRecordOptions::new(self.lambda_args.to_run_options(self.output.clone()));
         o.alloc = self.alloc.into();
         o.freq = Some(self.freq).filter(|&f| f > 0);
+        o.stack_bytes = Some(self.stack_bytes);
         o.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         o.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
         o

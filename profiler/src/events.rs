@@ -30,6 +30,7 @@ pub enum Event {
     Rss(Rss),
     Alloc(Alloc),
     Sample(Sample),
+    StackCopy(StackCopy),
 }
 
 /// Fields every record carries.
@@ -177,6 +178,24 @@ pub struct Sample {
     pub header: Header,
     pub user_stack_id: Option<u32>,
     pub kernel_stack_id: Option<u32>,
+}
+
+/// A cpu-clock sample to unwind in user space (`struct lxprof_stack_copy`):
+/// the user registers, the kernel stack and the top of the user stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackCopy {
+    pub header: Header,
+    /// User instruction pointer, stack pointer and frame pointer.
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// Where the stack ends above `sp` (0: unknown): when `sp + stack.len()`
+    /// reaches it, the whole stack was copied.
+    pub stack_top: u64,
+    /// Kernel addresses, leaf first (empty: the sample hit user mode).
+    pub kernel: Vec<u64>,
+    /// User stack bytes from `sp` upwards.
+    pub stack: Vec<u8>,
 }
 
 /// Why a record could not be decoded.
@@ -359,6 +378,9 @@ impl Event {
                     kernel_stack_id: stack_id(r.kernel_stack_id),
                 })
             }
+            k if k == K::LXPROF_EVENT_STACK_COPY as u32 => {
+                Event::StackCopy(StackCopy::from_bytes(bytes)?)
+            }
             _ => return Err(DecodeError::UnknownKind { kind }),
         };
         Ok(ev)
@@ -376,7 +398,49 @@ impl Event {
             Event::Rss(e) => &e.header,
             Event::Alloc(e) => &e.header,
             Event::Sample(e) => &e.header,
+            Event::StackCopy(e) => &e.header,
         }
+    }
+}
+
+impl StackCopy {
+    /// Decodes a STACK_COPY record: the fixed part, then exactly
+    /// `kernel_depth` addresses and `stack_len` stack bytes (more bytes are
+    /// ring-buffer padding; fewer is an error).
+    pub fn from_bytes(bytes: &[u8]) -> Result<StackCopy, DecodeError> {
+        let kind = lxprof_event_kind::LXPROF_EVENT_STACK_COPY as u32;
+        let r: lxprof_stack_copy = read(bytes, kind)?;
+        let fixed = size_of::<lxprof_stack_copy>();
+        let depth = r.kernel_depth as usize;
+        if depth > LXPROF_KERNEL_STACK_MAX as usize {
+            return Err(DecodeError::BadField {
+                kind,
+                field: "kernel_depth",
+                value: depth as u64,
+            });
+        }
+        let stack_at = fixed + 8 * depth;
+        let need = stack_at + r.stack_len as usize;
+        if bytes.len() < need {
+            return Err(DecodeError::TooShort {
+                kind,
+                need,
+                len: bytes.len(),
+            });
+        }
+        let kernel = bytes[fixed..stack_at]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        Ok(StackCopy {
+            header: header(&r.header),
+            ip: r.ip,
+            sp: r.sp,
+            bp: r.bp,
+            stack_top: r.stack_top,
+            kernel,
+            stack: bytes[stack_at..need].to_vec(),
+        })
     }
 }
 
@@ -403,6 +467,7 @@ mod tests {
             size_of::<lxprof_rss>(),
             size_of::<lxprof_alloc>(),
             size_of::<lxprof_sample>(),
+            size_of::<lxprof_stack_copy>(),
         ] {
             assert_eq!(size % 8, 0, "size {size}");
         }
@@ -446,6 +511,41 @@ mod tests {
         assert!(matches!(
             Event::from_bytes(&bytes[..3]),
             Err(DecodeError::TooShortForHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn stack_copy_round_trips_and_rejects_short_payloads() {
+        let copy = StackCopy {
+            header: Header {
+                cpu: 1,
+                ts_ns: 5,
+                pid: 7,
+                tid: 8,
+            },
+            ip: 0x1000,
+            sp: 0x7ff0,
+            bp: 0x7ff8,
+            stack_top: 0x9000,
+            kernel: vec![0xffff_ffff_8100_0000, 0xffff_ffff_8100_0010],
+            stack: (0..40u8).collect(),
+        };
+        let bytes = crate::rawlog::encode_event(&Event::StackCopy(copy.clone()));
+        assert_eq!(bytes.len(), size_of::<lxprof_stack_copy>() + 16 + 40);
+        assert_eq!(
+            Event::from_bytes(&bytes),
+            Ok(Event::StackCopy(copy.clone()))
+        );
+        let mut padded = bytes.clone();
+        padded.extend([0u8; 4]);
+        assert_eq!(Event::from_bytes(&padded), Ok(Event::StackCopy(copy)));
+        assert!(matches!(
+            Event::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::TooShort { need, .. }) if need == bytes.len()
+        ));
+        assert!(matches!(
+            Event::from_bytes(&bytes[..size_of::<lxprof_stack_copy>() - 1]),
+            Err(DecodeError::TooShort { .. })
         ));
     }
 

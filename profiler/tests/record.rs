@@ -44,6 +44,49 @@ fn workload() -> PathBuf {
     w
 }
 
+fn on_path(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The first of `names` on PATH; None (skip, with the reason printed) when none is,
+/// and a panic under `CI=true` (scripts/setup.sh installs them).
+fn first_tool(names: &[&str]) -> Option<String> {
+    if let Some(n) = names.iter().find(|n| on_path(n)) {
+        return Some(n.to_string());
+    }
+    let why = format!("needs one of {names:?}");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {why} (scripts/setup.sh installs them)");
+    }
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// Whether every tool of `names` is on PATH (see [`first_tool`] when not).
+fn tools_available(names: &[&str]) -> bool {
+    names.iter().all(|n| first_tool(&[n]).is_some())
+}
+
+/// C# `source` compiled with mcs into `<scratch dir>/p.exe`.
+fn build_cs(dir: &str, source: &str) -> PathBuf {
+    let src = scratch(dir);
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("p.cs"), source).expect("write cs");
+    let exe = src.join("p.exe");
+    let st = std::process::Command::new("mcs")
+        .arg(format!("-out:{}", exe.display()))
+        .arg(src.join("p.cs"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("mcs");
+    assert!(st.success(), "mcs failed");
+    exe
+}
+
 fn scratch(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe
@@ -686,3 +729,9 @@ mod compare;
 
 #[path = "record/alloc.rs"]
 mod alloc;
+
+#[path = "record/unwind.rs"]
+mod unwind;
+
+#[path = "record/runtime_reference.rs"]
+mod runtime_reference;

@@ -104,8 +104,10 @@ pub struct ModelBuilder {
     /// Exited processes whose pid a later fork reused.
     past_processes: Vec<ProcessState>,
     roles: HashMap<u32, String>,
-    /// Stack id -> return addresses (leaf first), from the kernel's `stacks` map.
+    /// Stack id -> return addresses (leaf first), as the recorder unwound them.
     stacks: HashMap<u32, Vec<u64>>,
+    /// Stack id -> the frame saying why its walk stopped short (`[truncated]`, …).
+    stack_ends: HashMap<u32, String>,
     /// Allocation probes were attached: every process gets `alloc`.
     alloc_recorded: bool,
 }
@@ -124,6 +126,7 @@ impl ModelBuilder {
             past_processes: Vec::new(),
             roles: HashMap::new(),
             stacks: HashMap::new(),
+            stack_ends: HashMap::new(),
             alloc_recorded: false,
         }
     }
@@ -135,10 +138,15 @@ impl ModelBuilder {
         self.alloc_recorded = true;
     }
 
-    /// The addresses of kernel stack id `id` (read from the `stacks` map);
-    /// samples are given them at [`ModelBuilder::finish`].
+    /// The addresses of stack id `id` (a user stack the recorder unwound, or a
+    /// kernel stack); samples are given them at [`ModelBuilder::finish`].
     pub fn set_stack(&mut self, id: u32, addrs: Vec<u64>) {
         self.stacks.insert(id, addrs);
+    }
+
+    /// User stack `id` stopped short of its root: `end` is the one frame that says why.
+    pub fn set_stack_end(&mut self, id: u32, end: String) {
+        self.stack_ends.insert(id, end);
     }
 
     /// A process alive before its events. Fills what events have not set.
@@ -405,6 +413,8 @@ impl ModelBuilder {
                     ..StackSample::default()
                 });
             }
+            // The recorder unwinds these and pushes a Sample instead.
+            Event::StackCopy(_) => {}
             Event::Alloc(e) => {
                 let p = self.process(h.pid, rel);
                 let op = alloc_op(e.op);
@@ -469,6 +479,9 @@ impl ModelBuilder {
                 };
                 s.user = addrs(s.user_stack_id);
                 s.kernel = addrs(s.kernel_stack_id);
+                s.user_end = s
+                    .user_stack_id
+                    .and_then(|id| self.stack_ends.get(&id).cloned());
             }
             th.cpu_ns = th.intervals.iter().map(|i| i.cpu_ns).sum();
             // The kernel's count for the span recorded: from the first

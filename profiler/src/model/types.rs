@@ -330,6 +330,10 @@ pub struct StackSample {
     pub user: Vec<u64>,
     /// Kernel addresses (empty when the sample was taken in user mode).
     pub kernel: Vec<u64>,
+    /// When the user stack's walk stopped short of its root: the one frame that
+    /// says why (`[truncated]`, `[no unwind info: libfoo.so]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_end: Option<String>,
 }
 
 /// A process (thread group) of the traced tree.

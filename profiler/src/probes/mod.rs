@@ -24,7 +24,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 
 use crate::events::raw::{lxprof_counter, lxprof_thread, lxprof_traced};
 pub use ring::{EventReader, ReadStats};
-pub use samples::SampleCounters;
+pub use samples::{DEFAULT_STACK_BYTES, MAX_STACK_BYTES, SampleCounters};
 
 /// The compiled object (see `build.rs`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lxprof.bpf.o"));
@@ -48,6 +48,8 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub sample_freq: Option<u32>,
+    /// Bytes of user stack copied per sample (at most [`samples::MAX_STACK_BYTES`]).
+    pub stack_bytes: u32,
     /// Which allocation probes to attach.
     pub alloc: AllocMode,
     /// Stints of a thread closer together than this share an ON_CPU record
@@ -60,6 +62,7 @@ impl Default for ProbeOptions {
         ProbeOptions {
             ring_buffer_bytes: 16 * 1024 * 1024,
             sample_freq: None,
+            stack_bytes: samples::DEFAULT_STACK_BYTES,
             alloc: AllocMode::default(),
             oncpu_window_ns: DEFAULT_ONCPU_WINDOW_NS,
         }
@@ -85,6 +88,11 @@ pub enum AllocMode {
 pub enum ProbeError {
     #[error("ring buffer size {bytes} is not a power of two of at least 4096 bytes")]
     RingBufferSize { bytes: u32 },
+    #[error(
+        "--stack-bytes {bytes} is more than the {max} bytes of user stack a sample can carry",
+        max = samples::MAX_STACK_BYTES
+    )]
+    StackBytes { bytes: u32 },
     #[error("cannot read the kernel BTF (/sys/kernel/btf/vmlinux): {0}")]
     Btf(#[source] aya::BtfError),
     #[error("cannot load the lxprof BPF object (run as root on a kernel with BTF): {0}")]
@@ -231,24 +239,33 @@ impl Probes {
         if bytes < 4096 || !bytes.is_power_of_two() {
             return Err(ProbeError::RingBufferSize { bytes });
         }
+        let freq = opts.sample_freq.filter(|&f| f > 0);
+        if opts.stack_bytes > samples::MAX_STACK_BYTES {
+            return Err(ProbeError::StackBytes {
+                bytes: opts.stack_bytes,
+            });
+        }
         let btf = {
             let _span = tracing::info_span!("read_btf").entered();
             Btf::from_sys_fs().map_err(ProbeError::Btf)?
         };
+        // One record scratch buffer per CPU id (ids may exceed the online count).
+        let cpu_slots = match freq {
+            Some(_) => aya::util::nr_cpus()
+                .map_err(|(path, source)| ProbeError::Cpus {
+                    path: path.to_string(),
+                    source,
+                })?
+                .max(1) as u32,
+            None => 1,
+        };
         let load_span = tracing::info_span!("load_object").entered();
-        let freq = opts.sample_freq.filter(|&f| f > 0);
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("events", bytes)
+            .map_max_entries("stack_scratch", cpu_slots)
+            .override_global("lxprof_stack_bytes", &opts.stack_bytes, true)
             .override_global("lxprof_oncpu_window_ns", &opts.oncpu_window_ns, true)
-            .map_max_entries(
-                "stacks",
-                if freq.is_some() {
-                    samples::STACKS_ENTRIES
-                } else {
-                    1
-                },
-            )
             .load(OBJECT)
             .map_err(ProbeError::Load)?;
         drop(load_span);
@@ -372,14 +389,6 @@ impl Probes {
         self.reader.take()
     }
 
-    /// Return addresses (leaf first) of stack `id` of the `stacks` map; None
-    /// when sampling is off or the id is unknown. Ids are never reused during
-    /// a recording (no BPF_F_REUSE_STACKID), so reading them at the end is
-    /// exact.
-    pub fn stack(&self, id: u32) -> Option<Vec<u64>> {
-        self.sampler.as_ref()?.stack(id)
-    }
-
     /// Sampling counters; None when sampling is off.
     pub fn sample_counters(&self) -> Option<SampleCounters> {
         self.sampler.as_ref().map(samples::Sampler::counters)
@@ -466,5 +475,16 @@ mod tests {
         .err()
         .expect("5000 is not a power of two");
         assert!(matches!(err, ProbeError::RingBufferSize { bytes: 5000 }));
+    }
+
+    #[test]
+    fn rejects_stack_copies_larger_than_a_record_carries() {
+        let err = Probes::load(&ProbeOptions {
+            stack_bytes: MAX_STACK_BYTES + 1,
+            ..ProbeOptions::default()
+        })
+        .err()
+        .expect("too large");
+        assert!(matches!(err, ProbeError::StackBytes { .. }), "{err}");
     }
 }

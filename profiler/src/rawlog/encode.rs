@@ -115,5 +115,19 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
             user_stack_id: e.user_stack_id.map_or(-1, |v| v as i32),
             kernel_stack_id: e.kernel_stack_id.map_or(-1, |v| v as i32),
         }),
+        Event::StackCopy(e) => {
+            let mut out = bytes(&raw::lxprof_stack_copy {
+                header: hdr(&e.header, K::LXPROF_EVENT_STACK_COPY),
+                ip: e.ip,
+                sp: e.sp,
+                bp: e.bp,
+                stack_top: e.stack_top,
+                kernel_depth: e.kernel.len() as u32,
+                stack_len: e.stack.len() as u32,
+            });
+            out.extend(e.kernel.iter().flat_map(|a| a.to_le_bytes()));
+            out.extend_from_slice(&e.stack);
+            out
+        }
     }
 }

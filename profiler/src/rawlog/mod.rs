@@ -83,8 +83,10 @@ pub enum Meta {
     Exe { pid: u32, exe: String },
     /// [`ModelBuilder::set_role`].
     Role { pid: u32, role: String },
-    /// [`ModelBuilder::set_stack`]: a sampled stack read from the kernel.
+    /// [`ModelBuilder::set_stack`]: a sampled stack, unwound by the recorder.
     Stack { id: u32, addrs: Vec<u64> },
+    /// [`ModelBuilder::set_stack_end`]: why user stack `id` stopped short.
+    StackEnd { id: u32, end: String },
     /// [`ModelBuilder::set_alloc_recorded`].
     AllocRecorded,
     /// [`ModelBuilder::finish`].
@@ -101,6 +103,7 @@ impl Meta {
             Meta::Exe { pid, exe } => builder.set_exe(pid, exe),
             Meta::Role { pid, role } => builder.set_role(pid, role),
             Meta::Stack { id, addrs } => builder.set_stack(id, addrs),
+            Meta::StackEnd { id, end } => builder.set_stack_end(id, end),
             Meta::AllocRecorded => builder.set_alloc_recorded(),
             Meta::Start { .. } | Meta::Finish { .. } => {}
         }

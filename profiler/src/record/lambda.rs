@@ -49,6 +49,8 @@ pub struct LambdaRecordOptions {
     pub alloc: AllocMode,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub freq: Option<u32>,
+    /// Bytes of user stack copied per sample; None: the default.
+    pub stack_bytes: Option<u32>,
     /// Size of the kernel ring buffer in bytes (power of two); default 16 MiB.
     pub ring_buffer_bytes: Option<u32>,
     /// Stints of a thread closer together than this share an on-CPU
@@ -63,6 +65,7 @@ impl LambdaRecordOptions {
             run,
             alloc: AllocMode::default(),
             freq: None,
+            stack_bytes: None,
             ring_buffer_bytes: None,
             oncpu_window_ns: None,
         }
@@ -191,6 +194,7 @@ pub fn record_lambda(
     let (probes, reader) = super::load_probes(
         opts.ring_buffer_bytes,
         opts.freq,
+        opts.stack_bytes,
         opts.alloc,
         opts.oncpu_window_ns,
     )?;

@@ -55,6 +55,8 @@ pub struct RecordOptions {
     pub ring_buffer_bytes: Option<u32>,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub freq: Option<u32>,
+    /// Bytes of user stack copied per sample; None: the default.
+    pub stack_bytes: Option<u32>,
     /// Allocation probes.
     pub alloc: AllocMode,
     /// Stints of a thread closer together than this share an on-CPU
@@ -71,6 +73,7 @@ impl RecordOptions {
             output_dir: None,
             ring_buffer_bytes: None,
             freq: None,
+            stack_bytes: None,
             alloc: AllocMode::default(),
             oncpu_window_ns: None,
         }
@@ -245,6 +248,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
     let (probes, reader) = load_probes(
         opts.ring_buffer_bytes,
         opts.freq,
+        opts.stack_bytes,
         opts.alloc,
         opts.oncpu_window_ns,
     )?;
@@ -259,6 +263,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
 pub(crate) fn load_probes(
     ring_buffer_bytes: Option<u32>,
     freq: Option<u32>,
+    stack_bytes: Option<u32>,
     alloc: AllocMode,
     oncpu_window_ns: Option<u64>,
 ) -> Result<(Probes, EventReader), ProbeError> {
@@ -266,6 +271,7 @@ pub(crate) fn load_probes(
     let probe_opts = ProbeOptions {
         ring_buffer_bytes: ring_buffer_bytes.unwrap_or(defaults.ring_buffer_bytes),
         sample_freq: freq.filter(|&f| f > 0),
+        stack_bytes: stack_bytes.unwrap_or(defaults.stack_bytes),
         alloc,
         oncpu_window_ns: oncpu_window_ns.unwrap_or(defaults.oncpu_window_ns),
     };
@@ -437,28 +443,23 @@ pub(crate) fn stop_recording(
     for ev in end_of_recording_events(&probes, end_ns) {
         sink.record(&crate::rawlog::encode_event(&ev), Some(ev));
     }
-    // Sampled stacks, read before the probes (and the map) go away.
-    let ids: Vec<u32> = sink
-        .stacks
-        .as_ref()
-        .map(|c| c.ids.iter().copied().collect())
-        .unwrap_or_default();
-    for id in ids {
-        if let Some(addrs) = probes.stack(id) {
-            sink.meta(Meta::Stack { id, addrs });
-        }
-    }
     if let Some(c) = probes.sample_counters() {
+        let u = sink.stacks.as_ref().map(|c| c.stats).unwrap_or_default();
         tracing::info!(
-            "{} samples; stack failures: {} user, {} kernel ({} collisions)",
+            "{} samples; stack failures: {} user copies, {} kernel ({} copies with a hole or shortened); \
+             {} unwound, {} ended short of their root; {} bytes per sample ({} of user stack)",
             c.samples,
             c.user_stack_errors,
             c.kernel_stack_errors,
-            c.collisions
+            c.shortened,
+            u.samples,
+            u.ended_short,
+            u.record_bytes / u.samples.max(1),
+            u.stack_bytes / u.samples.max(1),
         );
         if c.user_stack_errors + c.kernel_stack_errors > c.samples / 20 {
             tracing::warn!(
-                "{} of {} samples lost a stack (the stacks map is full or stacks collide)",
+                "{} of {} samples lost a stack (user stack unreadable or kernel stack failed)",
                 c.user_stack_errors + c.kernel_stack_errors,
                 c.samples
             );
