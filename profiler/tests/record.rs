@@ -700,8 +700,10 @@ mod throughput {
         let Some(_g) = bpf_available() else { return };
         let mut argv = vec![workload().into_os_string()];
         // A storm of context switches with a record for each (no on-CPU
-        // window), from more threads than CPUs, overflows a 4 KiB ring (~60
-        // records): the reader competes with them for the CPUs.
+        // window), from more threads than CPUs, fills a 4 KiB ring (~60
+        // records) faster than a reader competing with them for the CPUs
+        // drains it (it kept up once in a few runs); the stack samples' copies
+        // (KiBs each) never fit in it: losses are certain.
         let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = threads.to_string();
         argv.extend(["yield", "--ms", "500", "--threads", &threads].map(Into::into));
@@ -709,6 +711,7 @@ mod throughput {
         opts.output_dir = Some(scratch("overflow"));
         opts.ring_buffer_bytes = Some(4096);
         opts.oncpu_window_ns = Some(0);
+        opts.freq = Some(499);
         let outcome = record(&opts).expect("record");
         let info = &outcome.recording.info;
         eprintln!(

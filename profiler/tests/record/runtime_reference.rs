@@ -26,8 +26,10 @@ fn mono_program() -> Option<std::path::PathBuf> {
     Some(exe)
 }
 
-/// Records `sh -c SCRIPT` at 499 Hz; returns the report's process of the command
-/// (the shell exec's into the runtime) and what the runtime printed into `out`.
+/// Records `sh -c SCRIPT` at 1,999 Hz (a share of ~25 ms is ~50 samples at 1,999
+/// Hz, ~12 at 499 Hz: sampling error alone then moved a ratio by ±30 %); returns
+/// the report's process of the command (the shell exec's into the runtime) and
+/// what the runtime printed into `out`.
 fn record_script(name: &str, script: String, out: &std::path::Path) -> (Value, String) {
     let mut opts = RecordOptions::new(Target::Command(vec![
         "/bin/sh".into(),
@@ -35,7 +37,7 @@ fn record_script(name: &str, script: String, out: &std::path::Path) -> (Value, S
         script.into(),
     ]));
     opts.output_dir = Some(scratch(name));
-    opts.freq = Some(499);
+    opts.freq = Some(1999);
     let outcome = record(&opts).expect("record");
     assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
     let report: Value = serde_json::from_slice(
@@ -301,7 +303,7 @@ fn hotspot_serial_gc_share_matches_gc_log() {
     let out = scratch("reference-java-gc-out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let out = out.join("gc.log");
-    let script = java_script(&dir, "-XX:+UseSerialGC -Xlog:gc", "gc 15000", &out);
+    let script = java_script(&dir, "-XX:+UseSerialGC -Xlog:gc", "gc 45000", &out);
     let (p, text) = record_script("reference-java-gc", script, &out);
     // "[0.262s][info][gc] GC(3) Pause Young (Allocation Failure) 17M->1M(29M) 0.458ms"
     let (pauses, count) = text
