@@ -294,8 +294,12 @@ fn hotspot_jit_share_matches_citime() {
     assert_within("HotSpot JIT", ns(&p, "jit_ns"), citime.min(compilers), &p);
 }
 
-/// Serial GC collects on the VM thread: the pauses of `-Xlog:gc` (clock) or, under
-/// load, the VM thread's CPU time per the kernel, whichever is smaller.
+/// Serial GC collects on the VM thread, in a VM operation at a safepoint: the
+/// runtime's own figure is the time its collection operations held the
+/// safepoint (`-Xlog:safepoint` Total of each `GenCollect*` operation; the
+/// `-Xlog:gc` pause lines leave out ~15 % of it, the operation's own prologue
+/// and epilogue) or, under load, the VM thread's CPU time per the kernel,
+/// whichever is smaller.
 #[test]
 fn hotspot_serial_gc_share_matches_gc_log() {
     let Some(_g) = bpf_available() else { return };
@@ -303,10 +307,29 @@ fn hotspot_serial_gc_share_matches_gc_log() {
     let out = scratch("reference-java-gc-out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let out = out.join("gc.log");
-    let script = java_script(&dir, "-XX:+UseSerialGC -Xlog:gc", "gc 45000", &out);
+    let script = java_script(
+        &dir,
+        "-XX:+UseSerialGC -Xlog:gc,safepoint",
+        "gc 90000",
+        &out,
+    );
     let (p, text) = record_script("reference-java-gc", script, &out);
-    // "[0.262s][info][gc] GC(3) Pause Young (Allocation Failure) 17M->1M(29M) 0.458ms"
-    let (pauses, count) = text
+    // [0.091s][info][safepoint] Safepoint "GenCollectForAllocation", Time since
+    // last: 65051255 ns, Reaching safepoint: 3171 ns, Cleanup: 34661 ns, At
+    // safepoint: 1479281 ns, Total: 1517113 ns
+    let (held, count) = text
+        .lines()
+        .filter(|l| l.contains("[safepoint]") && l.contains("Safepoint \"GenCollect"))
+        .filter_map(|l| {
+            l.rsplit_once("Total: ")?
+                .1
+                .strip_suffix(" ns")?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold((0.0, 0), |(s, n), ns| (s + ns, n + 1));
+    assert!(count > 10, "{count} collection safepoints logged:\n{text}");
+    let pauses: f64 = text
         .lines()
         .filter(|l| l.contains("[gc]") && l.contains(" Pause "))
         .filter_map(|l| {
@@ -316,13 +339,15 @@ fn hotspot_serial_gc_share_matches_gc_log() {
                 .parse::<f64>()
                 .ok()
         })
-        .fold((0.0, 0), |(s, n), ms| (s + ms * 1e6, n + 1));
-    assert!(count > 10, "{count} pauses logged:\n{text}");
+        .map(|ms| ms * 1e6)
+        .sum();
     let vm_thread = schedstat_run(&text, "VM Thread");
     eprintln!(
-        "-Xlog:gc: {count} pauses, {:.1} ms; VM Thread on CPU {:.1} ms",
+        "-Xlog:safepoint: {count} collections held {:.1} ms (-Xlog:gc pauses {:.1} ms); \
+         VM Thread on CPU {:.1} ms",
+        held / 1e6,
         pauses / 1e6,
         vm_thread / 1e6
     );
-    assert_within("HotSpot GC", ns(&p, "gc_ns"), pauses.min(vm_thread), &p);
+    assert_within("HotSpot GC", ns(&p, "gc_ns"), held.min(vm_thread), &p);
 }
