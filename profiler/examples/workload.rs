@@ -124,7 +124,18 @@ fn threads(n: u64, ms: u64, pages: u64, out: Option<&str>) {
 
 fn touch_and_unmap(pages: u64) {
     let len = (pages as usize).max(1) * 4096;
-    // SAFETY: anonymous private mapping, checked below, unmapped at the end.
+    let p = anon_map(len);
+    for i in 0..pages as usize {
+        // SAFETY: inside the mapping.
+        unsafe { p.cast::<u8>().add(i * 4096).write_volatile(1) };
+    }
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { libc::munmap(p, len) };
+}
+
+/// A fresh anonymous read-write mapping of `len` bytes (exits on failure).
+fn anon_map(len: usize) -> *mut libc::c_void {
+    // SAFETY: anonymous private mapping, checked below.
     let p = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
@@ -139,12 +150,7 @@ fn touch_and_unmap(pages: u64) {
         eprintln!("mmap of {len} bytes failed");
         std::process::exit(1);
     }
-    for i in 0..pages as usize {
-        // SAFETY: inside the mapping.
-        unsafe { p.cast::<u8>().add(i * 4096).write_volatile(1) };
-    }
-    // SAFETY: the mapping made above, no longer used.
-    unsafe { libc::munmap(p, len) };
+    p
 }
 
 fn yield_storm(threads: u64, ms: u64) {
@@ -191,23 +197,7 @@ fn touch(pages: u64, threads: u64) {
 }
 
 fn touch_pages(pages: u64) {
-    let len = (pages as usize) * 4096;
-    // SAFETY: anonymous private mapping, checked below.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len.max(4096),
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        eprintln!("mmap of {len} bytes failed");
-        std::process::exit(1);
-    }
-    let base = p.cast::<u8>();
+    let base = anon_map((pages as usize).max(1) * 4096).cast::<u8>();
     for i in 0..pages as usize {
         // SAFETY: inside the mapping.
         unsafe { base.add(i * 4096).write_volatile(1) };
@@ -304,21 +294,8 @@ fn alloc(count: u64, mmap_mb: u64, wait_ms: u64) {
     let ns = started.elapsed().as_nanos();
     let mmap_bytes = (mmap_mb as usize) << 20;
     if mmap_bytes > 0 {
-        // SAFETY: anonymous private mapping, checked, never touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                mmap_bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            eprintln!("mmap of {mmap_bytes} bytes failed");
-            std::process::exit(1);
-        }
+        // Never touched.
+        let p = anon_map(mmap_bytes);
         // SAFETY: the mapping just made, unmapped once.
         unsafe { libc::munmap(p, mmap_bytes) };
     }
