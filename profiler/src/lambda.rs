@@ -231,6 +231,11 @@ fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunErr
     Ok(env)
 }
 
+/// The endpoint of a running `scripts/local-s3.sh` server, if any.
+pub(crate) fn local_s3_endpoint() -> Option<String> {
+    local_s3_state().map(|(url, _)| url)
+}
+
 /// The endpoint and bucket of a running `scripts/local-s3.sh` server, if any.
 fn local_s3_state() -> Option<(String, Option<String>)> {
     let path = std::env::var_os("LXPROF_S3_STATE")

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::results::{Agg, ScenarioMetrics};
+use super::why::{Chart, Diff};
 use super::{ScenarioResult, ScenarioStatus, SuiteSettings};
 
 /// Lambda gives one vCPU at this memory size.
@@ -25,7 +26,7 @@ pub(crate) fn ms(v: f64) -> String {
     }
 }
 
-fn bytes(b: u64) -> String {
+pub(crate) fn bytes(b: u64) -> String {
     let b = b as f64;
     if b >= 1e6 {
         format!("{:.1} MB", b / 1e6)
@@ -47,8 +48,15 @@ fn avg_max(a: &Agg, scale: f64) -> String {
     format!("{:.0} ({:.0})", a.avg / scale, a.max / scale)
 }
 
-/// The whole suite.md.
-pub fn render(settings: &SuiteSettings, results: &[ScenarioResult]) -> String {
+/// The whole suite.md: per memory size the dashboard, where each
+/// extension's CPU goes (with `charts` and `diffs`), per-role figures; then
+/// the seed's published figures beside ours.
+pub fn render(
+    settings: &SuiteSettings,
+    results: &[ScenarioResult],
+    charts: &[Chart],
+    diffs: &[Diff],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -82,9 +90,11 @@ pub fn render(settings: &SuiteSettings, results: &[ScenarioResult]) -> String {
             continue;
         }
         dashboard_table(&mut out, mem, &rows);
-        roles_table(&mut out, &rows);
         failures(&mut out, &rows);
+        super::why::render(&mut out, mem, &rows, charts, diffs);
+        roles_table(&mut out, &rows);
     }
+    super::versus::render(&mut out, settings, results);
     let _ = writeln!(
         out,
         "Duration covers the whole invoke phase (extensions included); \
@@ -283,6 +293,8 @@ mod tests {
             freq: Some(499),
             alloc: "syscalls".into(),
             interrupted: false,
+            s3: None,
+            cpu: None,
         }
     }
 
@@ -315,6 +327,7 @@ mod tests {
                         max: 22.0,
                     },
                     lost_events: 3,
+                    series: Vec::new(),
                     roles: vec![RoleFigures {
                         role: "function".into(),
                         billed: true,
@@ -344,7 +357,7 @@ mod tests {
             ..ok(128, "csharp-aot-event-collector", 0.0)
         });
         results.push(ok(512, "rust-blank", 505.0));
-        let md = render(&settings(), &results);
+        let md = render(&settings(), &results, &[], &[]);
         assert!(md.contains("## 128 MB (7.2 % of a vCPU)"), "{md}");
         assert!(md.contains("## 512 MB (28.9 % of a vCPU)"), "{md}");
         assert!(md.contains("| no extension | 510 ms / 1.02 s |"), "{md}");
@@ -360,8 +373,14 @@ mod tests {
         );
         assert!(md.contains("1 of 5 invocations did not succeed: timeout (Sandbox.Timedout)"));
         assert!(md.contains("- rust-blank: 3 kernel events lost"), "{md}");
-        // Every table has 8 columns (escaped pipes are not separators).
-        for line in md.lines().filter(|l| l.starts_with("| ")) {
+        // Every table of a memory size has 8 columns (escaped pipes are not
+        // separators); the seed comparison has its own.
+        let (ours, seed) = md.split_once("## Beside the seed's").expect("seed section");
+        assert!(
+            seed.contains("| rust-blank (blank-extension-128) |"),
+            "{seed}"
+        );
+        for line in ours.lines().filter(|l| l.starts_with("| ")) {
             assert_eq!(line.matches(" |").count(), 8, "{line}");
         }
     }

@@ -9,9 +9,15 @@
 //! stops after the current scenario (a recording in progress shuts its
 //! environments down) and the tables still hold what finished.
 
+pub mod charts;
+pub mod html;
+pub mod insight;
 pub mod markdown;
 pub mod results;
 pub mod scenario;
+pub mod seed;
+pub mod versus;
+pub mod why;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -157,6 +163,11 @@ pub struct SuiteSettings {
     pub alloc: String,
     /// Ctrl-C stopped the suite early.
     pub interrupted: bool,
+    /// Where the event collectors wrote (the endpoint's scheme and host, or
+    /// "AWS S3"); None when not known.
+    pub s3: Option<String>,
+    /// This machine's CPU model (`/proc/cpuinfo`).
+    pub cpu: Option<String>,
 }
 
 /// What a finished (or interrupted) suite produced.
@@ -263,8 +274,31 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         freq: opts.freq.filter(|&f| f > 0),
         alloc: format!("{:?}", opts.alloc).to_lowercase(),
         interrupted,
+        s3: s3_description(opts),
+        cpu: cpu_model(),
     };
-    let summary = markdown::render(&settings, &results);
+    let (diffs, notes) = why::write_diffs(out.path(), &results);
+    for n in &notes {
+        eprintln!("lxprof suite: {n}");
+    }
+    let mut charts = Vec::new();
+    for &mem in &settings.memory_mb {
+        let rows: Vec<&ScenarioResult> = results.iter().filter(|r| r.memory_mb == mem).collect();
+        charts.extend(why::charts(mem, &rows));
+    }
+    if !charts.is_empty() {
+        let dir = OutputDir::create(Some(out.path().join("charts")))?;
+        for c in &charts {
+            let name = c.file.strip_prefix("charts/").unwrap_or(&c.file);
+            dir.write_atomic(name, c.svg.as_bytes())?;
+        }
+    }
+    let summary = markdown::render(&settings, &results, &charts, &diffs);
+    let page = html::render(
+        &format!("lxprof suite: {}", settings.function),
+        &summary,
+        &charts,
+    );
     let json = serde_json::to_vec_pretty(&SuiteJson {
         lxprof_version: env!("CARGO_PKG_VERSION"),
         command: &command,
@@ -275,6 +309,10 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         (
             "suite".to_string(),
             out.write_atomic("suite.md", summary.as_bytes())?,
+        ),
+        (
+            "suite-html".to_string(),
+            out.write_atomic("suite.html", page.as_bytes())?,
         ),
         (
             "suite-json".to_string(),
@@ -288,6 +326,30 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         summary,
         interrupted,
     })
+}
+
+/// Where the collectors write: the scheme and host of the endpoint given or
+/// found (a running `scripts/local-s3.sh`), else real S3.
+fn s3_description(opts: &SuiteOptions) -> Option<String> {
+    let url = opts
+        .s3_endpoint
+        .clone()
+        .or_else(crate::lambda::local_s3_endpoint)?;
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The CPU model of this machine, as `/proc/cpuinfo` names it.
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let model = text.lines().find_map(|l| {
+        l.strip_prefix("model name")?
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_string())
+    })?;
+    let n = text.lines().filter(|l| l.starts_with("processor")).count();
+    Some(format!("{model} ({n} CPUs)"))
 }
 
 #[derive(Serialize)]
