@@ -8,5 +8,6 @@ mod lambda {
     mod cpu;
     mod faults;
     mod happy;
+    mod load;
     mod observer;
 }

@@ -38,7 +38,10 @@ pub struct LambdaRunOptions {
     pub memory_mb: u32,
     pub timeout: Duration,
     pub invocations: u32,
+    /// Requests in flight.
     pub concurrency: u32,
+    /// Most environments; None: `concurrency`.
+    pub max_environments: Option<u32>,
     /// Event file; default: an API Gateway REST proxy event.
     pub event: Option<PathBuf>,
     /// Extra environment for the function and extensions.
@@ -70,6 +73,7 @@ impl LambdaRunOptions {
             timeout: Duration::from_secs(3),
             invocations: 1,
             concurrency: 1,
+            max_environments: None,
             event: None,
             env: Vec::new(),
             s3_endpoint: None,
@@ -149,6 +153,7 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
     config.timeout = opts.timeout;
     config.invocations = opts.invocations;
     config.concurrency = opts.concurrency;
+    config.max_environments = opts.max_environments;
     config.cpu_cap = opts.cpu_cap;
     config.print_logs = opts.print_logs;
     config.print_reports = opts.print_reports;

@@ -65,13 +65,16 @@ pub fn render(
     );
     let _ = writeln!(
         out,
-        "{} invocation{} per scenario, {} environment{} side by side, timeout {} s; recorded with \
+        "{} request{} per scenario, {} in flight (each client sends its next request when it \
+         gets its response), at most {} environment{} (a new one, a cold start, only when every \
+         existing one is busy); timeout {} s; recorded with \
          `lxprof record --lambda` (stack sampling {}, allocation probes `{}`). Each scenario's \
          recording is in `<memory>mb/<scenario>/` (trace.json, report.json, flamegraphs).\n",
         settings.invocations,
         plural(settings.invocations as usize),
         settings.concurrency,
-        plural(settings.concurrency as usize),
+        settings.max_environments,
+        plural(settings.max_environments as usize),
         settings.timeout_s,
         settings
             .freq
@@ -289,6 +292,7 @@ mod tests {
             memory_mb: vec![128, 512],
             invocations: 5,
             concurrency: 1,
+            max_environments: 1,
             timeout_s: 30.0,
             freq: Some(499),
             alloc: "syscalls".into(),

@@ -33,6 +33,14 @@ use crate::record::SignalGuard;
 use crate::record::lambda::{LambdaRecordError, LambdaRecordOptions, record_lambda};
 
 pub use results::ScenarioMetrics;
+
+/// The main job's load: requests per scenario and how many in flight. The
+/// seed sent 5,000 with 250 in flight; on a 2-core machine 200 with 10 in
+/// flight keeps `scripts/demo.sh` within 10 minutes and still cold-starts
+/// 10 or more environments per scenario (`--invocations 5000 --concurrency
+/// 250` runs the seed's load where a machine allows).
+pub const DEFAULT_INVOCATIONS: u32 = 200;
+pub const DEFAULT_CONCURRENCY: u32 = 10;
 pub use scenario::{DEFAULT_SCENARIOS, NO_EXTENSION, Scenario};
 
 /// Options of `lxprof suite`.
@@ -46,8 +54,10 @@ pub struct SuiteOptions {
     pub memory_mb: Vec<u32>,
     /// Invocations per scenario.
     pub invocations: u32,
-    /// Environments side by side per scenario.
+    /// Requests in flight per scenario.
     pub concurrency: u32,
+    /// Most environments per scenario (Lambda's concurrency limit).
+    pub max_environments: u32,
     /// Function timeout (the whole invoke phase).
     pub timeout: Duration,
     /// Extra environment for every function and extension.
@@ -67,16 +77,19 @@ pub struct SuiteOptions {
 }
 
 impl SuiteOptions {
-    /// The AWS experiment: every scenario at 128 and 512 MB, 10 invocations,
-    /// one environment, a 30 s timeout (slow extensions show as long
-    /// durations rather than timeouts), default recording settings.
+    /// The AWS experiment scaled to one machine: every scenario at 128 and
+    /// 512 MB, [`DEFAULT_INVOCATIONS`] requests with [`DEFAULT_CONCURRENCY`]
+    /// in flight and up to twice that many environments, a 30 s timeout (slow
+    /// extensions show as long durations rather than timeouts), default
+    /// recording settings.
     pub fn new() -> SuiteOptions {
         SuiteOptions {
             function: DEFAULT_FUNCTION.to_string(),
             scenarios: Scenario::defaults(),
             memory_mb: vec![128, 512],
-            invocations: 10,
-            concurrency: 1,
+            invocations: DEFAULT_INVOCATIONS,
+            concurrency: DEFAULT_CONCURRENCY,
+            max_environments: 2 * DEFAULT_CONCURRENCY,
             timeout: Duration::from_secs(30),
             env: Vec::new(),
             s3_endpoint: None,
@@ -97,6 +110,7 @@ impl SuiteOptions {
         run.timeout = self.timeout;
         run.invocations = self.invocations;
         run.concurrency = self.concurrency;
+        run.max_environments = Some(self.max_environments);
         run.env = self.env.clone();
         run.s3_endpoint = self.s3_endpoint.clone();
         run.bucket = self.bucket.clone();
@@ -158,6 +172,7 @@ pub struct SuiteSettings {
     pub memory_mb: Vec<u32>,
     pub invocations: u32,
     pub concurrency: u32,
+    pub max_environments: u32,
     pub timeout_s: f64,
     pub freq: Option<u32>,
     pub alloc: String,
@@ -270,6 +285,7 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         memory_mb: memory,
         invocations: opts.invocations,
         concurrency: opts.concurrency,
+        max_environments: opts.max_environments,
         timeout_s: opts.timeout.as_secs_f64(),
         freq: opts.freq.filter(|&f| f > 0),
         alloc: format!("{:?}", opts.alloc).to_lowercase(),
@@ -469,7 +485,8 @@ mod tests {
         let sc = Scenario::parse("rust-event-collector");
         let r = o.record_options(&sc, 512, "/tmp/x".into());
         assert_eq!(r.run.extensions, vec!["rust-event-collector".to_string()]);
-        assert_eq!((r.run.memory_mb, r.run.invocations), (512, 10));
+        assert_eq!((r.run.memory_mb, r.run.invocations), (512, 200));
+        assert_eq!((r.run.concurrency, r.run.max_environments), (10, Some(20)));
         assert_eq!(r.run.env, o.env);
         assert_eq!(r.run.s3_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert!(!r.run.progress);
