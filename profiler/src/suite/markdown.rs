@@ -299,6 +299,7 @@ mod tests {
             interrupted: false,
             s3: None,
             cpu: None,
+            cpus: 2,
         }
     }
 

@@ -183,6 +183,8 @@ pub struct SuiteSettings {
     pub s3: Option<String>,
     /// This machine's CPU model (`/proc/cpuinfo`).
     pub cpu: Option<String>,
+    /// CPUs this process may run on.
+    pub cpus: usize,
 }
 
 /// What a finished (or interrupted) suite produced.
@@ -292,6 +294,7 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         interrupted,
         s3: s3_description(opts),
         cpu: cpu_model(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let (diffs, notes) = why::write_diffs(out.path(), &results);
     for n in &notes {
@@ -364,8 +367,7 @@ fn cpu_model() -> Option<String> {
             .split_once(':')
             .map(|(_, v)| v.trim().to_string())
     })?;
-    let n = text.lines().filter(|l| l.starts_with("processor")).count();
-    Some(format!("{model} ({n} CPUs)"))
+    Some(model)
 }
 
 #[derive(Serialize)]

@@ -333,13 +333,54 @@ fn reading(settings: &SuiteSettings, results: &[ScenarioResult], mem: u32, row: 
                         ", its kernel time {k:.2} ms per invocation"
                     ))
                 );
+                let https = settings
+                    .s3
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https"));
+                if https && c.runtime == Runtime::MonoAot {
+                    s += " here its PutObjects fail at the TLS handshake (Mono full AOT cannot \
+                          verify certificates), so its S3 work is cut short;";
+                }
             }
-            // Hardware.
+            // Hardware: the environments busy at once against this machine's CPUs.
+            let asked = m.cold_starts as f64 * share;
+            let cpus = settings.cpus as f64;
             let _ = write!(
                 s,
-                " (hardware) the same CPU share by cgroup quota, on {} here, Lambda's unnamed \
-                 x86 hosts there.",
-                settings.cpu.as_deref().unwrap_or("this machine's CPU")
+                " (hardware) the same CPU share per environment by cgroup quota, on {} here, \
+                 Lambda's x86 hosts there; here {} environments × {:.1} % = {asked:.1} vCPUs \
+                 asked of {} CPUs{}.",
+                settings.cpu.as_deref().unwrap_or("this machine's CPU"),
+                m.cold_starts,
+                share * 100.0,
+                settings.cpus,
+                if asked > cpus {
+                    ": while they are all busy (cold starts together) each gets less than its \
+                     share, which lengthens inits and post-runtime work beyond what the quota \
+                     alone would"
+                } else {
+                    ": each gets its full share"
+                }
+            );
+        }
+        // Cold start.
+        let aws_added = p.cold_start_ms.0 - b.cold_start_ms.0;
+        let ours_added = m.init_duration_ms.avg - base.init_duration_ms.avg;
+        if apart(aws_added, ours_added) > DIFFERS && c.init_cpu_ms > 0.0 {
+            let _ = write!(
+                s,
+                " Cold start ({} / {} beyond the baseline): here the extension's init uses \
+                 {:.0} ms of CPU, at least {} at {:.1} % of a vCPU; at that share AWS's {} \
+                 leave room for ~{:.0} ms of CPU, so there the extension's runtime initialised \
+                 with that much less CPU ({}), or ran faster than its memory share during init.",
+                signed_ms(aws_added),
+                signed_ms(ours_added),
+                c.init_cpu_ms,
+                ms(c.init_cpu_ms / share),
+                share * 100.0,
+                ms(p.cold_start_ms.0),
+                p.cold_start_ms.0 * share,
+                p.runtime
             );
         }
     }
@@ -389,4 +430,155 @@ fn same_logic_other_runtime(
         }
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::results::{Agg, MemoryStats, Point, RoleFigures, Stats};
+    use super::*;
+    use std::path::PathBuf;
+
+    fn result(
+        scenario: &str,
+        duration: f64,
+        post: f64,
+        cold_ms: f64,
+        cpu_ms: f64,
+    ) -> ScenarioResult {
+        let stats = |v: f64| Stats {
+            avg: v,
+            p50: v,
+            p99: v,
+            max: v * 2.0,
+        };
+        let mut roles = vec![RoleFigures {
+            role: "function".into(),
+            billed: true,
+            cpu_ns: Agg {
+                avg: 2e5,
+                ..Agg::default()
+            },
+            ..RoleFigures::default()
+        }];
+        if scenario != "no-extension" {
+            roles.push(RoleFigures {
+                role: format!("extension:{scenario}"),
+                billed: true,
+                cpu_ns: Agg {
+                    avg: cpu_ms * 1e6,
+                    ..Agg::default()
+                },
+                init_cpu_ns: Agg {
+                    avg: 190e6,
+                    ..Agg::default()
+                },
+                cold_starts: 20,
+                ..RoleFigures::default()
+            });
+        }
+        ScenarioResult {
+            memory_mb: 128,
+            scenario: scenario.into(),
+            extension: (scenario != "no-extension").then(|| scenario.to_string()),
+            dir: PathBuf::from(format!("128mb/{scenario}")),
+            extension_size_bytes: None,
+            seconds: 1.0,
+            status: ScenarioStatus::Ok {
+                metrics: ScenarioMetrics {
+                    memory_mb: 128,
+                    invocations: 200,
+                    succeeded: 200,
+                    duration_ms: stats(duration),
+                    post_runtime_extensions_duration_ms: stats(post),
+                    init_duration_ms: stats(cold_ms),
+                    cold_starts: 20,
+                    max_memory_used_mb: MemoryStats {
+                        avg: 20.0,
+                        max: 25.0,
+                    },
+                    series: vec![
+                        Point {
+                            cold: true,
+                            extension_cpu_ms: 140.0,
+                            ..Point::default()
+                        },
+                        Point {
+                            extension_cpu_ms: 4.0,
+                            ..Point::default()
+                        },
+                    ],
+                    roles,
+                    ..ScenarioMetrics::default()
+                },
+            },
+            interrupted: false,
+        }
+    }
+
+    #[test]
+    fn rows_are_relative_to_each_baseline_and_differences_get_mechanisms() {
+        let settings = SuiteSettings {
+            function: "header-counter".into(),
+            memory_mb: vec![128],
+            invocations: 200,
+            concurrency: 10,
+            max_environments: 20,
+            timeout_s: 30.0,
+            freq: Some(499),
+            alloc: "syscalls".into(),
+            interrupted: false,
+            s3: Some("https://localhost:1".into()),
+            cpu: Some("Test CPU".into()),
+            cpus: 1,
+        };
+        let results = [
+            result("no-extension", 500.0, 0.0, 25.0, 0.0),
+            result("csharp-event-collector", 680.0, 177.0, 2900.0, 18.0),
+            // Same logic on AWS's runtime: a row of its own beside AWS's C#.
+            result("dotnet-event-collector", 600.0, 60.0, 900.0, 9.0),
+        ];
+        let mut out = String::new();
+        render(&mut out, &settings, &results);
+        assert!(
+            out.contains(
+                "| csharp-event-collector (ec-extension-128) | .NET 6 (CoreCLR JIT) / Mono JIT | \
+                 2.61× / 1.36× |"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("| dotnet-event-collector (AWS: csharp-event-collector) (ec-extension-128) | .NET 6 (CoreCLR JIT) / .NET CoreCLR JIT |"), "{out}");
+        let reading = out
+            .lines()
+            .find(|l| l.starts_with("- **csharp-event-collector**"))
+            .expect("reading");
+        for mechanism in [
+            "(runtime)",
+            "(function runtime)",
+            "(load shape)",
+            "(network)",
+            "(hardware)",
+        ] {
+            assert!(reading.contains(mechanism), "{mechanism}: {reading}");
+        }
+        // The .NET scenario that ran is the runtime's measurement.
+        assert!(
+            reading.contains("dotnet-event-collector (.NET CoreCLR JIT) uses 9.00 ms"),
+            "{reading}"
+        );
+        // 20 environments × 7.2 % asked of 1 CPU.
+        assert!(
+            reading.contains("1.4 vCPUs asked of 1 CPUs: while they are all busy"),
+            "{reading}"
+        );
+        assert!(
+            reading.contains("140.00 ms of CPU against 4.00 ms warm"),
+            "{reading}"
+        );
+        assert!(
+            reading.contains("Cold start (+275 ms / +2.88 s"),
+            "{reading}"
+        );
+        // Rust rows need both a published and a recorded scenario: none here.
+        assert!(!out.contains("| rust-event-collector"), "{out}");
+    }
 }
