@@ -279,6 +279,8 @@ fn ctrl_c_stops_after_the_current_scenario_and_keeps_the_tables() {
         &dir,
         &["--memory", "128", "--invocations", "8", "--freq", "0"],
     )
+    // One request at a time: each scenario lasts ~4 s, so the signal lands in the second.
+    .args(["--concurrency", "1"])
     .args(["--scenarios", "none,rust-blank,csharp-blank"])
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
