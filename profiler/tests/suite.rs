@@ -53,16 +53,6 @@ fn read_json(path: &Path) -> Value {
         .unwrap_or_else(|e| panic!("{path:?} is not JSON: {e}"))
 }
 
-/// The `ENDPOINT=` of a local-s3.sh state file.
-fn endpoint(state: &Path) -> String {
-    let text = std::fs::read_to_string(state).expect("local S3 state file");
-    text.lines()
-        .find_map(|l| l.strip_prefix("ENDPOINT="))
-        .expect("ENDPOINT in the state file")
-        .trim_matches('"')
-        .to_string()
-}
-
 /// The dashboard row of `name` in suite.md.
 fn row<'a>(md: &'a str, name: &str) -> Option<&'a str> {
     let name = if name == "no-extension" {
@@ -85,7 +75,7 @@ fn every_scenario_at_128_mb_lands_in_the_tables() {
     let Some(s3) = LocalS3::start(tmp.join("s3.state"), bucket) else {
         return;
     };
-    let url = endpoint(&s3.state);
+    let url = s3.endpoint();
     let dir = tmp.join("out");
     let started = Instant::now();
     let out = suite(&build, &dir, &["--memory", "128", "--invocations", "5"])

@@ -6,25 +6,11 @@
 //! script error and lays every chart out. Needs root, BPF, the built presets
 //! and chromium (scripts/setup.sh); with `CI=true` a missing one fails.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-    time::Instant,
-};
+use std::{path::PathBuf, process::Command, time::Instant};
 
 mod support;
 
 use support::{LocalS3, lambda_facility, scratch, skip_or_fail};
-
-/// The `ENDPOINT=` of a local-s3.sh state file.
-fn endpoint(state: &Path) -> String {
-    let text = std::fs::read_to_string(state).expect("local S3 state file");
-    text.lines()
-        .find_map(|l| l.strip_prefix("ENDPOINT="))
-        .expect("ENDPOINT in the state file")
-        .trim_matches('"')
-        .to_string()
-}
 
 /// Debian's `chromium` (or `chromium-browser`) on PATH.
 fn chromium() -> Option<PathBuf> {
@@ -67,7 +53,7 @@ fn the_report_explains_and_renders_in_a_browser() {
     let Some(s3) = LocalS3::start(tmp.join("s3.state"), bucket) else {
         return;
     };
-    let url = endpoint(&s3.state);
+    let url = s3.endpoint();
     let dir = tmp.join("out");
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_lxprof"))

@@ -53,23 +53,29 @@ fn check_rule(r: &LambdaReport) -> BTreeSet<usize> {
     envs
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn busy_after_the_response_starts_new_environments() {
-    let _g = serial().await;
-    if !facility() {
-        return;
-    }
-    // The handler answers after 50 ms; the extension works 300 ms from INVOKE: each
-    // environment stays busy ~250 ms after its response, so the clients' next requests find
-    // every environment busy and new ones start, up to the limit of 4.
-    let mut cfg = config(function("header-counter"), "load-sleepy");
-    cfg.extensions = vec![bin("sleepy")];
+/// 8 requests, 2 in flight, up to 4 environments; the handler answers after 50 ms.
+fn load(tag: &str, extension: &str) -> lxprof_emulator::EmulatorConfig {
+    let mut cfg = config(function("header-counter"), tag);
+    cfg.extensions = vec![bin(extension)];
     cfg.memory_mb = 1769;
     cfg.invocations = 8;
     cfg.concurrency = 2;
     cfg.max_environments = Some(4);
     cfg.env
         .push(("HEADER_COUNTER_DELAY_MS".into(), "50".into()));
+    cfg
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_after_the_response_starts_new_environments() {
+    let _g = serial().await;
+    if !facility() {
+        return;
+    }
+    // The extension works 300 ms from INVOKE: each
+    // environment stays busy ~250 ms after its response, so the clients' next requests find
+    // every environment busy and new ones start, up to the limit of 4.
+    let mut cfg = load("load-sleepy", "sleepy");
     cfg.env.push(("SLEEPY_MS".into(), "300".into()));
     let obs = Recorder::default();
     let r = run(cfg, &obs).await;
@@ -89,14 +95,7 @@ async fn done_at_the_response_reuses_the_environments() {
     }
     // rust-blank is done before the handler answers: the phase ends right after the
     // response, before the client's next request arrives, so two environments serve all.
-    let mut cfg = config(function("header-counter"), "load-blank");
-    cfg.extensions = vec![bin("rust-blank")];
-    cfg.memory_mb = 1769;
-    cfg.invocations = 8;
-    cfg.concurrency = 2;
-    cfg.max_environments = Some(4);
-    cfg.env
-        .push(("HEADER_COUNTER_DELAY_MS".into(), "50".into()));
+    let cfg = load("load-blank", "rust-blank");
     let obs = Recorder::default();
     let r = run(cfg, &obs).await;
     assert_eq!(r.invocations.len(), 8);
