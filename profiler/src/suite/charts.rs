@@ -13,6 +13,17 @@ pub struct Series {
     pub values: Vec<f64>,
 }
 
+/// A bar chart: its `data-chart` id, title, axis unit, one label per bar
+/// (group) and the series.
+#[derive(Debug, Clone, Copy)]
+pub struct Bars<'a> {
+    pub id: &'a str,
+    pub title: &'a str,
+    pub unit: &'a str,
+    pub labels: &'a [String],
+    pub series: &'a [Series],
+}
+
 /// A series of points for [`lines`]: `(x, y, marked)`; marked points get a ring.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
@@ -103,13 +114,8 @@ fn legend(out: &mut String, items: &[(&str, &str)], y: f64) {
 }
 
 /// Horizontal bars, one group per label, one bar per series (linear axis).
-pub fn grouped_bars(
-    id: &str,
-    title: &str,
-    unit: &str,
-    labels: &[String],
-    series: &[Series],
-) -> String {
+pub fn grouped_bars(c: &Bars) -> String {
+    let (labels, series, unit) = (c.labels, c.series, c.unit);
     let bar = 12.0;
     let group = bar * series.len() as f64 + 8.0;
     let plot_h = group * labels.len() as f64;
@@ -122,7 +128,7 @@ pub fn grouped_bars(
     );
     let pw = W - LEFT - RIGHT;
     let mut out = String::new();
-    open(&mut out, id, title, h);
+    open(&mut out, c.id, c.title, h);
     axis_x(&mut out, max, unit, TOP, plot_h);
     for (g, label) in labels.iter().enumerate() {
         let y0 = TOP + g as f64 * group;
@@ -160,13 +166,8 @@ pub fn grouped_bars(
 }
 
 /// Horizontal stacked bars: one bar per label, one segment per series.
-pub fn stacked_bars(
-    id: &str,
-    title: &str,
-    unit: &str,
-    labels: &[String],
-    series: &[Series],
-) -> String {
+pub fn stacked_bars(c: &Bars) -> String {
+    let (labels, series, unit) = (c.labels, c.series, c.unit);
     let bar = 20.0;
     let plot_h = (bar + 8.0) * labels.len() as f64;
     let h = TOP + plot_h + 50.0;
@@ -181,7 +182,7 @@ pub fn stacked_bars(
     let max = nice_max(totals.iter().copied().fold(0.0, f64::max));
     let pw = W - LEFT - RIGHT;
     let mut out = String::new();
-    open(&mut out, id, title, h);
+    open(&mut out, c.id, c.title, h);
     axis_x(&mut out, max, unit, TOP, plot_h);
     for (i, label) in labels.iter().enumerate() {
         let y = TOP + 4.0 + i as f64 * (bar + 8.0);
@@ -376,7 +377,14 @@ mod tests {
                 values: vec![0.0, 9620.0],
             },
         ];
-        let svg = grouped_bars("d", "Duration & co", "ms", &labels, &s);
+        let bars = |id| Bars {
+            id,
+            title: "Duration & co",
+            unit: "ms",
+            labels: &labels,
+            series: &s,
+        };
+        let svg = grouped_bars(&bars("d"));
         let doc = parse(&svg);
         let root = doc.root_element();
         assert_eq!(root.attribute("class"), Some("chart"));
@@ -387,7 +395,7 @@ mod tests {
             7
         );
         assert!(svg.contains("a &lt;1&gt;"));
-        let st = stacked_bars("s", "CPU", "ms", &labels, &s);
+        let st = stacked_bars(&bars("s"));
         // Background, 3 non-zero segments, 2 legend squares.
         assert_eq!(
             parse(&st)

@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::charts::{self, CATEGORY_COLORS, Line, PALETTE, Series};
+use super::charts::{self, Bars, CATEGORY_COLORS, Line, PALETTE, Series};
 use super::insight::{ExtensionCost, native_peer};
-use super::results::ScenarioMetrics;
+use super::results::{ScenarioMetrics, Stats};
 use super::{ScenarioResult, ScenarioStatus};
 
 /// A chart: its path relative to the suite directory and its SVG.
@@ -58,41 +58,38 @@ pub fn charts(mem: u32, rows: &[&ScenarioResult]) -> Vec<Chart> {
     }
     let mut out = Vec::new();
     let labels: Vec<String> = ok.iter().map(|(r, _)| label(r)).collect();
-    let series = |name: &str, i: usize, f: fn(&ScenarioMetrics) -> f64| Series {
-        name: name.into(),
-        color: PALETTE[i],
-        values: ok.iter().map(|(_, m)| f(m)).collect(),
-    };
-    out.push(Chart {
-        file: format!("charts/{mem}mb-duration.svg"),
-        alt: format!("Duration per scenario, {mem} MB"),
-        svg: charts::grouped_bars(
-            &format!("{mem}mb-duration"),
-            &format!("Duration, {mem} MB"),
-            "ms",
-            &labels,
-            &[
-                series("avg", 0, |m| m.duration_ms.avg),
-                series("p99", 1, |m| m.duration_ms.p99),
-                series("max", 2, |m| m.duration_ms.max),
-            ],
-        ),
-    });
-    out.push(Chart {
-        file: format!("charts/{mem}mb-post-runtime.svg"),
-        alt: format!("PostRuntimeExtensionsDuration per scenario, {mem} MB"),
-        svg: charts::grouped_bars(
-            &format!("{mem}mb-post-runtime"),
-            &format!("PostRuntimeExtensionsDuration, {mem} MB"),
-            "ms",
-            &labels,
-            &[
-                series("avg", 0, |m| m.post_runtime_extensions_duration_ms.avg),
-                series("p99", 1, |m| m.post_runtime_extensions_duration_ms.p99),
-                series("max", 2, |m| m.post_runtime_extensions_duration_ms.max),
-            ],
-        ),
-    });
+    // Duration and PostRuntimeExtensionsDuration: avg, p99 and max per scenario.
+    type Pick = fn(&ScenarioMetrics) -> &Stats;
+    let dashboards: [(&str, &str, Pick); 2] = [
+        ("duration", "Duration", |m| &m.duration_ms),
+        ("post-runtime", "PostRuntimeExtensionsDuration", |m| {
+            &m.post_runtime_extensions_duration_ms
+        }),
+    ];
+    for (tag, what, stats) in dashboards {
+        type Of = fn(&Stats) -> f64;
+        let pick: [(&str, Of); 3] = [("avg", |s| s.avg), ("p99", |s| s.p99), ("max", |s| s.max)];
+        let series: Vec<Series> = pick
+            .iter()
+            .enumerate()
+            .map(|(i, (name, f))| Series {
+                name: (*name).into(),
+                color: PALETTE[i],
+                values: ok.iter().map(|(_, m)| f(stats(m))).collect(),
+            })
+            .collect();
+        out.push(Chart {
+            file: format!("charts/{mem}mb-{tag}.svg"),
+            alt: format!("{what} per scenario, {mem} MB"),
+            svg: charts::grouped_bars(&Bars {
+                id: &format!("{mem}mb-{tag}"),
+                title: &format!("{what}, {mem} MB"),
+                unit: "ms",
+                labels: &labels,
+                series: &series,
+            }),
+        });
+    }
     let costs: Vec<ExtensionCost> = ok
         .iter()
         .flat_map(|(r, m)| ExtensionCost::of(&r.scenario, m))
@@ -106,22 +103,22 @@ pub fn charts(mem: u32, rows: &[&ScenarioResult]) -> Vec<Chart> {
         (!with.is_empty()).then(|| Chart {
             file: format!("charts/{mem}mb-cpu-{tag}.svg"),
             alt: format!("Extension CPU {what} by category, {mem} MB"),
-            svg: charts::stacked_bars(
-                &format!("{mem}mb-cpu-{tag}"),
-                &format!("Extension CPU {what}, {mem} MB"),
-                "ms of CPU",
-                &with
+            svg: charts::stacked_bars(&Bars {
+                id: &format!("{mem}mb-cpu-{tag}"),
+                title: &format!("Extension CPU {what}, {mem} MB"),
+                unit: "ms of CPU",
+                labels: &with
                     .iter()
                     .map(|(c, _)| c.scenario.clone())
                     .collect::<Vec<_>>(),
-                &(0..5)
+                series: &(0..5)
                     .map(|k| Series {
                         name: names[k].into(),
                         color: CATEGORY_COLORS[k],
                         values: with.iter().map(|(_, s)| s[k]).collect(),
                     })
                     .collect::<Vec<_>>(),
-            ),
+            }),
         })
     };
     out.extend(split_chart("per invocation", "invocation", |c| c.split));
