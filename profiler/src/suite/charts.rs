@@ -97,9 +97,37 @@ fn open(out: &mut String, id: &str, title: &str, h: f64) {
     );
 }
 
+/// Where each legend entry goes: `(x, row)`, wrapping at the right edge.
+fn legend_layout(items: &[(&str, &str)]) -> Vec<(f64, usize)> {
+    let (mut x, mut row) = (LEFT, 0);
+    items
+        .iter()
+        .map(|(name, _)| {
+            let w = 24.0 + 7.0 * name.chars().count() as f64;
+            if x > LEFT && x + w > W - RIGHT {
+                x = LEFT;
+                row += 1;
+            }
+            let at = (x, row);
+            x += w;
+            at
+        })
+        .collect()
+}
+
+/// Extra height the legend's wrapped rows need.
+fn legend_extra(items: &[(&str, &str)]) -> f64 {
+    legend_layout(items)
+        .last()
+        .map_or(0.0, |(_, r)| *r as f64 * LEGEND_ROW)
+}
+
+const LEGEND_ROW: f64 = 16.0;
+
+/// The legend, its first row's baseline at `y`.
 fn legend(out: &mut String, items: &[(&str, &str)], y: f64) {
-    let mut x = LEFT;
-    for (name, color) in items {
+    for ((name, color), (x, row)) in items.iter().zip(legend_layout(items)) {
+        let y = y + row as f64 * LEGEND_ROW;
         let _ = write!(
             out,
             "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{color}\"/>\
@@ -109,7 +137,6 @@ fn legend(out: &mut String, items: &[(&str, &str)], y: f64) {
             y,
             esc(name)
         );
-        x += 24.0 + 7.0 * name.chars().count() as f64;
     }
 }
 
@@ -119,7 +146,9 @@ pub fn grouped_bars(c: &Bars) -> String {
     let bar = 12.0;
     let group = bar * series.len() as f64 + 8.0;
     let plot_h = group * labels.len() as f64;
-    let h = TOP + plot_h + 50.0;
+    let items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
+    let extra = legend_extra(&items);
+    let h = TOP + plot_h + 50.0 + extra;
     let max = nice_max(
         series
             .iter()
@@ -159,8 +188,7 @@ pub fn grouped_bars(c: &Bars) -> String {
             );
         }
     }
-    let items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
-    legend(&mut out, &items, h - 10.0);
+    legend(&mut out, &items, h - 10.0 - extra);
     out.push_str("</svg>");
     out
 }
@@ -170,7 +198,9 @@ pub fn stacked_bars(c: &Bars) -> String {
     let (labels, series, unit) = (c.labels, c.series, c.unit);
     let bar = 20.0;
     let plot_h = (bar + 8.0) * labels.len() as f64;
-    let h = TOP + plot_h + 50.0;
+    let items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
+    let extra = legend_extra(&items);
+    let h = TOP + plot_h + 50.0 + extra;
     let totals: Vec<f64> = (0..labels.len())
         .map(|i| {
             series
@@ -219,8 +249,7 @@ pub fn stacked_bars(c: &Bars) -> String {
             num(totals[i])
         );
     }
-    let items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
-    legend(&mut out, &items, h - 10.0);
+    legend(&mut out, &items, h - 10.0 - extra);
     out.push_str("</svg>");
     out
 }
@@ -254,7 +283,9 @@ fn axis_x(out: &mut String, max: f64, unit: &str, top: f64, plot_h: f64) {
 pub fn lines(id: &str, title: &str, x_label: &str, y_label: &str, series: &[Line]) -> String {
     let plot_h = 260.0;
     let left = 60.0;
-    let h = TOP + plot_h + 70.0;
+    let items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
+    let extra = legend_extra(&items);
+    let h = TOP + plot_h + 70.0 + extra;
     let pw = W - left - RIGHT;
     let all = || series.iter().flat_map(|s| s.points.iter());
     let x_min = all().map(|p| p.0).fold(f64::MAX, f64::min).min(1.0);
@@ -344,8 +375,7 @@ pub fn lines(id: &str, title: &str, x_label: &str, y_label: &str, series: &[Line
             );
         }
     }
-    let items: Vec<(&str, &str)> = series.iter().map(|s| (s.name.as_str(), s.color)).collect();
-    legend(&mut out, &items, h - 26.0);
+    legend(&mut out, &items, h - 26.0 - extra);
     let _ = write!(
         out,
         "<text x=\"{LEFT}\" y=\"{}\" font-size=\"10\">rings: cold starts</text></svg>",
@@ -428,6 +458,22 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn long_legends_wrap_inside_the_chart() {
+        let names = ["csharp-aot-event-collector"; 7];
+        let items: Vec<(&str, &str)> = names.iter().map(|n| (*n, PALETTE[0])).collect();
+        let layout = legend_layout(&items);
+        assert!(
+            layout.iter().all(|(x, _)| *x + 14.0 + 7.0 * 26.0 <= W),
+            "{layout:?}"
+        );
+        assert!(
+            layout.last().is_some_and(|(_, row)| *row >= 2),
+            "{layout:?}"
+        );
+        assert!(legend_extra(&items) >= 2.0 * LEGEND_ROW);
     }
 
     #[test]
