@@ -117,61 +117,57 @@ static __always_inline int lxprof_alloc_take(u32 op, struct lxprof_alloc_pending
 	return out->op == op;
 }
 
-SEC("tracepoint/syscalls/sys_enter_mmap")
-int alloc_mmap_enter(struct trace_event_raw_sys_enter *ctx)
+/* x86_64 syscall numbers of the calls followed. */
+#define LXPROF_NR_MMAP 9
+#define LXPROF_NR_MUNMAP 11
+#define LXPROF_NR_BRK 12
+
+/*
+ * One raw syscall tracepoint each way (a BPF link: detached at once), not the
+ * per-syscall perf-event tracepoints, whose every detach waits for RCU grace
+ * periods (~70 ms each here: 0.4 s at the end of each recording). Both filter
+ * on the syscall number before any map lookup.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(alloc_sys_enter, struct pt_regs *regs, long id)
 {
-	lxprof_alloc_enter(LXPROF_ALLOC_MMAP, ctx->args[1], 0);
+	if (id == LXPROF_NR_MMAP) {
+		lxprof_alloc_enter(LXPROF_ALLOC_MMAP, BPF_CORE_READ(regs, si), 0);
+	} else if (id == LXPROF_NR_MUNMAP) {
+		lxprof_alloc_enter(LXPROF_ALLOC_MUNMAP, BPF_CORE_READ(regs, si),
+				   BPF_CORE_READ(regs, di));
+	} else if (id == LXPROF_NR_BRK) {
+		struct task_struct *task = bpf_get_current_task_btf();
+		lxprof_alloc_enter(LXPROF_ALLOC_BRK, 0, BPF_CORE_READ(task, mm, brk));
+	}
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_mmap")
-int alloc_mmap_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(alloc_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct lxprof_alloc_pending v;
-	if (!lxprof_alloc_take(LXPROF_ALLOC_MMAP, &v))
+	long id = BPF_CORE_READ(regs, orig_ax);
+	if (id != LXPROF_NR_MMAP && id != LXPROF_NR_MUNMAP && id != LXPROF_NR_BRK)
 		return 0;
-	long ret = ctx->ret;
-	if (ret < 0 && ret >= -4095)
-		return 0; /* -errno */
-	lxprof_alloc_send(LXPROF_ALLOC_MMAP, v.size, (u64)ret);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_munmap")
-int alloc_munmap_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	lxprof_alloc_enter(LXPROF_ALLOC_MUNMAP, ctx->args[1], ctx->args[0]);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_munmap")
-int alloc_munmap_exit(struct trace_event_raw_sys_exit *ctx)
-{
 	struct lxprof_alloc_pending v;
-	if (!lxprof_alloc_take(LXPROF_ALLOC_MUNMAP, &v) || ctx->ret != 0)
-		return 0;
-	lxprof_alloc_send(LXPROF_ALLOC_MUNMAP, v.size, v.address);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_brk")
-int alloc_brk_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	lxprof_alloc_enter(LXPROF_ALLOC_BRK, 0, BPF_CORE_READ(task, mm, brk));
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_exit_brk")
-int alloc_brk_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	struct lxprof_alloc_pending v;
-	if (!lxprof_alloc_take(LXPROF_ALLOC_BRK, &v))
-		return 0;
-	/* brk returns the new break (the old one when it failed). */
-	u64 old = v.address, now = (u64)ctx->ret;
-	if (now > old)
-		lxprof_alloc_send(LXPROF_ALLOC_BRK, now - old, old);
+	if (id == LXPROF_NR_MMAP) {
+		if (!lxprof_alloc_take(LXPROF_ALLOC_MMAP, &v))
+			return 0;
+		if (ret < 0 && ret >= -4095)
+			return 0; /* -errno */
+		lxprof_alloc_send(LXPROF_ALLOC_MMAP, v.size, (u64)ret);
+	} else if (id == LXPROF_NR_MUNMAP) {
+		if (!lxprof_alloc_take(LXPROF_ALLOC_MUNMAP, &v) || ret != 0)
+			return 0;
+		lxprof_alloc_send(LXPROF_ALLOC_MUNMAP, v.size, v.address);
+	} else {
+		if (!lxprof_alloc_take(LXPROF_ALLOC_BRK, &v))
+			return 0;
+		/* brk returns the new break (the old one when it failed). */
+		u64 old = v.address, now = (u64)ret;
+		if (now > old)
+			lxprof_alloc_send(LXPROF_ALLOC_BRK, now - old, old);
+	}
 	return 0;
 }
 

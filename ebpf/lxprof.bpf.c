@@ -8,9 +8,9 @@
  * between objects by pinning it in bpffs (files that outlive a crash).
  */
 #include "maps.bpf.h"
+#include "faults.bpf.h"
 #include "sched.bpf.h"
 #include "process.bpf.h"
-#include "faults.bpf.h"
 #include "memory.bpf.h"
 #include "samples.bpf.h"
 #include "alloc.bpf.h"

@@ -34,10 +34,12 @@ enum lxprof_event_kind {
 	LXPROF_EVENT_EXEC = 3,       /* struct lxprof_exec */
 	LXPROF_EVENT_EXIT = 4,       /* struct lxprof_exit (a thread; group_dead marks the process) */
 	LXPROF_EVENT_COMM = 5,       /* struct lxprof_comm (thread renamed) */
-	LXPROF_EVENT_PAGE_FAULT = 6, /* struct lxprof_page_fault */
+	/* 6: one record per page fault, replaced by LXPROF_EVENT_FAULTS */
 	LXPROF_EVENT_RSS = 7,        /* struct lxprof_rss */
 	LXPROF_EVENT_ALLOC = 8,      /* struct lxprof_alloc (allocation probes, --alloc) */
-	LXPROF_EVENT_SAMPLE = 9,     /* struct lxprof_sample (reserved for stack sampling) */
+	LXPROF_EVENT_SAMPLE = 9,     /* struct lxprof_sample (stack ids; written by user space only) */
+	LXPROF_EVENT_FAULTS = 10,    /* struct lxprof_faults (page faults of a thread, aggregated) */
+	LXPROF_EVENT_STACK_COPY = 11, /* struct lxprof_stack_copy + variable payload */
 };
 
 /* First field of every record. */
@@ -49,12 +51,35 @@ struct lxprof_event_header {
 	u32 tid;    /* thread */
 };
 
-/* A thread ran on a CPU from start_ns to header.ts_ns, then was switched out. */
+/*
+ * A traced thread ran on a CPU between start_ns and header.ts_ns (its last
+ * switch-out), in `stints` stints: stints of a thread less than the on-CPU
+ * window apart (lxprof_oncpu_window_ns, 1 ms by default) share a record, so a
+ * thread that switches thousands of times a second sends a record per window,
+ * not per switch.
+ *
+ * CPU time comes from the scheduler's own counter, not from the timestamps:
+ * cpu_ns is se.sum_exec_runtime at the last switch-out minus its value at the
+ * thread's previous record (or when the thread was first seen), so a missed
+ * switch-in or switch-out never loses CPU time: the next record carries it.
+ * cpu_total_ns is se.sum_exec_runtime then; consecutive records of a thread
+ * chain (cpu_total_ns - cpu_ns == the previous cpu_total_ns).
+ */
 struct lxprof_on_cpu {
 	struct lxprof_event_header header;
-	u64 start_ns;
-	u32 prev_state; /* scheduler state when switched out: 0 = preempted (runnable) */
+	u64 start_ns;     /* first stint's switch-in; when not seen: its end - the scheduler's stint */
+	u64 cpu_ns;       /* CPU since the previous record of this thread (see above) */
+	u64 cpu_total_ns; /* se.sum_exec_runtime at the last stint's switch-out */
+	u32 prev_state;   /* scheduler state at the last switch-out: 0 = preempted (runnable) */
+	u32 flags;        /* enum lxprof_on_cpu_flag, of any stint of the record */
+	u32 stints;       /* stints on a CPU the record covers (>= 1) */
 	u32 _pad;
+};
+
+enum lxprof_on_cpu_flag {
+	LXPROF_ON_CPU_NO_SWITCH_IN = 1, /* the switch-in was not seen: start_ns from the scheduler's stint */
+	LXPROF_ON_CPU_FIRST = 2,        /* first record of the thread: cpu_ns is its current stint */
+	LXPROF_ON_CPU_DEAD = 4,         /* the thread's last switch-out (it exited) */
 };
 
 /* A task was created. For a new thread, child_pid == parent_pid. */
@@ -90,13 +115,24 @@ struct lxprof_comm {
 	char comm[LXPROF_TASK_COMM_LEN];
 };
 
-/* A user-mode page fault (exceptions/page_fault_user). */
-struct lxprof_page_fault {
+/*
+ * User-mode page faults of one thread (exceptions/page_fault_user), counted in
+ * the kernel: one record per thread per LXPROF_FAULT_BUCKET_NS of faulting,
+ * and at each switch-out of a thread that faulted, instead of one per fault.
+ * header.ts_ns is the last fault's time; every fault counted lies in
+ * [first_ns, header.ts_ns]. Kinds from the fault's error code.
+ */
+struct lxprof_faults {
 	struct lxprof_event_header header;
-	u64 address;
-	u64 ip;
-	u64 error_code;
+	u64 first_ns; /* time of the first fault counted */
+	u32 count;    /* faults counted */
+	u32 write;    /* of which on a write access */
+	u32 exec;     /* of which on an instruction fetch */
+	u32 present;  /* of which on a present page (protection faults: COW, ...) */
 };
+
+/* A thread's faults are sent at least this often while it faults. */
+#define LXPROF_FAULT_BUCKET_NS (1000 * 1000)
 
 /* RSS counters of mm member types (kmem/rss_stat), for the current process. */
 enum lxprof_rss_member {
@@ -132,11 +168,37 @@ struct lxprof_alloc {
 	u64 address; /* see enum lxprof_alloc_op */
 };
 
-/* Reserved: a cpu-clock sample with stack ids into the `stacks` map. */
+/* A cpu-clock sample as stack ids. The kernel sends LXPROF_EVENT_STACK_COPY;
+ * the recorder unwinds it and logs this (ids of stacks it logs beside). */
 struct lxprof_sample {
 	struct lxprof_event_header header;
 	s32 user_stack_id;   /* < 0: none */
 	s32 kernel_stack_id; /* < 0: none */
+};
+
+/* Kernel return addresses kept per sample (PERF_MAX_STACK_DEPTH). */
+#define LXPROF_KERNEL_STACK_MAX 127
+/* Most bytes of user stack a sample can carry (--stack-bytes). */
+#define LXPROF_STACK_BYTES_MAX (256 * 1024)
+
+/*
+ * A cpu-clock sample for unwinding in user space: the thread's user registers
+ * (from its saved user pt_regs, also when the sample hit kernel mode) and,
+ * after this fixed part, `kernel_depth` u64 kernel addresses (leaf first;
+ * 0 when the sample hit user mode) then `stack_len` bytes of user stack
+ * copied from `sp` upwards. The record is exactly
+ * sizeof(struct lxprof_stack_copy) + 8 * kernel_depth + stack_len bytes.
+ */
+struct lxprof_stack_copy {
+	struct lxprof_event_header header;
+	u64 ip; /* user instruction pointer */
+	u64 sp; /* user stack pointer: address of the first stack byte */
+	u64 bp; /* user frame pointer */
+	u64 stack_top; /* where the stack ends above sp (its VMA's end, or the argument
+			* strings on the main thread); 0: unknown. sp + stack_len == stack_top:
+			* the whole stack was copied */
+	u32 kernel_depth; /* kernel addresses following */
+	u32 stack_len;    /* user stack bytes following them */
 };
 
 /* RSS records are sent when a counter moved by at least this much since the
@@ -151,12 +213,42 @@ struct lxprof_traced {
 	u64 rss_sent[4]; /* last size_bytes sent per enum lxprof_rss_member (kernel-owned) */
 };
 
+/*
+ * Value of the `threads` map (key: u32 tid): the kernel's per-thread state.
+ * User space reads it when recording stops (threads still on a CPU, faults
+ * not yet sent) and seeds it for threads that existed before the recording.
+ */
+struct lxprof_thread {
+	u64 start_ns;       /* switched in at; 0: not on a CPU (or the switch-in was not seen) */
+	u64 cpu_seen_ns;    /* se.sum_exec_runtime when CPU time was last accounted */
+	u64 batch_first_ns; /* stints not yet sent: the first one's start */
+	u64 batch_last_ns;  /* and the last one's end */
+	u64 batch_cpu_ns;   /* and their CPU (up to cpu_seen_ns) */
+	u32 batch_stints;   /* stints not yet sent (0: none) */
+	u32 batch_flags;    /* their enum lxprof_on_cpu_flag */
+	u32 batch_state;    /* the last one's prev_state */
+	u32 pid;            /* its process (tgid) */
+	u64 fault_first_ns; /* faults not yet sent: first one's time */
+	u64 fault_last_ns;  /* and last one's time */
+	u32 faults;         /* faults not yet sent */
+	u32 faults_write;
+	u32 faults_exec;
+	u32 faults_present;
+	u32 on_cpu_unseen;  /* kernel-owned: 1 when first seen on a CPU (its switch-in was before) */
+	u32 _pad;
+	u64 task; /* kernel-owned: the task_struct it belongs to (a reused tid is another
+		   * thread); 0 when seeded by user space (taken by the thread's next event) */
+};
+
 /* Values of the per-CPU `counters` array (key: enum lxprof_counter). */
 enum lxprof_counter {
 	LXPROF_COUNTER_LOST = 0,       /* records dropped: ring buffer full */
 	LXPROF_COUNTER_EVENTS = 1,     /* records written */
-	LXPROF_COUNTER_MAP_FULL = 2,   /* a child or a switch-in not tracked: `traced`/`oncpu_start` full */
-	LXPROF_COUNTER_MAX = 3,
+	LXPROF_COUNTER_MAP_FULL = 2,   /* a child or a thread not tracked: `traced`/`threads` full */
+	LXPROF_COUNTER_NO_SWITCH_IN = 3, /* a thread seen before switched out with no switch-in seen */
+	LXPROF_COUNTER_CPU_CARRIED = 4,  /* ON_CPU records carrying CPU of stints whose records were missed */
+	LXPROF_COUNTER_MAP_BUSY = 5,     /* a `threads` update refused (-EBUSY/-EDEADLK): not full */
+	LXPROF_COUNTER_MAX = 6,
 };
 
 #endif /* LXPROF_H */

@@ -15,6 +15,7 @@
 #include "lxprof.h"
 
 #define E2BIG 7
+#define ENOMEM 12
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -84,5 +85,66 @@ static __always_inline void lxprof_submit(void *rec)
 
 #define LXPROF_RESERVE(type, kind, pid, tid, ts) \
 	((struct type *)lxprof_reserve(sizeof(struct type), kind, pid, tid, ts))
+
+/*
+ * Per-thread state of traced threads (key: tid), shared by the sched and
+ * faults families; see struct lxprof_thread. An entry lives from the
+ * thread's first sighting to its last switch-out.
+ */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, struct lxprof_thread);
+} threads SEC(".maps");
+
+/* SCHED_NORMAL, SCHED_BATCH, SCHED_IDLE: the classes that keep prev_sum_exec_runtime. */
+static __always_inline bool lxprof_fair_policy(unsigned int policy)
+{
+	return policy == 0 || policy == 3 || policy == 5;
+}
+
+/* The entry of `task` (tid `tid`), or NULL when there is none for this task. */
+static __always_inline struct lxprof_thread *lxprof_thread_of(struct task_struct *task, u32 tid)
+{
+	struct lxprof_thread *e = bpf_map_lookup_elem(&threads, &tid);
+	if (!e)
+		return NULL;
+	if (!e->task)
+		e->task = (u64)task; /* seeded by user space for a thread alive before tracing */
+	else if (e->task != (u64)task)
+		return NULL;
+	return e;
+}
+
+/*
+ * A new entry for `task`, first seen now. Its CPU is counted from here on:
+ * for a task on a CPU (`running`), from the start of its current stint
+ * (se.prev_sum_exec_runtime, fair class), else from its total so far.
+ */
+static __always_inline struct lxprof_thread *
+lxprof_thread_new(struct task_struct *task, u32 tid, bool running, u64 start_ns)
+{
+	struct lxprof_thread e = {};
+	u64 sum = task->se.sum_exec_runtime;
+	e.task = (u64)task;
+	e.pid = task->tgid;
+	e.on_cpu_unseen = running;
+	e.start_ns = start_ns;
+	e.cpu_seen_ns = sum;
+	if (running && lxprof_fair_policy(task->policy)) {
+		u64 prev = task->se.prev_sum_exec_runtime;
+		if (prev <= sum)
+			e.cpu_seen_ns = prev;
+	}
+	long err = bpf_map_update_elem(&threads, &tid, &e, BPF_ANY);
+	if (err) {
+		lxprof_count(err == -E2BIG || err == -ENOMEM ? LXPROF_COUNTER_MAP_FULL
+							     : LXPROF_COUNTER_MAP_BUSY);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
 
 #endif

@@ -41,6 +41,16 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	u32 pid = p->tgid;
 	if (!lxprof_traced_pid(pid))
 		return 0;
+	/* A non-leader thread exec'd and took the leader's tid: its state moves along. */
+	u32 old_tid = old_pid, tid = p->pid;
+	if (old_tid != tid) {
+		struct lxprof_thread *e = lxprof_thread_of(p, old_tid);
+		if (e) {
+			struct lxprof_thread moved = *e;
+			bpf_map_delete_elem(&threads, &old_tid);
+			bpf_map_update_elem(&threads, &tid, &moved, BPF_ANY);
+		}
+	}
 	struct lxprof_exec *r = LXPROF_RESERVE(lxprof_exec, LXPROF_EVENT_EXEC, pid, p->pid,
 					       bpf_ktime_get_ns());
 	if (!r)

@@ -4,13 +4,23 @@
  *
  * User space opens a software cpu-clock perf event on every online CPU (all
  * pids, at the requested frequency) and attaches `sample_cpu` to each. For a
- * traced process it stores the user and kernel stacks (frame pointers) in
- * `stacks` and sends one SAMPLE record with their ids.
+ * traced thread it sends one STACK_COPY record (ebpf/lxprof.h): the user
+ * registers, the kernel stack (bpf_get_stack: streamed, so no stack map can
+ * fill up) and a copy of the top of the user stack, which user space unwinds
+ * with the unwind tables (.eh_frame/.debug_frame) of the mapped objects, and
+ * frame pointers where there are none (JIT code).
  *
- * No BPF_F_REUSE_STACKID: a stack id, once given, keeps its stack for the
- * whole recording (user space reads `stacks` at the end), and a hash collision
- * with a different stack fails with -EEXIST instead of overwriting. Failures
- * are counted in `stack_errors` rather than dropped silently.
+ * The user registers are the thread's saved user pt_regs (bpf_task_pt_regs),
+ * which are the interrupted user state whether the sample hit user mode or a
+ * syscall/fault in the kernel. The copy is at most `lxprof_stack_bytes` and
+ * stops at the end of the stack's VMA (bpf_find_vma), or on the main thread
+ * where the argument/environment strings start (mm->arg_start), so the
+ * outermost frames (main, start_thread) are not lost to a read crossing the
+ * top of the stack, nor the copy spent on strings.
+ *
+ * The record is built in a per-CPU scratch buffer (`stack_scratch`, one entry
+ * per CPU: too large for a per-CPU array) and copied into the ring with
+ * bpf_ringbuf_output, which takes a variable length.
  */
 #ifndef LXPROF_SAMPLES_BPF_H
 #define LXPROF_SAMPLES_BPF_H
@@ -18,21 +28,37 @@
 #include "maps.bpf.h"
 
 #define LXPROF_EFAULT 14
-#define LXPROF_EEXIST 17
 
-/* Stack id -> up to 127 return addresses (PERF_MAX_STACK_DEPTH). */
+/* Bytes of user stack copied per sample; set by user space before loading. */
+volatile const u32 lxprof_stack_bytes = 131072;
+
+struct lxprof_stack_scratch {
+	struct lxprof_stack_copy rec;
+	u8 data[LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX + 4096];
+};
+
+/* One page of zeros: what an unreadable stack page is copied as. */
 struct {
-	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
-	__uint(max_entries, 16384);
-	__uint(key_size, sizeof(u32));
-	__uint(value_size, 127 * sizeof(u64));
-} stacks SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u8[4096]);
+} stack_zeros SEC(".maps");
+
+/* CPU id -> the record being built. max_entries set by user space (CPUs). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct lxprof_stack_scratch);
+} stack_scratch SEC(".maps");
 
 /*
- * Per-CPU failure counts of bpf_get_stackid: 0 = user stack failed,
- * 1 = kernel stack failed (other than "no kernel stack": a sample taken in
- * user mode), 2 = a stack collided with a different one (-EEXIST, counted
- * also in 0 or 1), 3 = samples of traced threads taken.
+ * Per-CPU counts: 0 = user stack not copied (unreadable), 1 = kernel stack
+ * failed (other than "no kernel stack": a sample taken in user mode),
+ * 2 = user stack copied with a hole (a page not present, copied as zeros) or
+ * shortened (no stack end found: halved until readable), 3 = samples of traced
+ * threads taken.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -48,6 +74,39 @@ static __always_inline void lxprof_stack_error(u32 which)
 		__sync_fetch_and_add(v, 1);
 }
 
+struct lxprof_vma_end {
+	u64 start;
+	u64 end;
+};
+
+static long lxprof_stack_vma_end(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct lxprof_vma_end *c = data;
+	c->start = vma->vm_start;
+	c->end = vma->vm_end;
+	return 0;
+}
+
+/* Where the stack holding `sp` ends: the end of its VMA, followed across VMAs that
+ * continue it (a stack VMA split by mprotect/madvise), up to `want` bytes; 0 when
+ * no VMA holds `sp` (or the lookup was busy). */
+static __always_inline u64 lxprof_stack_end(struct task_struct *task, u64 sp, u64 want)
+{
+	u64 end = 0;
+	for (int i = 0; i < 4; i++) {
+		struct lxprof_vma_end v = { .start = 0, .end = 0 };
+		u64 at = i == 0 ? sp : end;
+		if (bpf_find_vma(task, at, lxprof_stack_vma_end, &v, 0) != 0)
+			break;
+		if (i > 0 && v.start != end)
+			break;
+		end = v.end;
+		if (end - sp >= want)
+			break;
+	}
+	return end;
+}
+
 SEC("perf_event")
 int sample_cpu(struct bpf_perf_event_data *ctx)
 {
@@ -57,25 +116,103 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	if (tid == 0 || !lxprof_traced_pid(pid))
 		return 0;
 	lxprof_stack_error(3);
-	long user = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
-	long kernel = bpf_get_stackid(ctx, &stacks, 0);
-	if (user < 0) {
-		lxprof_stack_error(0);
-		if (user == -LXPROF_EEXIST)
-			lxprof_stack_error(2);
-	}
-	if (kernel < 0 && kernel != -LXPROF_EFAULT) {
-		lxprof_stack_error(1);
-		if (kernel == -LXPROF_EEXIST)
-			lxprof_stack_error(2);
-	}
-	struct lxprof_sample *r = LXPROF_RESERVE(lxprof_sample, LXPROF_EVENT_SAMPLE, pid, tid,
-						 bpf_ktime_get_ns());
-	if (!r)
+	u32 cpu = bpf_get_smp_processor_id();
+	struct lxprof_stack_scratch *b = bpf_map_lookup_elem(&stack_scratch, &cpu);
+	if (!b)
 		return 0;
-	r->user_stack_id = user < 0 ? -1 : (s32)user;
-	r->kernel_stack_id = kernel < 0 ? -1 : (s32)kernel;
-	lxprof_submit(r);
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	u64 ip = BPF_CORE_READ(regs, ip);
+	u64 sp = BPF_CORE_READ(regs, sp);
+	u64 bp = BPF_CORE_READ(regs, bp);
+
+	long k = bpf_get_stack(ctx, b->data, LXPROF_KERNEL_STACK_MAX * 8, 0);
+	if (k < 0) {
+		if (k != -LXPROF_EFAULT)
+			lxprof_stack_error(1);
+		k = 0;
+	}
+	u64 kbytes = (u64)k & ~7ULL;
+	if (kbytes > LXPROF_KERNEL_STACK_MAX * 8)
+		kbytes = LXPROF_KERNEL_STACK_MAX * 8;
+
+	u64 want = lxprof_stack_bytes;
+	u64 top = lxprof_stack_end(task, sp, want);
+	bool bounded = top > sp;
+	/* On the main thread the top of the stack holds the argument and
+	 * environment strings, above every frame: stop where they start. */
+	u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
+	if (bounded && sp < arg_start && arg_start < top)
+		top = arg_start;
+	if (bounded && top - sp < want)
+		want = top - sp;
+	if (want > LXPROF_STACK_BYTES_MAX)
+		want = LXPROF_STACK_BYTES_MAX;
+	u64 got = 0;
+	asm volatile("" : "+r"(kbytes));
+	if (kbytes > LXPROF_KERNEL_STACK_MAX * 8)
+		return 0;
+	if (want >= 8 && bpf_probe_read_user(b->data + kbytes, want, (void *)sp) == 0) {
+		got = want;
+	} else if (bounded && want >= 8) {
+		/* A page in between is not present (a large local buffer never
+		 * touched): copy page by page, an unreadable page as zeros. */
+		u32 zkey = 0;
+		const u8 *zeros = bpf_map_lookup_elem(&stack_zeros, &zkey);
+		bool hole = false;
+		for (int i = 0; i < LXPROF_STACK_BYTES_MAX / 4096 + 1 && zeros; i++) {
+			if (got >= want)
+				break;
+			u64 len = 4096 - ((sp + got) & 4095);
+			if (len > want - got)
+				len = want - got;
+			u64 off = kbytes + got;
+			if (off > LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX || len > 4096)
+				break;
+			if (bpf_probe_read_user(b->data + off, len, (void *)(sp + got)) != 0) {
+				bpf_probe_read_kernel(b->data + off, len, zeros);
+				hole = true;
+			}
+			got += len;
+		}
+		if (hole)
+			lxprof_stack_error(2);
+	} else {
+		/* No stack end known: halve until readable. */
+		lxprof_stack_error(2);
+		for (int i = 0; i < 6 && want >= 8; i++) {
+			if (bpf_probe_read_user(b->data + kbytes, want, (void *)sp) == 0) {
+				got = want;
+				break;
+			}
+			want >>= 1;
+		}
+	}
+	if (got == 0 && want >= 8)
+		lxprof_stack_error(0);
+
+	b->rec.header.kind = LXPROF_EVENT_STACK_COPY;
+	b->rec.header.cpu = cpu;
+	b->rec.header.ts_ns = bpf_ktime_get_ns();
+	b->rec.header.pid = pid;
+	b->rec.header.tid = tid;
+	b->rec.ip = ip;
+	b->rec.sp = sp;
+	b->rec.bp = bp;
+	b->rec.stack_top = bounded ? top : 0;
+	b->rec.kernel_depth = kbytes / 8;
+	b->rec.stack_len = got;
+	u64 size = sizeof(b->rec) + kbytes + got;
+	if (size > sizeof(*b))
+		return 0;
+	u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	u64 ring = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	if (bpf_ringbuf_output(&events, b, size,
+			       avail >= ring / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP)) {
+		lxprof_count(LXPROF_COUNTER_LOST);
+		return 0;
+	}
+	lxprof_count(LXPROF_COUNTER_EVENTS);
 	return 0;
 }
 

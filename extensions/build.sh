@@ -8,12 +8,14 @@
 # Presets: rust-blank, rust-event-collector (Rust release binaries), csharp-blank,
 # csharp-event-collector (mcs + Mono JIT), csharp-aot-event-collector (mono --aot=full over the
 # whole assembly closure, run with --full-aot), node-event-collector (Node 20 + @aws-sdk/client-s3,
-# npm ci from package-lock.json). Also creates the local S3 server's venv (scripts/local-s3.sh).
+# npm ci from package-lock.json), dotnet-blank, dotnet-event-collector (the same C# on .NET
+# CoreCLR 3.1, `dotnet exec`) and the function header-counter-dotnet (C# on CoreCLR). Also creates
+# the local S3 server's venv (scripts/local-s3.sh).
 # Test fixtures usable as presets: sleepy (sleeps SLEEPY_MS after each INVOKE) and sleepy-spin
 # (spins until it used SLEEPY_MS of CPU time instead), from extensions/fixtures.
 #
 # Idempotent: each step skips work already done, so a second run takes about a second.
-#   extensions/build.sh [STEP...]    steps: rust fixtures csharp aot node s3 (default: all)
+#   extensions/build.sh [STEP...]    steps: rust fixtures csharp aot node s3 dotnet (default: all)
 # Environment: CARGO_TARGET_DIR (default <repo>/target), LXPROF_EXT_BUILD (default
 # extensions/build), LXPROF_CARGO_PROFILE (default release).
 set -euo pipefail
@@ -106,11 +108,16 @@ compile_cs() {
   fi
 }
 
-step_csharp() {
+# The extensions' assemblies, shared by the Mono and .NET presets.
+compile_extensions_cs() {
   need mcs "install mono-mcs"
-  need mono "install mono-runtime"
   compile_cs "$OBJ/csharp/Blank.exe" "$CS/ExtensionApi.cs" "$CS/Blank.cs"
   compile_cs "$OBJ/csharp/EventCollector.exe" "$CS/ExtensionApi.cs" "$CS/SigV4.cs" "$CS/S3Client.cs" "$CS/EventCollector.cs"
+}
+
+step_csharp() {
+  need mono "install mono-runtime"
+  compile_extensions_cs
   compile_cs "$OBJ/csharp/SigV4Test.exe" "$CS/SigV4.cs" "$CS/S3Client.cs" "$CS/SigV4Test.cs"
   compile_cs "$OBJ/csharp/Closure.exe" "$CS/Closure.cs"
 
@@ -177,14 +184,134 @@ step_s3() {
   "$ROOT/scripts/local-s3.sh" install
 }
 
+# .NET: the only .NET runtime our registries offer is .NET Core 3.1.23 inside the PyPI wheel
+# dotnetcore2 (dotnetcore2/bin: the `dotnet` host + shared/Microsoft.NETCore.App/3.1.23; no
+# SDK, so mcs compiles). Its crypto needs libssl 1.1, which bookworm lacks: Debian bullseye's
+# libssl1.1 is fetched with apt-get against a private sources list and private state dirs
+# (the system's apt configuration is not touched) and kept in the runtime's lib/, which the
+# launchers put on LD_LIBRARY_PATH. Cached in $OUT/dotnet; each layer gets a hard-linked copy.
+DOTNET_WHEEL="dotnetcore2==3.1.23"
+DOTNET_WHEEL_SHA256=5f076ddc39da0c685e7de20ecb91ee81185928918ec86fbeb3bffc55dd867ab5
+DOTNET="$OUT/dotnet"
+
+install_dotnet() {
+  local spec="$DOTNET_WHEEL libssl1.1(bullseye)"
+  if [ -x "$DOTNET/dotnet" ] && [ -f "$DOTNET/lib/libssl.so.1.1" ] \
+    && [ "$(cat "$DOTNET/.lxprof-spec" 2>/dev/null)" = "$spec" ]; then
+    return 0
+  fi
+  need python3 "install python3"
+  need apt-get "a Debian system is needed for libssl1.1"
+  need dpkg-deb "a Debian system is needed for libssl1.1"
+  local work="$OBJ/dotnet"
+  rm -rf "$DOTNET" "$work/x" "$work/ssl"
+  mkdir -p "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
+  "$ROOT/scripts/local-s3.sh" install # the venv's pip downloads the wheel
+  local pip="${LXPROF_VENV:-$ROOT/.venv}/bin/pip"
+  local wheel
+  wheel="$(ls "$work"/dotnetcore2-3.1.23-*.whl 2>/dev/null | head -n1 || true)"
+  if [ -z "$wheel" ]; then
+    log "pip download $DOTNET_WHEEL (.NET Core 3.1 runtime)"
+    "$pip" download -q --disable-pip-version-check --no-deps --only-binary=:all: \
+      --platform manylinux1_x86_64 -d "$work" "$DOTNET_WHEEL" \
+      || die "pip download $DOTNET_WHEEL failed (PyPI unreachable?)"
+    wheel="$(ls "$work"/dotnetcore2-3.1.23-*.whl | head -n1)"
+  fi
+  echo "$DOTNET_WHEEL_SHA256  $wheel" | sha256sum -c --quiet - \
+    || { rm -f "$wheel"; die "$wheel: unexpected sha256 (removed; re-run)"; }
+  python3 -m zipfile -e "$wheel" "$work/x"
+
+  log "apt-get download libssl1.1 (Debian bullseye, private apt state in $work/apt)"
+  cat >"$work/apt/sources.list" <<EOF
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main
+deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bullseye-security main
+EOF
+  local apt_opts=(-o "Dir::Etc::SourceList=$work/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+    -o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache=$work/apt/cache"
+    -o APT::Sandbox::User=root -o Debug::NoLocking=1)
+  apt-get -qq "${apt_opts[@]}" update >&2 || die "apt-get update of the bullseye sources failed"
+  rm -f "$work"/libssl1.1_*.deb
+  (cd "$work" && apt-get -qq "${apt_opts[@]}" download libssl1.1 >&2) \
+    || die "apt-get download libssl1.1 (bullseye) failed"
+  dpkg-deb -x "$work"/libssl1.1_*.deb "$work/ssl"
+
+  mkdir -p "$DOTNET/lib"
+  cp -a "$work/x/dotnetcore2/bin/." "$DOTNET/"
+  chmod 755 "$DOTNET/dotnet"
+  cp -a "$work/ssl/usr/lib/x86_64-linux-gnu/libssl.so.1.1" \
+    "$work/ssl/usr/lib/x86_64-linux-gnu/libcrypto.so.1.1" "$DOTNET/lib/"
+  chmod -R a+rX "$DOTNET"
+  echo "$spec" >"$DOTNET/.lxprof-spec"
+  rm -rf "$work/x" "$work/ssl"
+  log "installed .NET $(ls "$DOTNET/shared/Microsoft.NETCore.App") and libssl1.1 in $DOTNET ($(du -sh "$DOTNET" | cut -f1))"
+}
+
+# The runtimeconfig `dotnet exec` needs for an mcs-built exe (netcoreapp3.1, invariant culture:
+# no ICU in the layer).
+runtimeconfig() {
+  local tmp
+  tmp="$(mktemp)"
+  echo '{"runtimeOptions":{"tfm":"netcoreapp3.1","framework":{"name":"Microsoft.NETCore.App","version":"3.1.0"},"configProperties":{"System.Globalization.Invariant":true}}}' >"$tmp"
+  put "$tmp" "$1" 644
+  rm -f "$tmp"
+}
+
+# A private hard-linked copy of the cached runtime at $1 (same files, no extra disk).
+link_dotnet() {
+  local dst="$1"
+  if ! [ "$dst/dotnet" -ef "$DOTNET/dotnet" ] \
+    || [ "$(cat "$dst/.lxprof-spec" 2>/dev/null)" != "$(cat "$DOTNET/.lxprof-spec")" ]; then
+    rm -rf "$dst"
+    mkdir -p "$(dirname "$dst")"
+    cp -al "$DOTNET" "$dst" 2>/dev/null || cp -a "$DOTNET" "$dst"
+  fi
+}
+
+# How every .NET launcher starts an exe with the runtime at $rt (a shell variable it sets).
+DOTNET_EXEC='DOTNET_ROOT="$rt" LD_LIBRARY_PATH="$rt/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" DOTNET_CLI_TELEMETRY_OPTOUT=1 exec "$rt/dotnet" exec --runtimeconfig'
+
+step_dotnet() {
+  install_dotnet
+  compile_extensions_cs
+  compile_cs "$OBJ/csharp/HeaderCounter.exe" "$CS/HeaderCounter.cs"
+  local name exe
+  for name in dotnet-blank dotnet-event-collector; do
+    exe=Blank
+    [ "$name" = dotnet-event-collector ] && exe=EventCollector
+    local dir="$OUT/layers/$name/$name"
+    put "$OBJ/csharp/$exe.exe" "$dir/$exe.exe" 644
+    runtimeconfig "$dir/$exe.runtimeconfig.json"
+    link_dotnet "$dir/dotnet"
+    launcher "$name" "rt=\"\$here/dotnet\"
+$DOTNET_EXEC \"\$here/$exe.runtimeconfig.json\" \"\$here/$exe.exe\" \"\$name\""
+  done
+  # The function: /var/task/bootstrap starts HeaderCounter.exe with its own runtime copy.
+  local fn="$OUT/functions/header-counter-dotnet"
+  put "$OBJ/csharp/HeaderCounter.exe" "$fn/HeaderCounter.exe" 644
+  runtimeconfig "$fn/HeaderCounter.runtimeconfig.json"
+  link_dotnet "$fn/dotnet"
+  local tmp
+  tmp="$(mktemp)"
+  cat >"$tmp" <<EOF
+#!/bin/sh
+# header-counter-dotnet: the HeaderCounter function in C# on .NET CoreCLR 3.1 (Lambda runs
+# /var/task/bootstrap). Generated by extensions/build.sh.
+here="\$(cd "\$(dirname "\$0")" && pwd)" || exit 1
+rt="\$here/dotnet"
+$DOTNET_EXEC "\$here/HeaderCounter.runtimeconfig.json" "\$here/HeaderCounter.exe"
+EOF
+  put "$tmp" "$fn/bootstrap" 755
+  rm -f "$tmp"
+}
+
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=(rust fixtures csharp aot node s3)
+[ ${#steps[@]} -gt 0 ] || steps=(rust fixtures csharp aot node s3 dotnet)
 mkdir -p "$OUT"
 start=$SECONDS
 for s in "${steps[@]}"; do
   case "$s" in
-    rust | fixtures | csharp | aot | node | s3) "step_$s" ;;
-    *) die "unknown step '$s' (steps: rust fixtures csharp aot node s3)" ;;
+    rust | fixtures | csharp | aot | node | s3 | dotnet) "step_$s" ;;
+    *) die "unknown step '$s' (steps: rust fixtures csharp aot node s3 dotnet)" ;;
   esac
 done
 log "done in $((SECONDS - start)) s: $OUT"

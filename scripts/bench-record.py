@@ -45,10 +45,15 @@ from benchlib import DOC, last_json, pct, write_doc_section  # noqa: E402
 
 TOOL = "bench-record"
 die = functools.partial(benchlib.die, TOOL)
-SECTION = "## lxprof record overhead (issue 2)"
+SECTION = "## lxprof record overhead (issues 2 and 13)"
 MODES = ("bare", "lxprof", "perf")
 LABELS = {"bare": "bare", "lxprof": "lxprof record", "perf": "perf record -F 99 -g",
-          "counters": "perf stat, 4 counters"}
+          "bpftrace": "bpftrace (on-CPU + faults)", "counters": "perf stat, 4 counters"}
+# The peer doing lxprof's core job in bpftrace: per-thread on-CPU time from
+# sched_switch and per-thread page faults, for the command's process.
+BPFTRACE_PROG = ("tracepoint:sched:sched_switch { if (pid == cpid) { "
+                 "@oncpu[tid] = sum(nsecs - @in[tid]); } @in[args->next_pid] = nsecs; } "
+                 "tracepoint:exceptions:page_fault_user /pid == cpid/ { @faults[tid] = count(); }")
 PHASES = (("pingpong_ns", "context switches (ping-pong)"), ("faults_ns", "page faults"),
           ("cpu_ns", "CPU"), ("total_ns", "**total**"))
 
@@ -165,6 +170,12 @@ def parse_args():
     p.add_argument("--no-mixed", action="store_true", help="skip the mixed workload")
     p.add_argument("--no-counters", action="store_true",
                    help="skip the `perf stat` mode (lxprof's four perf-event counters alone)")
+    p.add_argument("--no-bpftrace", action="store_true",
+                   help="skip the bpftrace mode (skipped anyway when bpftrace is missing)")
+    p.add_argument("--startup-rounds", type=int, default=11,
+                   help="rounds of the start-up comparison on /bin/true (0: skip; default 11)")
+    p.add_argument("--capacity-ms", type=int, default=2000,
+                   help="duration of the event-capacity run (yield storm; 0: skip; default 2000)")
     p.add_argument("--no-build", action="store_true", help="do not run cargo build")
     p.add_argument("--write-docs", action="store_true",
                    help=f"replace the section '{SECTION}' of docs/BENCHMARKS.md")
@@ -191,29 +202,33 @@ def build(args, tmp):
     return lxprof, workload, fixedwork
 
 
-def command_for(mode, cmd, lxprof, out_dir):
-    """The command line that runs CMD under MODE, writing into OUT_DIR."""
+def command_for(mode, cmd, lxprof, out_dir, extra=()):
+    """The command line that runs CMD under MODE, writing into OUT_DIR
+    (EXTRA: more lxprof record options)."""
     if mode == "bare":
         return cmd
     if mode == "lxprof":
-        return [lxprof, "record", "-o", out_dir, "--"] + cmd
+        return [lxprof, "record", "-o", out_dir, *extra, "--"] + cmd
     os.makedirs(out_dir, exist_ok=True)
     if mode == "perf":
         return ["perf", "record", "-F", "99", "-g", "-q", "-o",
                 os.path.join(out_dir, "perf.data"), "--"] + cmd
+    if mode == "bpftrace":
+        return ["bpftrace", "-q", "-o", os.path.join(out_dir, "bpftrace.out"), "-e",
+                BPFTRACE_PROG, "-c", " ".join(cmd)]
     # counters: the same four inherited software counters lxprof opens.
     return ["perf", "stat", "-e", "task-clock,minor-faults,major-faults,context-switches",
             "-x", ",", "-o", os.path.join(out_dir, "stat.csv"), "--"] + cmd
 
 
-def run_once(mode, cmd, key, lxprof, tmp, run_id):
+def run_once(mode, cmd, key, lxprof, tmp, run_id, extra=()):
     """Runs CMD under MODE; returns the workload's JSON line plus the outside
     wall time, the CPU time of the whole tree and, for lxprof, its report figures."""
     env = dict(os.environ)
     if mode == "lxprof":
         env["RUST_LOG"] = "info"  # for the "N records written by the kernel" line
     out_dir = os.path.join(tmp, f"run-{run_id}")
-    full = command_for(mode, cmd, lxprof, out_dir)
+    full = command_for(mode, cmd, lxprof, out_dir, extra)
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.monotonic_ns()
         child = subprocess.Popen(full, stdout=out, stderr=err, env=env)
@@ -244,8 +259,10 @@ def run_once(mode, cmd, key, lxprof, tmp, run_id):
         if procs and all(p.get("cpu_ns_sched") is not None for p in procs):
             res["workload_cpu_ns"] = sum(p["cpu_ns_sched"] for p in procs)
         res["lost"] = rep.get("lost_events", 0)
-        m = re.search(r"(\d+) records written by the kernel, (\d+) lost", stderr)
+        m = re.search(r"(\d+) records written by the kernel, (\d+) lost; "
+                      r"lxprof's own CPU while recording: (\d+) ms", stderr)
         res["records"] = int(m.group(1)) if m else None
+        res["recording_cpu_s"] = int(m.group(3)) / 1e3 if m else None
         res["faults"] = rep.get("totals", {}).get("page_faults_minor")
         res["switch_ins"] = sum(t.get("on_cpu_intervals", 0)
                                 for p in rep.get("processes", [])
@@ -254,6 +271,8 @@ def run_once(mode, cmd, key, lxprof, tmp, run_id):
                                for n in os.listdir(out_dir))
     elif mode == "perf":
         res["out_bytes"] = os.path.getsize(os.path.join(out_dir, "perf.data"))
+    elif mode == "bpftrace":
+        res["out_bytes"] = os.path.getsize(os.path.join(out_dir, "bpftrace.out"))
     shutil.rmtree(out_dir, ignore_errors=True)
     return res
 
@@ -287,7 +306,12 @@ def main():
         die("run as root (lxprof loads BPF programs; perf needs access to all events)")
     if not shutil.which("perf"):
         die("perf not found: apt-get install linux-perf")
-    modes = MODES + (() if args.no_counters else ("counters",))
+    use_bpftrace = not args.no_bpftrace and shutil.which("bpftrace")
+    if not use_bpftrace and not args.no_bpftrace:
+        print("bpftrace not found (apt-get install bpftrace): its column is skipped",
+              file=sys.stderr)
+    modes = (MODES + (("bpftrace",) if use_bpftrace else ())
+             + (() if args.no_counters else ("counters",)))
     started = datetime.datetime.now(datetime.timezone.utc)
     t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lxprof-bench-") as tmp:
@@ -313,13 +337,73 @@ def main():
                     results[name][mode].append(run_once(mode, cmd, key, lxprof, tmp, run_id))
             print(f"round {rnd + 1}/{args.rounds} done (order {', '.join(order)})",
                   file=sys.stderr)
+        startup = startup_times(args, lxprof, use_bpftrace, tmp)
+        capacity = capacity_run(args, lxprof, workload, tmp)
         load_after = os.getloadavg()
     elapsed = time.monotonic() - t_start
-    report = render(args, modes, results, load_before, load_after, started, elapsed)
+    report = render(args, modes, results, load_before, load_after, started, elapsed,
+                    startup, capacity)
     print(report["table"])
     if args.write_docs:
         write_doc_section(SECTION, report["doc"])
         print(f"updated {os.path.relpath(DOC, os.getcwd())}", file=sys.stderr)
+
+
+def timed(cmd):
+    """Wall time of CMD in seconds (output discarded); dies if it fails."""
+    t0 = time.monotonic()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        die(f"failed: {' '.join(cmd)}\n{r.stderr[-1000:]}")
+    return time.monotonic() - t0
+
+
+def startup_times(args, lxprof, use_bpftrace, tmp):
+    """Median wall time of each tool around /bin/true, interleaved rounds:
+    {label: (median s, min, max)}; empty with --startup-rounds 0."""
+    if args.startup_rounds < 1:
+        return {}
+    out = os.path.join(tmp, "startup")
+    cmds = {
+        "bare `true`": ["/bin/true"],
+        "`lxprof record -- true`": [lxprof, "record", "-o", out + "-lxprof", "--", "/bin/true"],
+        "`perf record -F 99 -g -- true`": ["perf", "record", "-F", "99", "-g", "-q", "-o",
+                                           out + "-perf.data", "--", "/bin/true"],
+    }
+    if use_bpftrace:
+        cmds["`bpftrace -e 'tracepoint:sched:sched_switch {…}' -c true`"] = [
+            "bpftrace", "-q", "-e", "tracepoint:sched:sched_switch { @[pid] = count(); }",
+            "-c", "/bin/true"]
+    times = {k: [] for k in cmds}
+    for rnd in range(args.startup_rounds):
+        keys = list(cmds)
+        k = rnd % len(keys)
+        for key in keys[k:] + keys[:k]:
+            shutil.rmtree(out + "-lxprof", ignore_errors=True)
+            times[key].append(timed(cmds[key]))
+    print(f"start-up: {args.startup_rounds} rounds done", file=sys.stderr)
+    return {k: spread(v)[:3] for k, v in times.items()}
+
+
+def capacity_run(args, lxprof, workload, tmp):
+    """lxprof recording a sched_yield storm (the densest stream of kernel
+    records): records per second, lost, lxprof's own CPU per million records.
+    None with --capacity-ms 0."""
+    if args.capacity_ms < 1:
+        return None
+    threads = 2 * (os.cpu_count() or 2)
+    cmd = [workload, "yield", "--threads", str(threads), "--ms", str(args.capacity_ms)]
+    # One record per context switch (no on-CPU window): the recorder's raw capacity.
+    res = run_once("lxprof", cmd, "yields", lxprof, tmp, "capacity",
+                   extra=["--oncpu-window-us", "0"])
+    tool_cpu_s = (res["tree_cpu_ns"] - (res["workload_cpu_ns"] or 0)) / 1e9
+    recs = res["records"] or 0
+    rate = recs / (args.capacity_ms / 1e3)
+    rec_cpu = res.get("recording_cpu_s")
+    return {"threads": threads, "records": recs, "rate": rate, "lost": res["lost"],
+            "tool_cpu_s": tool_cpu_s, "recording_cpu_s": rec_cpu,
+            "cpu_per_million": tool_cpu_s / (recs / 1e6) if recs else None,
+            "recording_cpu_per_million": rec_cpu / (recs / 1e6) if recs and rec_cpu else None}
 
 
 def paired(runs, mode, key, invert=False):
@@ -334,7 +418,8 @@ def ratio_cell(runs, mode, key, invert=False):
     return (med, lo, hi), f"{pct(med)} [{pct(lo)} … {pct(hi)}]"
 
 
-def render(args, modes, results, load_before, load_after, started, elapsed):
+def render(args, modes, results, load_before, load_after, started, elapsed,
+           startup, capacity):
     tools = [m for m in modes if m != "bare"]
     lines = []
     fx = results["fixed"]
@@ -421,7 +506,29 @@ def render(args, modes, results, load_before, load_after, started, elapsed):
         lines.append("lxprof per run (median): "
                      + (f"{statistics.median(mrecs):.0f} kernel records; " if mrecs else "")
                      + f"lost events max {max(mlost)} (total {sum(mlost)})")
-    # Verdict against the issue's target.
+    if startup:
+        lines.append("")
+        lines.append(f"Start-up: wall time around `/bin/true`, {args.startup_rounds} interleaved "
+                     "rounds, seconds, median [min–max]:")
+        lines.append("")
+        lines.append("| command | wall time, s |")
+        lines.append("|---|---|")
+        for label, (med, lo, hi) in startup.items():
+            lines.append(f"| {label} | {med:.3f} [{lo:.3f}–{hi:.3f}] |")
+    if capacity:
+        c = capacity
+        lines.append("")
+        lines.append(f"Event capacity: `lxprof record --oncpu-window-us 0 -- workload yield --threads {c['threads']}"
+                     f" --ms {args.capacity_ms}` (sched_yield storm): {c['records']} kernel "
+                     f"records, {c['rate'] / 1e6:.2f} M records/s, {c['lost']} lost; lxprof's "
+                     f"own process {c['tool_cpu_s']:.2f} CPU-s in all"
+                     + (f" = {c['cpu_per_million']:.2f} CPU-s per million records"
+                        if c["cpu_per_million"] is not None else "")
+                     + (f", of which {c['recording_cpu_s']:.2f} CPU-s while recording = "
+                        f"{c['recording_cpu_per_million']:.2f} per million (the rest builds the "
+                        "outputs after the command exited)"
+                        if c["recording_cpu_per_million"] is not None else ""))
+    # Verdict against the issues' targets.
     lx_med, lx_lo, lx_hi = ratios[("total_ns", "lxprof")]
     pf_med, _, _ = ratios[("total_ns", "perf")]
     bare_total = [r["total_ns"] for r in fx["bare"]]
@@ -433,6 +540,26 @@ def render(args, modes, results, load_before, load_after, started, elapsed):
     lines.append(f"- target 2, lxprof's overhead under 2 % (fixed workload, total): "
                  f"{'met' if lx_med < 1.02 else 'NOT met'} ({pct(lx_med)}, per-round "
                  f"{pct(lx_lo)} … {pct(lx_hi)})")
+    for key, label in PHASES[:3]:
+        med, _, _ = ratios[(key, "lxprof")]
+        pmed, _, _ = ratios[(key, "perf")]
+        lines.append(f"- issue 13, {label}: lxprof {pct(med)} "
+                     f"({'within' if med <= 1.02 else 'NOT within'} 2 % of bare; "
+                     f"{'not above' if med <= max(pmed, 1.0) + 1e-9 else 'ABOVE'} perf's {pct(pmed)})")
+    if startup:
+        lx = next(v for k, v in startup.items() if "lxprof" in k)[0]
+        bt = [v[0] for k, v in startup.items() if "bpftrace" in k]
+        lines.append(f"- issue 13, start-up: `lxprof record -- true` {lx:.3f} s median "
+                     f"({'within' if lx <= 0.3 else 'NOT within'} 0.3 s"
+                     + (f"; {'below' if lx < bt[0] else 'NOT below'} bpftrace's {bt[0]:.3f} s"
+                        if bt else "") + ")")
+    if capacity and capacity["cpu_per_million"] is not None:
+        rpm = capacity["recording_cpu_per_million"]
+        lines.append(f"- issue 13, capacity: {capacity['rate'] / 1e6:.2f} M records/s with "
+                     f"{capacity['lost']} lost (target ≥ 1 M/s, 0 lost), "
+                     f"{capacity['cpu_per_million']:.2f} CPU-s per million in all"
+                     + (f", {rpm:.2f} while recording" if rpm is not None else "")
+                     + " (target ≤ 0.5)")
     lines.append(f"- noise: bare total varies {noise * 100:.1f} % min-to-max, IQR "
                  f"{(bq3 - bq1) / bmed * 100:.1f} %"
                  + (" (larger than the lxprof effect: read it as a bound)"

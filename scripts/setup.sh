@@ -13,7 +13,7 @@ APT_PACKAGES=(
   libmono-system-net-http4.0-cil libmono-system-runtime-serialization4.0-cil
   libmono-system-json4.0-cil
   # Node.js extension, local S3 server's venv, benchmarks' peer
-  nodejs npm python3-venv linux-perf hyperfine
+  nodejs npm python3-venv linux-perf hyperfine bpftrace
   # JVM runtime for symbolization tests (perf maps, frame pointers)
   openjdk-17-jdk-headless
   # the suite's report (suite.html) is checked by a real browser engine, headless
@@ -59,7 +59,8 @@ if [ ! -e /sys/kernel/tracing/events ]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 fi
 
-# Extension builds (C#, AOT, Node) and the local S3 server's venv, if present.
+# Extension builds (C# on Mono and AOT, the .NET runtime and its presets, Node) and the
+# local S3 server's venv, if present.
 if [ -x extensions/build.sh ]; then
   extensions/build.sh
 fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite, setup included: `sudo scripts/test.sh`.
+# The whole test suite, setup included: `scripts/test.sh` as root
+# (or `sudo scripts/test.sh` from another user).
 # Tests that need root and BPF fail (not skip) when CI=true and BPF is missing.
 set -euo pipefail
+source "$(dirname "$0")/as-root.sh"
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # One-off builds (CI) gain nothing from incremental caches: ~1 GiB less disk.

@@ -35,6 +35,8 @@ pub struct EmulatorConfig {
     pub print_reports: bool,
     /// Echo the processes' log lines on stderr.
     pub print_logs: bool,
+    /// Size of `/tmp` in MB (Lambda's ephemeral storage), 512..=10240.
+    pub ephemeral_storage_mb: u32,
 }
 
 impl EmulatorConfig {
@@ -55,6 +57,7 @@ impl EmulatorConfig {
             function_name: "lxprof-function".to_string(),
             print_reports: true,
             print_logs: false,
+            ephemeral_storage_mb: 512,
         }
     }
 
@@ -62,6 +65,9 @@ impl EmulatorConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(128..=10240).contains(&self.memory_mb) {
             return Err(ConfigError::Memory(self.memory_mb));
+        }
+        if !(512..=10240).contains(&self.ephemeral_storage_mb) {
+            return Err(ConfigError::EphemeralStorage(self.ephemeral_storage_mb));
         }
         if self.timeout.is_zero() || self.timeout > Duration::from_secs(900) {
             return Err(ConfigError::Timeout(self.timeout));
@@ -83,6 +89,9 @@ impl EmulatorConfig {
                 return Err(ConfigError::Layer(l.clone()));
             }
         }
+        if let Some(event) = &self.event {
+            check_event(event)?;
+        }
         if self.function_name.is_empty() || self.function_name.len() > 64 {
             return Err(ConfigError::FunctionName(self.function_name.clone()));
         }
@@ -95,12 +104,30 @@ impl EmulatorConfig {
     }
 }
 
+/// Lambda's limit on a synchronous invocation's payload, request and response alike (6 MB).
+pub const MAX_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+
+/// Checks an event payload as Lambda's Invoke API does: JSON
+/// (`InvalidRequestContentException` otherwise) of at most 6 MB
+/// (`RequestEntityTooLargeException`).
+pub fn check_event(event: &[u8]) -> Result<(), ConfigError> {
+    if event.len() > MAX_SYNC_PAYLOAD_BYTES {
+        return Err(ConfigError::EventTooLarge(event.len()));
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(event)
+        .map(|_| ())
+        .map_err(|e| ConfigError::EventNotJson(e.to_string()))
+}
+
 /// An invalid [`EmulatorConfig`].
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Memory out of Lambda's range.
     #[error("memory {0} MB is outside Lambda's range 128..=10240 MB")]
     Memory(u32),
+    /// Ephemeral storage out of range.
+    #[error("ephemeral storage {0} MB is outside Lambda's range 512..=10240 MB")]
+    EphemeralStorage(u32),
     /// Timeout out of range.
     #[error("timeout {0:?} must be between 1 ms and 900 s")]
     Timeout(Duration),
@@ -118,6 +145,16 @@ pub enum ConfigError {
     /// A layer is not a directory.
     #[error("layer {0} is not a directory")]
     Layer(PathBuf),
+    /// The event is not JSON.
+    #[error(
+        "the event is not JSON ({0}): Lambda rejects such a payload (InvalidRequestContentException)"
+    )]
+    EventNotJson(String),
+    /// The event is over Lambda's 6 MB.
+    #[error(
+        "the event is {0} bytes, over Lambda's 6 MB (6291456 bytes) for a synchronous invocation (RequestEntityTooLargeException)"
+    )]
+    EventTooLarge(usize),
     /// Bad function name.
     #[error("function name {0:?} must be 1-64 characters")]
     FunctionName(String),
@@ -135,5 +172,22 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::Memory(64))));
         c.memory_mb = 1769;
         assert_eq!(c.cpu_limit(), Some(1.0));
+    }
+
+    #[test]
+    fn events_must_be_json_within_six_mb() {
+        assert!(check_event(br#"{"a": [1, "x"]}"#).is_ok());
+        assert!(check_event(b"\"just a string\"").is_ok());
+        for bad in [&b"not json"[..], b"{\"a\": ", b""] {
+            assert!(
+                matches!(check_event(bad), Err(ConfigError::EventNotJson(_))),
+                "{bad:?}"
+            );
+        }
+        let big = format!("\"{}\"", "x".repeat(MAX_SYNC_PAYLOAD_BYTES));
+        assert!(matches!(
+            check_event(big.as_bytes()),
+            Err(ConfigError::EventTooLarge(_))
+        ));
     }
 }

@@ -56,6 +56,8 @@ struct InitDone {
 struct InitFail {
     status: Status,
     error_type: String,
+    /// What went wrong, in words.
+    message: Option<String>,
     start_ns: u64,
     end_ns: u64,
     cpu_ns: Option<u64>,
@@ -118,9 +120,15 @@ async fn spawn_proc(
     let is_fn = role == Role::Function;
     live.waiters.push(tokio::spawn(async move {
         let st = child.wait().await;
+        let who = match &role {
+            Role::Function => "Runtime".to_string(),
+            Role::Extension(n) => format!("Extension {n}"),
+        };
+        // Lambda's words: "Runtime exited with error: signal: killed".
         let what = match st {
-            Ok(s) => format!("{role} exited: {s}"),
-            Err(e) => format!("{role}: wait failed: {e}"),
+            Ok(s) if s.success() => format!("{who} exited without providing a reason"),
+            Ok(s) => format!("{who} exited with error: {s}"),
+            Err(e) => format!("{who}: wait failed: {e}"),
         };
         sh.update(|s| s.exited.push((is_fn, what)));
     }));
@@ -187,6 +195,7 @@ impl Environment {
             layers: cfg.layers.clone(),
             extra_extensions: cfg.extensions.clone(),
             run_as: None,
+            tmp_mb: Some(cfg.ephemeral_storage_mb),
         };
         let sandbox = Arc::new(
             tokio::task::spawn_blocking(move || Sandbox::create(spec))
@@ -216,6 +225,12 @@ impl Environment {
             let _ = axum::serve(listener, app).await;
         });
         let exts = sandbox.extension_paths();
+        shared.update(|s| {
+            s.core.external = exts
+                .iter()
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+        });
         *self.memory.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&sandbox));
         let sb = Arc::clone(&sandbox);
         let live = self.live.insert(Live {
@@ -240,9 +255,10 @@ impl Environment {
         let deadline = tokio::time::Instant::now() + INIT_LIMIT;
         let renv = runtime_env(&cfg, &addr.to_string());
         let xenv = extension_env(&renv);
-        let fail = |status, t: &str| InitFail {
+        let fail = |status, t: &str, message: Option<String>| InitFail {
             status,
             error_type: t.to_string(),
+            message,
             start_ns: start,
             end_ns: monotonic_ns(),
             cpu_ns: cpu_since(&sb, cpu0),
@@ -260,21 +276,40 @@ impl Environment {
             };
             if let Err(e) = spawn_proc(live, &self.notes_tx, Role::Extension(n), cmd).await {
                 eprintln!("lxprof: environment {}: {e}", self.index);
-                return Ok(Err(fail(Status::Failure, "Extension.LaunchError")));
+                let message = Some(e.to_string());
+                return Ok(Err(fail(Status::Failure, "Extension.LaunchError", message)));
             }
         }
         let n = exts.len();
+        // Why init failed, in words: who exited how, or what was posted.
+        let why = |s: &crate::api::State| {
+            s.exited
+                .first()
+                .map(|(_, w)| w.clone())
+                .or_else(|| s.core.init_error.clone())
+        };
         let registered = tokio::time::timeout_at(
             deadline,
             shared.wait_for(|s| match init_failure(&s.core, &s.exited) {
-                Some(f) => Some(Err(f)),
-                None => (s.core.extensions.len() >= n).then_some(Ok(())),
+                Some(f) => Some(Err((f, why(s)))),
+                None => s.core.unregistered().is_empty().then_some(Ok(())),
             }),
         )
         .await;
         match registered {
-            Err(_) => return Ok(Err(fail(Status::Timeout, "Sandbox.InitTimeout"))),
-            Ok(Err((st, t))) => return Ok(Err(fail(st, &t))),
+            Err(_) => {
+                let missing = shared.lock().core.unregistered().join(", ");
+                let message = format!(
+                    "extension(s) {missing} did not register within {} s (an extension registers under its file name in /opt/extensions)",
+                    INIT_LIMIT.as_secs()
+                );
+                return Ok(Err(fail(
+                    Status::Timeout,
+                    "Sandbox.InitTimeout",
+                    Some(message),
+                )));
+            }
+            Ok(Err(((st, t), m))) => return Ok(Err(fail(st, &t, m))),
             Ok(Ok(())) => {}
         }
         let registered_ns = if n == 0 { start } else { monotonic_ns() };
@@ -289,20 +324,33 @@ impl Environment {
             Ok(pid) => live.runtime_pid = Some(pid),
             Err(e) => {
                 eprintln!("lxprof: environment {}: {e}", self.index);
-                return Ok(Err(fail(Status::Failure, "Runtime.InvalidEntrypoint")));
+                let message = Some(e.to_string());
+                return Ok(Err(fail(
+                    Status::Failure,
+                    "Runtime.InvalidEntrypoint",
+                    message,
+                )));
             }
         }
         let done = tokio::time::timeout_at(
             deadline,
             shared.wait_for(|s| match init_failure(&s.core, &s.exited) {
-                Some(f) => Some(Err(f)),
+                Some(f) => Some(Err((f, why(s)))),
                 None => (s.all_waiting_ns != 0).then_some(Ok(s.all_waiting_ns)),
             }),
         )
         .await;
         let end = match done {
-            Err(_) => return Ok(Err(fail(Status::Timeout, "Sandbox.InitTimeout"))),
-            Ok(Err((st, t))) => return Ok(Err(fail(st, &t))),
+            Err(_) => {
+                let late = shared.lock().core.not_waiting().join(", ");
+                let message = format!("{late} did not call next within {} s", INIT_LIMIT.as_secs());
+                return Ok(Err(fail(
+                    Status::Timeout,
+                    "Sandbox.InitTimeout",
+                    Some(message),
+                )));
+            }
+            Ok(Err(((st, t), m))) => return Ok(Err(fail(st, &t, m))),
             Ok(Ok(end)) => end,
         };
         let cpu_ns = cpu_since(&sb, cpu0);
@@ -364,6 +412,7 @@ impl Environment {
                     if oom > 0 && f.error_type.ends_with("ExitError") {
                         f.error_type = "Runtime.OutOfMemory".into();
                     }
+                    let message = f.message.clone();
                     obs.phase(index, PhaseEvent::InitEnd, f.end_ns);
                     let mem = self
                         .live
@@ -390,6 +439,8 @@ impl Environment {
                         max_memory_used_mb: mem.div_ceil(1 << 20),
                         status: f.status,
                         error_type: Some(f.error_type),
+                        error_message: message,
+                        warnings: Vec::new(),
                         phases: PhaseTimes {
                             init_start_ns: f.start_ns,
                             init_end_ns: f.end_ns,
@@ -433,6 +484,7 @@ impl Environment {
             let ids = s.core.begin_invoke(&request_id);
             s.all_waiting_ns = 0;
             s.answer_ns = 0;
+            s.answer_message = None;
             s.runtime_next_ns = 0;
             s.phase_start_ns = start;
             let ev = json!({"eventType": "INVOKE", "deadlineMs": deadline_ms, "requestId": request_id,
@@ -478,7 +530,25 @@ impl Environment {
             let s = shared.lock();
             (s.all_waiting_ns, s.answer_ns, s.runtime_next_ns)
         };
-        let oom = live.sandbox.oom_kills().unwrap_or(0) > oom0;
+        let oom_kills = live.sandbox.oom_kills().unwrap_or(0).saturating_sub(oom0);
+        let oom = oom_kills > 0;
+        let error_message = {
+            let s = shared.lock();
+            match &end {
+                InvokeEnd::Crash(_) => s.exited.first().map(|(_, w)| w.clone()),
+                InvokeEnd::ExitError(t) => {
+                    Some(format!("an extension posted /extension/exit/error ({t})"))
+                }
+                InvokeEnd::Timeout => {
+                    let late = s.core.not_waiting().join(", ");
+                    Some(format!(
+                        "Task timed out after {:.2} seconds ({late} had not called next)",
+                        timeout.as_secs_f64()
+                    ))
+                }
+                InvokeEnd::Done(_) => s.answer_message.clone().filter(|m| !m.is_empty()),
+            }
+        };
         let Verdict {
             status,
             error_type,
@@ -486,7 +556,13 @@ impl Environment {
         } = verdict(&end, oom);
         let done = matches!(end, InvokeEnd::Done(_));
         let end_ns = if done { all_ns } else { monotonic_ns() };
-        let (runtime_next_ns, post_ns) = post_runtime_ns(answer_ns, next_ns, end_ns, done);
+        let (runtime_next_ns, post_ns) = post_runtime_ns(answer_ns, next_ns, end_ns);
+        let mut warnings = Vec::new();
+        if oom && status == Status::Success {
+            warnings.push(format!(
+                "the OOM killer killed {oom_kills} process(es) of the environment at its {memory_mb} MB limit; the runtime survived"
+            ));
+        }
         let duration_ms = ms(end_ns - start);
         let peak = live.sandbox.memory_peak_bytes().unwrap_or(0);
         let init_duration_ms = cold.as_ref().map(|c| ms(c.end_ns - c.start_ns));
@@ -501,6 +577,8 @@ impl Environment {
             max_memory_used_mb: peak.div_ceil(1 << 20),
             status,
             error_type: error_type.clone(),
+            error_message: error_message.filter(|_| status != Status::Success),
+            warnings,
             phases: PhaseTimes {
                 init_start_ns: cold.as_ref().map_or(0, |c| c.start_ns),
                 init_end_ns: cold.as_ref().map_or(0, |c| c.end_ns),

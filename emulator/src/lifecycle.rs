@@ -86,6 +86,9 @@ pub struct Core {
     pub init_error: Option<String>,
     /// `/extension/exit/error` type.
     pub exit_error: Option<String>,
+    /// File names in `/opt/extensions` (external extensions register under them; empty = not
+    /// known, every name accepted).
+    pub external: Vec<String>,
 }
 
 impl Default for Core {
@@ -104,7 +107,32 @@ impl Core {
             outcome: None,
             init_error: None,
             exit_error: None,
+            external: Vec::new(),
         }
+    }
+
+    /// External extensions (files in `/opt/extensions`) that have not registered yet.
+    pub fn unregistered(&self) -> Vec<String> {
+        self.external
+            .iter()
+            .filter(|f| !self.extensions.iter().any(|x| &x.name == *f))
+            .cloned()
+            .collect()
+    }
+
+    /// Who has not called next yet: `runtime` and/or the extensions by name.
+    pub fn not_waiting(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        if !self.runtime_waiting {
+            v.push("the runtime".into());
+        }
+        v.extend(
+            self.extensions
+                .iter()
+                .filter(|x| !x.waiting)
+                .map(|x| format!("extension {}", x.name)),
+        );
+        v
     }
 
     /// `POST /extension/register`.
@@ -156,6 +184,18 @@ impl Core {
                 403,
                 "Extension.TooManyExtensions",
                 "at most 10 extensions may register",
+            ));
+        }
+        // Lambda starts each file in /opt/extensions and expects it to register under its file
+        // name; any other name is an internal extension, which cannot subscribe to SHUTDOWN.
+        if shutdown && !self.external.is_empty() && !self.external.iter().any(|f| f == name) {
+            return Err(ApiError::new(
+                403,
+                "Extension.RegistrationError",
+                format!(
+                    "Lambda-Extension-Name {name:?} is not the file name of an extension in /opt/extensions ({}): an external extension registers under its file name, and an internal one cannot register for SHUTDOWN",
+                    self.external.join(", ")
+                ),
             ));
         }
         if self.extensions.iter().any(|x| x.name == name) {
@@ -313,17 +353,18 @@ pub fn invoke_progress(
 }
 
 /// Why init failed, if it did: an init/error post, or a process that exited.
+/// Statuses as in invoke: the runtime's exit is `error` (`Runtime.ExitError`, as Lambda's
+/// `INIT_REPORT … Status: error` says), an extension's crash or a posted init error `failure`.
 pub fn init_failure(core: &Core, exited: &[(bool, String)]) -> Option<(Status, String)> {
     if let Some(t) = &core.init_error {
         return Some((Status::Failure, t.clone()));
     }
     exited.first().map(|(is_fn, _)| {
-        let t = if *is_fn {
-            "Runtime.ExitError"
+        if *is_fn {
+            (Status::Error, "Runtime.ExitError".to_string())
         } else {
-            "Extension.Crash"
-        };
-        (Status::Failure, t.to_string())
+            (Status::Failure, "Extension.Crash".to_string())
+        }
     })
 }
 
@@ -350,19 +391,15 @@ pub fn verdict(end: &InvokeEnd, oom: bool) -> Verdict {
 }
 
 /// (runtime's next after its answer, PostRuntimeExtensionsDuration) in ns: from the runtime's
-/// `next` to the end of the phase; 0 when the runtime never answered and called next.
-pub fn post_runtime_ns(
-    answer_ns: u64,
-    runtime_next_ns: u64,
-    end_ns: u64,
-    done: bool,
-) -> (u64, u64) {
+/// `next` to the end of the phase (its normal end, or the timeout or crash that cut it short
+/// while an extension still held it); 0 when the runtime never answered and called next.
+pub fn post_runtime_ns(answer_ns: u64, runtime_next_ns: u64, end_ns: u64) -> (u64, u64) {
     let next = if answer_ns != 0 && runtime_next_ns >= answer_ns {
         runtime_next_ns
     } else {
         0
     };
-    let post = if done && next != 0 {
+    let post = if next != 0 {
         end_ns.saturating_sub(next)
     } else {
         0
@@ -419,6 +456,28 @@ mod tests {
     }
 
     #[test]
+    fn external_extensions_register_under_their_file_names() {
+        let mut c = Core::new();
+        c.external = vec!["ext-a".into(), "ext-b".into()];
+        let body = br#"{"events":["INVOKE","SHUTDOWN"]}"#;
+        let e = c.register(Some("other"), body).expect_err("misnamed");
+        assert_eq!(
+            (e.status, e.error_type.as_str()),
+            (403, "Extension.RegistrationError")
+        );
+        assert!(e.message.contains("ext-a, ext-b"), "{}", e.message);
+        // An internal extension (INVOKE only) may take any name.
+        c.register(Some("internal"), br#"{"events":["INVOKE"]}"#)
+            .expect("internal");
+        c.register(Some("ext-a"), body).expect("file name");
+        assert_eq!(c.unregistered(), vec!["ext-b".to_string()]);
+        assert_eq!(
+            c.not_waiting(),
+            vec!["the runtime", "extension internal", "extension ext-a"]
+        );
+    }
+
+    #[test]
     fn verdicts_and_resets() {
         let v = verdict(&InvokeEnd::Done(Outcome::Response), false);
         assert_eq!((v.status, v.reset), (Status::Success, None));
@@ -467,12 +526,14 @@ mod tests {
             Some(InvokeEnd::Crash(true))
         );
         // answer at 10, runtime next at 12, last extension next at 112: post-runtime 100.
-        assert_eq!(post_runtime_ns(10, 12, 112, true), (12, 100));
-        assert_eq!(post_runtime_ns(0, 12, 112, false), (0, 0));
+        assert_eq!(post_runtime_ns(10, 12, 112), (12, 100));
+        assert_eq!(post_runtime_ns(0, 12, 112), (0, 0));
         assert_eq!(
-            post_runtime_ns(10, 5, 112, true),
+            post_runtime_ns(10, 5, 112),
             (0, 0),
             "next before the answer"
         );
+        // An extension held the phase after the runtime's next until the timeout at 1612.
+        assert_eq!(post_runtime_ns(10, 12, 1612), (12, 1600));
     }
 }

@@ -82,6 +82,13 @@ pub struct InvocationMetrics {
     pub status: Status,
     /// Lambda's error type when not successful.
     pub error_type: Option<String>,
+    /// What went wrong, in words, when not successful: the runtime's exit status or signal
+    /// (`Runtime exited with error: signal: 9 (SIGKILL)`), the extensions that never
+    /// registered, the `errorMessage` the function posted, …
+    pub error_message: Option<String>,
+    /// What went wrong without failing the invocation (a process of the environment killed
+    /// by the OOM killer while the runtime survived).
+    pub warnings: Vec<String>,
     /// Phase boundaries.
     pub phases: PhaseTimes,
     /// CPU time (ns) the environment's cgroup consumed during the invoke phase, all its
@@ -116,6 +123,12 @@ impl InvocationMetrics {
             if let Some(t) = &self.error_type {
                 s.push_str(&format!("\tError Type: {t}"));
             }
+            if let Some(m) = &self.error_message {
+                s.push_str(&format!("\tError: {m}"));
+            }
+        }
+        for w in &self.warnings {
+            s.push_str(&format!("\tWarning: {w}"));
         }
         s
     }

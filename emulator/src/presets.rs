@@ -28,6 +28,11 @@ pub enum PresetError {
         /// Comma-separated names.
         available: String,
     },
+    /// `--function` named a file that is not a `bootstrap`.
+    #[error(
+        "--function {0} is a file: give the directory (deployment package) holding the function's executable named `bootstrap` (Lambda runs /var/task/bootstrap)"
+    )]
+    FunctionFile(PathBuf),
 }
 
 /// The build directory: `$LXPROF_EXTENSIONS_BUILD`, or `extensions/build` found walking up
@@ -86,6 +91,19 @@ pub fn resolve_function(arg: &str, build: Option<&Path>) -> Result<PathBuf, Pres
     if p.is_dir() {
         return Ok(p);
     }
+    // The package's `bootstrap` itself: its directory is the package.
+    if p.is_file() {
+        return match p.parent() {
+            Some(dir) if p.file_name().is_some_and(|n| n == "bootstrap") => {
+                Ok(if dir.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    dir.to_path_buf()
+                })
+            }
+            _ => Err(PresetError::FunctionFile(p)),
+        };
+    }
     if let Some(b) = build {
         let cand = b.join("functions").join(arg);
         if cand.join("bootstrap").is_file() {
@@ -122,6 +140,17 @@ mod tests {
         std::fs::write(f.join("bootstrap"), b"").expect("write");
         std::fs::create_dir_all(tmp.join("layers/blank/extensions")).expect("mkdir");
         assert_eq!(resolve_function("hc", Some(&tmp)).expect("hc"), f);
+        let boot = f.join("bootstrap");
+        assert_eq!(
+            resolve_function(&boot.display().to_string(), None).expect("file"),
+            f
+        );
+        std::fs::write(f.join("handler"), b"").expect("write");
+        let other = f.join("handler").display().to_string();
+        assert!(matches!(
+            resolve_function(&other, None),
+            Err(PresetError::FunctionFile(_))
+        ));
         assert_eq!(
             resolve_extension("blank", Some(&tmp)).expect("blank"),
             ExtensionSource::Layer(tmp.join("layers/blank"))

@@ -6,6 +6,7 @@
 mod lambda {
     pub mod common;
     mod cpu;
+    mod diagnostics;
     mod faults;
     mod happy;
     mod load;

@@ -129,6 +129,7 @@ fn spec(name: &str, function_dir: PathBuf) -> SandboxSpec {
         layers: vec![],
         extra_extensions: vec![],
         run_as: None,
+        tmp_mb: None,
     }
 }
 

@@ -2,6 +2,14 @@
 //!
 //! - `burn [--threads N] [--ms MS]`: N threads named `burner-1`… each burn MS
 //!   ms of CPU; prints `{"pid":…,"cpu_ns":…}` (getrusage of the whole process).
+//! - `threads [--threads N] [--ms MS] [--pages P] [--out FILE]`: N threads
+//!   named `worker-1`… each burn MS ms of CPU, then touch P fresh pages (and
+//!   unmap them); the main thread burns MS ms too; each thread reads its own
+//!   CPU time (CLOCK_THREAD_CPUTIME_ID) as its last act; prints (or writes to
+//!   FILE) `{"pid":…,"threads":[{"tid":…,"name":…,"cpu_ns":…},…]}`.
+//! - `yield [--threads N] [--ms MS]`: N threads call sched_yield for MS ms of
+//!   wall time (a context switch per call when threads share a CPU: the
+//!   densest stream of scheduler records); prints `{"pid":…,"yields":…}`.
 //! - `touch [--pages N] [--threads T]`: touches N fresh anonymous pages, split
 //!   among T threads (default 1) touching at once; prints `{"pages":N}`.
 //! - `chain`: fork+exec chain workload → /bin/sh → sleep (three processes).
@@ -72,6 +80,92 @@ fn burn(threads: u64, ms: u64) {
         std::process::id(),
         rusage_cpu_ns()
     );
+}
+
+fn gettid() -> u32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() as u32 }
+}
+
+/// `{"tid":…,"name":…,"cpu_ns":…}` of the calling thread, its CPU read last.
+fn thread_line(name: &str) -> String {
+    let tid = gettid();
+    let cpu = thread_cpu_ns();
+    format!("{{\"tid\":{tid},\"name\":\"{name}\",\"cpu_ns\":{cpu}}}")
+}
+
+fn threads(n: u64, ms: u64, pages: u64, out: Option<&str>) {
+    let handles: Vec<_> = (1..=n)
+        .map(|i| {
+            let name = format!("worker-{i}");
+            std::thread::Builder::new()
+                .name(name.clone())
+                .spawn(move || {
+                    burn_cpu(ms);
+                    touch_and_unmap(pages);
+                    thread_line(&name)
+                })
+                .expect("spawn worker thread")
+        })
+        .collect();
+    burn_cpu(ms);
+    let mut lines: Vec<String> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+    lines.push(thread_line("main"));
+    let json = format!(
+        "{{\"pid\":{},\"threads\":[{}]}}\n",
+        std::process::id(),
+        lines.join(",")
+    );
+    match out {
+        Some(path) => std::fs::write(path, json).expect("writing --out"),
+        None => print!("{json}"),
+    }
+}
+
+fn touch_and_unmap(pages: u64) {
+    let len = (pages as usize).max(1) * 4096;
+    // SAFETY: anonymous private mapping, checked below, unmapped at the end.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        eprintln!("mmap of {len} bytes failed");
+        std::process::exit(1);
+    }
+    for i in 0..pages as usize {
+        // SAFETY: inside the mapping.
+        unsafe { p.cast::<u8>().add(i * 4096).write_volatile(1) };
+    }
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { libc::munmap(p, len) };
+}
+
+fn yield_storm(threads: u64, ms: u64) {
+    let until = Instant::now() + Duration::from_millis(ms);
+    let handles: Vec<_> = (0..threads.max(1))
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    for _ in 0..100 {
+                        // SAFETY: sched_yield has no preconditions.
+                        unsafe { libc::sched_yield() };
+                    }
+                    n += 100;
+                }
+                n
+            })
+        })
+        .collect();
+    let yields: u64 = handles.into_iter().filter_map(|h| h.join().ok()).sum();
+    println!("{{\"pid\":{},\"yields\":{yields}}}", std::process::id());
 }
 
 fn touch(pages: u64, threads: u64) {
@@ -238,6 +332,16 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("burn") => burn(arg(&args, "--threads", 2), arg(&args, "--ms", 300)),
+        Some("threads") => threads(
+            arg(&args, "--threads", 2),
+            arg(&args, "--ms", 150),
+            arg(&args, "--pages", 10_000),
+            args.iter()
+                .position(|a| a == "--out")
+                .and_then(|i| args.get(i + 1))
+                .map(String::as_str),
+        ),
+        Some("yield") => yield_storm(arg(&args, "--threads", 4), arg(&args, "--ms", 1000)),
         Some("touch") => touch(arg(&args, "--pages", 1000), arg(&args, "--threads", 1)),
         Some("chain") => chain(),
         Some("mixed") => mixed(arg(&args, "--ms", 1000)),
@@ -248,7 +352,7 @@ fn main() {
         ),
         Some("sleep") => std::thread::sleep(Duration::from_millis(arg(&args, "--ms", 1000))),
         _ => {
-            eprintln!("usage: workload burn|touch|chain|mixed|alloc|sleep [options]");
+            eprintln!("usage: workload burn|threads|yield|touch|chain|mixed|alloc|sleep [options]");
             std::process::exit(2);
         }
     }

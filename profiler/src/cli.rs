@@ -35,6 +35,9 @@ pub enum Command {
     Compare(CompareArgs),
     /// Record the AWS experiment's matrix (every extension × memory sizes): suite.md, suite.json.
     Suite(SuiteArgs),
+    /// Remove what crashed or killed runs left behind (cgroups, /run/lxprof/sandbox/*);
+    /// environments of running lxprof processes are left alone.
+    Clean,
 }
 
 #[derive(Debug, Args)]
@@ -74,13 +77,15 @@ pub struct RunArgs {
 /// The Lambda environment: function, extensions, memory, load.
 #[derive(Debug, Args)]
 pub struct LambdaArgs {
-    /// The function: a preset name or a deployment package directory holding `bootstrap`.
+    /// The function: a preset name (header-counter: Rust; header-counter-dotnet: C# on
+    /// .NET CoreCLR) or a deployment package directory holding `bootstrap`.
     #[arg(long, value_name = "NAME|DIR", default_value = lxprof::lambda::DEFAULT_FUNCTION)]
     pub function: String,
 
     /// An extension: a preset name (rust-blank, rust-event-collector, csharp-blank,
-    /// csharp-event-collector, csharp-aot-event-collector, node-event-collector) or an
-    /// executable file. Repeatable.
+    /// csharp-event-collector, csharp-aot-event-collector on Mono; dotnet-blank,
+    /// dotnet-event-collector on .NET CoreCLR; node-event-collector) or an executable
+    /// file. Repeatable.
     #[arg(long = "extension", value_name = "NAME|FILE")]
     pub extensions: Vec<String>,
 
@@ -95,6 +100,10 @@ pub struct LambdaArgs {
     /// Function timeout in seconds (covers the whole invoke phase).
     #[arg(long, value_name = "SECONDS", default_value = "3", value_parser = parse_seconds)]
     pub timeout: Duration,
+
+    /// Size of /tmp in MB (Lambda's ephemeral storage, 512-10240).
+    #[arg(long, value_name = "MB", default_value_t = 512, value_parser = clap::value_parser!(u32).range(512..=10240))]
+    pub ephemeral_storage: u32,
 
     /// Number of invocations.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -146,6 +155,7 @@ impl LambdaArgs {
         o.layers = a.layers.clone();
         o.memory_mb = a.memory;
         o.timeout = a.timeout;
+        o.ephemeral_storage_mb = a.ephemeral_storage;
         o.invocations = a.invocations;
         o.concurrency = a.concurrency;
         o.max_environments = a.max_environments;
@@ -166,6 +176,7 @@ impl LambdaArgs {
             || !self.extensions.is_empty()
             || !self.layers.is_empty()
             || self.memory != 128
+            || self.ephemeral_storage != 512
             || self.invocations != 1
             || self.concurrency != 1
             || self.max_environments.is_some()
@@ -258,6 +269,19 @@ pub struct RecordArgs {
     #[arg(long, value_name = "HZ", default_value_t = 499)]
     pub freq: u32,
 
+    /// On-CPU intervals: a thread's stints less than this many µs apart share
+    /// one (its CPU time stays exact; the trace shows the span with its CPU
+    /// time). 0: one interval per stint, a kernel record per context switch.
+    #[arg(long, value_name = "US", default_value_t = 1000)]
+    pub oncpu_window_us: u64,
+
+    /// Bytes of user stack copied with each sample and unwound with the
+    /// programs' unwind tables (frame pointers in JIT code). Deeper stacks end
+    /// in a `[truncated]` frame. At most 262144.
+    #[arg(long, value_name = "BYTES", default_value_t = lxprof::probes::DEFAULT_STACK_BYTES,
+          value_parser = clap::value_parser!(u32).range(0..=lxprof::probes::MAX_STACK_BYTES as i64))]
+    pub stack_bytes: u32,
+
     /// The command to launch and record, after `--`.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -306,7 +330,9 @@ impl RecordArgs {
         opts.output_dir = self.output.clone();
         opts.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
         opts.freq = Some(self.freq).filter(|&f| f > 0);
+        opts.stack_bytes = Some(self.stack_bytes);
         opts.alloc = self.alloc.into();
+        opts.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
         Ok(opts)
     }
 
@@ -315,7 +341,9 @@ impl RecordArgs {
         let mut o = LambdaRecordOptions::new(self.lambda_args.to_run_options(self.output.clone()));
         o.alloc = self.alloc.into();
         o.freq = Some(self.freq).filter(|&f| f > 0);
+        o.stack_bytes = Some(self.stack_bytes);
         o.ring_buffer_bytes = self.ring_buffer_mb.map(|mib| mib << 20);
+        o.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
         o
     }
 }
@@ -323,17 +351,20 @@ impl RecordArgs {
 /// `lxprof suite`: the AWS experiment's matrix, recorded.
 #[derive(Debug, Args)]
 pub struct SuiteArgs {
-    /// Scenarios, comma separated: `no-extension` and extension presets (or files).
+    /// Scenarios, comma separated: `no-extension` and extension presets (or files), each
+    /// optionally `@FUNCTION` to run with another function.
     #[arg(
         long,
         value_name = "NAME,…",
         value_delimiter = ',',
-        default_value = "no-extension,rust-blank,csharp-blank,rust-event-collector,csharp-event-collector,csharp-aot-event-collector,node-event-collector"
+        default_value = "no-extension,no-extension@header-counter,rust-blank,csharp-blank,dotnet-blank,rust-event-collector,csharp-event-collector,dotnet-event-collector,csharp-aot-event-collector,node-event-collector"
     )]
     pub scenarios: Vec<String>,
 
-    /// The function: a preset name or a deployment package directory.
-    #[arg(long, value_name = "NAME|DIR", default_value = lxprof::lambda::DEFAULT_FUNCTION)]
+    /// The function: a preset name (header-counter-dotnet: C# on .NET, as in the AWS
+    /// experiment; header-counter: Rust) or a deployment package directory. A scenario
+    /// `NAME@FUNCTION` runs with another function.
+    #[arg(long, value_name = "NAME|DIR", default_value = lxprof::suite::DEFAULT_SUITE_FUNCTION)]
     pub function: String,
 
     /// Function timeout in seconds (the whole invoke phase); generous so that a

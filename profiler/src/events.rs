@@ -26,10 +26,11 @@ pub enum Event {
     Exec(Exec),
     Exit(Exit),
     Comm(Comm),
-    PageFault(PageFault),
+    Faults(Faults),
     Rss(Rss),
     Alloc(Alloc),
     Sample(Sample),
+    StackCopy(StackCopy),
 }
 
 /// Fields every record carries.
@@ -44,12 +45,36 @@ pub struct Header {
     pub tid: u32,
 }
 
-/// A thread was on a CPU from `start_ns` to `header.ts_ns`.
+/// A thread was on a CPU, in `stints` stints, between `start_ns` and
+/// `header.ts_ns` (see `struct lxprof_on_cpu`): `cpu_ns` is the scheduler's CPU time since the
+/// thread's previous record, `cpu_total_ns` its lifetime total now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OnCpu {
     pub header: Header,
     pub start_ns: u64,
+    pub cpu_ns: u64,
+    pub cpu_total_ns: u64,
     pub prev_state: u32,
+    /// `enum lxprof_on_cpu_flag` bits (see [`OnCpu::FIRST`] and the others).
+    pub flags: u32,
+    /// Stints on a CPU the record covers (stints of a thread within the
+    /// on-CPU window share a record).
+    pub stints: u32,
+}
+
+impl OnCpu {
+    /// The switch-in was not seen: `start_ns` is now minus the scheduler's stint.
+    pub const NO_SWITCH_IN: u32 = lxprof_on_cpu_flag::LXPROF_ON_CPU_NO_SWITCH_IN as u32;
+    /// First record of the thread: `cpu_ns` counts from its current stint.
+    pub const FIRST: u32 = lxprof_on_cpu_flag::LXPROF_ON_CPU_FIRST as u32;
+    /// The thread's last switch-out.
+    pub const DEAD: u32 = lxprof_on_cpu_flag::LXPROF_ON_CPU_DEAD as u32;
+
+    /// The thread's lifetime CPU when it was first seen (what `cpu_ns` of its
+    /// records counts from).
+    pub fn cpu_before_ns(&self) -> u64 {
+        self.cpu_total_ns.saturating_sub(self.cpu_ns)
+    }
 }
 
 /// A task was created; `child_pid == header.pid` for a new thread.
@@ -97,12 +122,19 @@ pub struct Comm {
     pub comm: String,
 }
 
+/// `count` user page faults of a thread between `first_ns` and
+/// `header.ts_ns` (counted in the kernel, `struct lxprof_faults`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PageFault {
+pub struct Faults {
     pub header: Header,
-    pub address: u64,
-    pub ip: u64,
-    pub error_code: u64,
+    pub first_ns: u64,
+    pub count: u32,
+    /// Of which on a write access.
+    pub write: u32,
+    /// Of which on an instruction fetch.
+    pub exec: u32,
+    /// Of which on a present page (protection faults: copy-on-write, ...).
+    pub present: u32,
 }
 
 /// Which RSS counter changed (`enum lxprof_rss_member`).
@@ -146,6 +178,24 @@ pub struct Sample {
     pub header: Header,
     pub user_stack_id: Option<u32>,
     pub kernel_stack_id: Option<u32>,
+}
+
+/// A cpu-clock sample to unwind in user space (`struct lxprof_stack_copy`):
+/// the user registers, the kernel stack and the top of the user stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StackCopy {
+    pub header: Header,
+    /// User instruction pointer, stack pointer and frame pointer.
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// Where the stack ends above `sp` (0: unknown): when `sp + stack.len()`
+    /// reaches it, the whole stack was copied.
+    pub stack_top: u64,
+    /// Kernel addresses, leaf first (empty: the sample hit user mode).
+    pub kernel: Vec<u64>,
+    /// User stack bytes from `sp` upwards.
+    pub stack: Vec<u8>,
 }
 
 /// Why a record could not be decoded.
@@ -220,7 +270,11 @@ impl Event {
                 Event::OnCpu(OnCpu {
                     header: header(&r.header),
                     start_ns: r.start_ns,
+                    cpu_ns: r.cpu_ns,
+                    cpu_total_ns: r.cpu_total_ns,
                     prev_state: r.prev_state,
+                    flags: r.flags,
+                    stints: r.stints,
                 })
             }
             k if k == K::LXPROF_EVENT_FORK as u32 => {
@@ -259,13 +313,15 @@ impl Event {
                     comm: c_str(&r.comm),
                 })
             }
-            k if k == K::LXPROF_EVENT_PAGE_FAULT as u32 => {
-                let r: lxprof_page_fault = read(bytes, kind)?;
-                Event::PageFault(PageFault {
+            k if k == K::LXPROF_EVENT_FAULTS as u32 => {
+                let r: lxprof_faults = read(bytes, kind)?;
+                Event::Faults(Faults {
                     header: header(&r.header),
-                    address: r.address,
-                    ip: r.ip,
-                    error_code: r.error_code,
+                    first_ns: r.first_ns,
+                    count: r.count,
+                    write: r.write,
+                    exec: r.exec,
+                    present: r.present,
                 })
             }
             k if k == K::LXPROF_EVENT_RSS as u32 => {
@@ -322,6 +378,9 @@ impl Event {
                     kernel_stack_id: stack_id(r.kernel_stack_id),
                 })
             }
+            k if k == K::LXPROF_EVENT_STACK_COPY as u32 => {
+                Event::StackCopy(StackCopy::from_bytes(bytes)?)
+            }
             _ => return Err(DecodeError::UnknownKind { kind }),
         };
         Ok(ev)
@@ -335,11 +394,53 @@ impl Event {
             Event::Exec(e) => &e.header,
             Event::Exit(e) => &e.header,
             Event::Comm(e) => &e.header,
-            Event::PageFault(e) => &e.header,
+            Event::Faults(e) => &e.header,
             Event::Rss(e) => &e.header,
             Event::Alloc(e) => &e.header,
             Event::Sample(e) => &e.header,
+            Event::StackCopy(e) => &e.header,
         }
+    }
+}
+
+impl StackCopy {
+    /// Decodes a STACK_COPY record: the fixed part, then exactly
+    /// `kernel_depth` addresses and `stack_len` stack bytes (more bytes are
+    /// ring-buffer padding; fewer is an error).
+    pub fn from_bytes(bytes: &[u8]) -> Result<StackCopy, DecodeError> {
+        let kind = lxprof_event_kind::LXPROF_EVENT_STACK_COPY as u32;
+        let r: lxprof_stack_copy = read(bytes, kind)?;
+        let fixed = size_of::<lxprof_stack_copy>();
+        let depth = r.kernel_depth as usize;
+        if depth > LXPROF_KERNEL_STACK_MAX as usize {
+            return Err(DecodeError::BadField {
+                kind,
+                field: "kernel_depth",
+                value: depth as u64,
+            });
+        }
+        let stack_at = fixed + 8 * depth;
+        let need = stack_at + r.stack_len as usize;
+        if bytes.len() < need {
+            return Err(DecodeError::TooShort {
+                kind,
+                need,
+                len: bytes.len(),
+            });
+        }
+        let kernel = bytes[fixed..stack_at]
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+            .collect();
+        Ok(StackCopy {
+            header: header(&r.header),
+            ip: r.ip,
+            sp: r.sp,
+            bp: r.bp,
+            stack_top: r.stack_top,
+            kernel,
+            stack: bytes[stack_at..need].to_vec(),
+        })
     }
 }
 
@@ -361,10 +462,12 @@ mod tests {
             size_of::<lxprof_exec>(),
             size_of::<lxprof_exit>(),
             size_of::<lxprof_comm>(),
-            size_of::<lxprof_page_fault>(),
+            size_of::<lxprof_faults>(),
+            size_of::<lxprof_thread>(),
             size_of::<lxprof_rss>(),
             size_of::<lxprof_alloc>(),
             size_of::<lxprof_sample>(),
+            size_of::<lxprof_stack_copy>(),
         ] {
             assert_eq!(size % 8, 0, "size {size}");
         }
@@ -390,7 +493,11 @@ mod tests {
                     tid: 8
                 },
                 start_ns: 1_500,
-                prev_state: 0
+                cpu_ns: 0,
+                cpu_total_ns: 0,
+                prev_state: 0,
+                flags: 0,
+                stints: 0
             })
         );
         // Longer (padded) is fine; shorter is an error, never a panic.
@@ -404,6 +511,41 @@ mod tests {
         assert!(matches!(
             Event::from_bytes(&bytes[..3]),
             Err(DecodeError::TooShortForHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn stack_copy_round_trips_and_rejects_short_payloads() {
+        let copy = StackCopy {
+            header: Header {
+                cpu: 1,
+                ts_ns: 5,
+                pid: 7,
+                tid: 8,
+            },
+            ip: 0x1000,
+            sp: 0x7ff0,
+            bp: 0x7ff8,
+            stack_top: 0x9000,
+            kernel: vec![0xffff_ffff_8100_0000, 0xffff_ffff_8100_0010],
+            stack: (0..40u8).collect(),
+        };
+        let bytes = crate::rawlog::encode_event(&Event::StackCopy(copy.clone()));
+        assert_eq!(bytes.len(), size_of::<lxprof_stack_copy>() + 16 + 40);
+        assert_eq!(
+            Event::from_bytes(&bytes),
+            Ok(Event::StackCopy(copy.clone()))
+        );
+        let mut padded = bytes.clone();
+        padded.extend([0u8; 4]);
+        assert_eq!(Event::from_bytes(&padded), Ok(Event::StackCopy(copy)));
+        assert!(matches!(
+            Event::from_bytes(&bytes[..bytes.len() - 1]),
+            Err(DecodeError::TooShort { need, .. }) if need == bytes.len()
+        ));
+        assert!(matches!(
+            Event::from_bytes(&bytes[..size_of::<lxprof_stack_copy>() - 1]),
+            Err(DecodeError::TooShort { .. })
         ));
     }
 

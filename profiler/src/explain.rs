@@ -18,7 +18,7 @@ use crate::model::{CategoryRun, Process, Recording, StackSample};
 use crate::perfetto::{
     PerfettoInput, ProcessInfo, SampleStream, Slice, ThreadInfo, WeightUnit, to_protobuf,
 };
-use crate::stacks::{Category, Frame, ResolvedSample};
+use crate::stacks::{Category, Frame, FrameKind, ResolvedSample};
 use crate::symbolize::Symbolizer;
 
 /// The categories drawn as runs on the timeline.
@@ -84,6 +84,11 @@ fn resolve_process(
             let frames = lookup_addrs(&s.kernel)
                 .filter_map(|a| kernel.get(&a).cloned())
                 .chain(lookup_addrs(&s.user).filter_map(|a| user.get(&a).cloned()))
+                .chain(s.user_end.as_ref().map(|end| Frame {
+                    name: end.clone(),
+                    module: None,
+                    kind: FrameKind::Unknown,
+                }))
                 .collect();
             ResolvedSample {
                 pid: p.pid,

@@ -14,12 +14,14 @@ use std::{
 
 use lxprof_emulator::{
     CancellationToken, EmulatorConfig, EmulatorError, InvocationMetrics, LambdaReport, RunObserver,
-    Stats, Status,
+    Stats, Status, Summary,
     presets::{self, ExtensionSource, PresetError},
+    sandbox::{self, CleanupReport},
 };
 use serde::Serialize;
 
-use crate::output::{OutputDir, OutputError};
+use crate::output::{OutputDir, OutputError, Unwritten};
+use crate::record::SignalGuard;
 
 /// The function run when none is given.
 pub const DEFAULT_FUNCTION: &str = "header-counter";
@@ -37,6 +39,8 @@ pub struct LambdaRunOptions {
     pub layers: Vec<PathBuf>,
     pub memory_mb: u32,
     pub timeout: Duration,
+    /// Size of `/tmp` in MB (Lambda's ephemeral storage).
+    pub ephemeral_storage_mb: u32,
     pub invocations: u32,
     /// Requests in flight.
     pub concurrency: u32,
@@ -71,6 +75,7 @@ impl LambdaRunOptions {
             layers: Vec::new(),
             memory_mb: 128,
             timeout: Duration::from_secs(3),
+            ephemeral_storage_mb: 512,
             invocations: 1,
             concurrency: 1,
             max_environments: None,
@@ -102,6 +107,11 @@ pub enum LambdaRunError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--event {path}: {source}")]
+    BadEvent {
+        path: PathBuf,
+        source: lxprof_emulator::ConfigError,
+    },
     #[error(
         "{extension} writes to S3 but no S3 is configured: start a local one with \
          `scripts/local-s3.sh start`, give --s3-endpoint URL, or export AWS credentials"
@@ -123,10 +133,16 @@ pub enum LambdaRunError {
 #[derive(Debug)]
 pub struct LambdaRunOutcome {
     pub output_dir: PathBuf,
-    pub report_path: PathBuf,
+    /// `report.json`, unless it could not be written (then in `unwritten`).
+    pub report_path: Option<PathBuf>,
     pub report: LambdaReport,
     /// The terminal summary.
     pub summary: String,
+    /// A signal cut the run short (exit 130): the report holds the
+    /// invocations that finished.
+    pub interrupted: bool,
+    /// Outputs that could not be written.
+    pub unwritten: Unwritten,
 }
 
 /// `report.json` of a run.
@@ -148,9 +164,15 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
             ExtensionSource::Layer(l) => config.layers.push(l),
         }
     }
-    config.layers.extend(opts.layers.iter().cloned());
+    // The sandbox mounts layers by absolute path.
+    config.layers.extend(
+        opts.layers
+            .iter()
+            .map(|l| std::fs::canonicalize(l).unwrap_or_else(|_| l.clone())),
+    );
     config.memory_mb = opts.memory_mb;
     config.timeout = opts.timeout;
+    config.ephemeral_storage_mb = opts.ephemeral_storage_mb;
     config.invocations = opts.invocations;
     config.concurrency = opts.concurrency;
     config.max_environments = opts.max_environments;
@@ -162,33 +184,65 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
             path: path.clone(),
             source,
         })?;
+        lxprof_emulator::config::check_event(&bytes).map_err(|source| {
+            LambdaRunError::BadEvent {
+                path: path.clone(),
+                source,
+            }
+        })?;
         config.event = Some(bytes);
     }
     config.env = s3_env(opts)?;
     config.env.extend(opts.env.iter().cloned());
+    for warning in hidden_env_paths(&opts.env) {
+        eprintln!("lxprof: warning: {warning}");
+    }
     Ok(config)
+}
+
+/// `--env` values naming a host file or directory that the environment cannot
+/// see, because one of its own mounts (`/tmp`, `/var/task`, `/opt`) covers it:
+/// the function would find its own, different, file there.
+fn hidden_env_paths(env: &[(String, String)]) -> Vec<String> {
+    env.iter()
+        .filter_map(|(k, v)| {
+            let path = Path::new(v);
+            if !path.is_absolute() || !path.exists() {
+                return None;
+            }
+            let mount = sandbox::hidden_inside(&std::fs::canonicalize(path).ok()?)?;
+            Some(format!(
+                "--env {k}={v}: the function and extensions do not see this host path: the \
+                 environment has its own {mount} (as Lambda does); use a path outside {mount}"
+            ))
+        })
+        .collect()
 }
 
 fn has_env(env: &[(String, String)], key: &str) -> bool {
     env.iter().any(|(k, _)| k == key)
 }
 
-/// Settings for extensions that write to S3 (none when no extension does).
+/// Settings for extensions that write to S3: the event-collector presets, and any
+/// extension of the user's own (`--extension FILE`, `--layer DIR`), which may be one.
+/// None when no extension can be.
 fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunError> {
     let collector = opts
         .extensions
         .iter()
         .find(|e| e.contains("event-collector"));
+    let own = !opts.layers.is_empty() || opts.extensions.iter().any(|e| Path::new(e).is_file());
+    let wants_s3 = collector.is_some() || own;
     let user_endpoint =
         has_env(&opts.env, "AWS_ENDPOINT_URL_S3") || has_env(&opts.env, "AWS_ENDPOINT_URL");
     let local = local_s3_text();
     let local_endpoint = local.as_deref().and_then(parse_s3_state);
-    let endpoint = match (&opts.s3_endpoint, collector) {
-        (Some(url), _) => Some((url.clone(), opts.bucket.clone())),
-        (None, Some(_)) if !user_endpoint => local_endpoint
+    let endpoint = match &opts.s3_endpoint {
+        Some(url) => Some((url.clone(), opts.bucket.clone())),
+        None if wants_s3 && !user_endpoint => local_endpoint
             .clone()
             .map(|(url, bucket)| (url, opts.bucket.clone().or(bucket))),
-        _ => None,
+        None => None,
     };
     // A local server over TLS: its CA, trusted through each runtime's standard setting.
     let trust = match (&endpoint, &local_endpoint, local.as_deref()) {
@@ -222,7 +276,7 @@ fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunErr
             }
         }
         None => {
-            if collector.is_some() || user_endpoint {
+            if wants_s3 || user_endpoint {
                 env.push(("EVENT_COLLECTOR_BUCKET".into(), bucket));
             }
             // Real AWS: pass the caller's credentials through, as Lambda gives its role's.
@@ -344,65 +398,232 @@ impl RunObserver for Progress {
     }
 }
 
-/// Runs the emulator as configured and writes `report.json`.
-pub fn run_lambda(
-    opts: &LambdaRunOptions,
-    command: Vec<String>,
-) -> Result<LambdaRunOutcome, LambdaRunError> {
+/// How often [`run_interruptible`] looks for a signal when its caller has
+/// nothing else to do.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+/// Forwards every callback to `inner` and keeps the invocations that finished,
+/// so that a cancelled run still has them.
+struct Keeping<'a> {
+    inner: &'a dyn RunObserver,
+    done: std::sync::Mutex<Vec<InvocationMetrics>>,
+}
+
+impl RunObserver for Keeping<'_> {
+    fn process_spawned(&self, env: usize, pid: u32, role: &lxprof_emulator::Role) {
+        self.inner.process_spawned(env, pid, role);
+    }
+    fn phase(&self, env: usize, event: lxprof_emulator::PhaseEvent, ns: u64) {
+        self.inner.phase(env, event, ns);
+    }
+    fn memory(&self, env: usize, ns: u64, bytes: u64) {
+        self.inner.memory(env, ns, bytes);
+    }
+    fn invocation_done(&self, m: &InvocationMetrics) {
+        self.done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(m.clone());
+        self.inner.invocation_done(m);
+    }
+    fn progress(&self, done: u32, total: u32) {
+        self.inner.progress(done, total);
+    }
+    fn log_line(&self, env: usize, role: &lxprof_emulator::Role, line: &str) {
+        self.inner.log_line(env, role, line);
+    }
+}
+
+/// Removes what crashed or killed runs left behind (their cgroups, processes and
+/// `/run/lxprof/sandbox/<env>` directories); environments whose creating lxprof
+/// still runs are left alone (see `sandbox::cleanup_stale`).
+pub fn clean() -> Result<CleanupReport, LambdaRunError> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err(LambdaRunError::NotRoot);
     }
+    sandbox::cleanup_stale().map_err(|e| LambdaRunError::Emulator(e.into()))
+}
+
+/// What [`clean`] did, in words.
+pub fn render_cleanup(r: &CleanupReport) -> String {
+    if r.cgroups_removed.is_empty() && r.state_dirs_removed.is_empty() {
+        return "lxprof: nothing to clean\n".to_string();
+    }
+    let mut out = format!(
+        "lxprof: removed {} cgroup(s) and {} environment directory(ies) of crashed runs ({} process(es) killed)\n",
+        r.cgroups_removed.len(),
+        r.state_dirs_removed.len(),
+        r.processes_killed
+    );
+    for p in r.cgroups_removed.iter().chain(&r.state_dirs_removed) {
+        out += &format!("  {}\n", p.display());
+    }
+    out
+}
+
+/// Removes the leftovers of crashed runs before a run starts, saying so on
+/// stderr when there were any (a failure to remove them is a warning: the
+/// run's own environments have fresh names).
+fn clean_before_run() {
+    match sandbox::cleanup_stale() {
+        Ok(r) if !r.cgroups_removed.is_empty() || !r.state_dirs_removed.is_empty() => eprintln!(
+            "lxprof: removed the leftovers of a crashed run ({} cgroup(s), {} environment directory(ies))",
+            r.cgroups_removed.len(),
+            r.state_dirs_removed.len()
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("leftovers of a crashed run not removed: {e}"),
+    }
+}
+
+/// What [`run_interruptible`] ended with.
+pub(crate) struct Interruptible {
+    /// The report: all invocations, or after a signal the ones that finished.
+    pub report: Result<LambdaReport, LambdaRunError>,
+    /// SIGINT, SIGTERM or SIGHUP cancelled the run.
+    pub signalled: bool,
+}
+
+/// The one cancellation path of `run --lambda` and `record --lambda`: runs the
+/// emulator on its own tokio runtime in a scoped thread while this thread
+/// calls `tick` (which must return within ~50 ms: the recorder drains its ring
+/// buffer there) and watches for SIGINT/SIGTERM/SIGHUP ([`SignalGuard`]). A
+/// signal shuts every environment down; the invocations that finished are
+/// kept, labelled as the run's.
+pub(crate) fn run_interruptible(
+    opts: &LambdaRunOptions,
+    config: EmulatorConfig,
+    observer: &dyn RunObserver,
+    mut tick: impl FnMut(),
+) -> Interruptible {
+    let _signals = SignalGuard::install();
+    clean_before_run();
+    let keeping = Keeping {
+        inner: observer,
+        done: std::sync::Mutex::new(Vec::new()),
+    };
+    let cancel = CancellationToken::new();
+    let mut signalled = false;
+    let run = std::thread::scope(|scope| {
+        let emulator = std::thread::Builder::new()
+            .name("lxprof-emulator".into())
+            .spawn_scoped(scope, || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("lxprof-emulator")
+                    .enable_all()
+                    .build()
+                    .map_err(LambdaRunError::Runtime)?;
+                rt.block_on(lxprof_emulator::run_cancellable(config, &keeping, &cancel))
+                    .map_err(LambdaRunError::from)
+            })
+            .map_err(LambdaRunError::Runtime)?;
+        loop {
+            tick();
+            if let Some(caught) = SignalGuard::take() {
+                if signalled {
+                    tracing::warn!("second signal {}: still shutting down", caught.signal);
+                } else {
+                    eprintln!("lxprof: stopping: shutting every environment down");
+                }
+                signalled = true;
+                cancel.cancel();
+            }
+            if emulator.is_finished() {
+                break;
+            }
+        }
+        emulator.join().unwrap_or_else(|_| {
+            Err(EmulatorError::Internal("the emulator thread panicked".into()).into())
+        })
+    });
+    let mut done = keeping.done.into_inner().unwrap_or_else(|p| p.into_inner());
+    let report = match run {
+        // Every environment was shut down; what finished is kept.
+        Err(LambdaRunError::Emulator(EmulatorError::Cancelled)) if signalled => {
+            done.sort_by_key(|m| m.phases.invoke_start_ns.max(m.phases.init_start_ns));
+            Ok(LambdaReport {
+                memory_mb: opts.memory_mb,
+                function: String::new(),
+                extensions: Vec::new(),
+                summary: Summary::of(&done),
+                invocations: done,
+            })
+        }
+        other => other,
+    };
+    let report = report.map(|mut r| {
+        r.function = label(&opts.function);
+        r.extensions = extension_labels(opts);
+        r
+    });
+    Interruptible { report, signalled }
+}
+
+/// The line above the dashboard of a run a signal cut short.
+pub(crate) fn interrupted_line(report: &LambdaReport, invocations: u32) -> String {
+    format!(
+        "lxprof: interrupted: {} of {} invocations finished, recorded below\n",
+        report.invocations.len(),
+        invocations
+    )
+}
+
+/// Runs the emulator as configured and writes `report.json`. SIGINT, SIGTERM
+/// or SIGHUP shut every environment down; the invocations that finished are
+/// still written and summarized (`interrupted` set).
+pub fn run_lambda(
+    opts: &LambdaRunOptions,
+    command: Vec<String>,
+) -> Result<LambdaRunOutcome, LambdaRunError> {
+    // Configuration first: bad input is a clear error, root or not.
     let config = emulator_config(opts)?;
     config.validate().map_err(EmulatorError::from)?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(LambdaRunError::NotRoot);
+    }
     let out = OutputDir::create(opts.output_dir.clone())?;
-    let function_label = label(&opts.function);
-    let extension_labels: Vec<String> = opts.extensions.iter().map(|e| label(e)).collect();
-
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(LambdaRunError::Runtime)?;
     let observer = Progress::new(opts.progress, opts.invocations);
-    let cancel = CancellationToken::new();
-    let result = rt.block_on(async {
-        let ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
-            eprintln!("lxprof: stopping: shutting every environment down");
-            ctrl_c.cancel();
-        });
-        lxprof_emulator::run_cancellable(config, &observer, &cancel).await
-    });
+    let Interruptible { report, signalled } =
+        run_interruptible(opts, config, &observer, || std::thread::sleep(SIGNAL_POLL));
     observer.finish();
-    let mut report = result?;
-    report.function = function_label;
-    report.extensions = extension_labels;
+    let report = report?;
     let json = serde_json::to_vec_pretty(&RunReport {
         lxprof_version: env!("CARGO_PKG_VERSION"),
         command,
         lambda: &report,
     })
     .map_err(|e| EmulatorError::Internal(format!("serializing report.json: {e}")))?;
-    let report_path = out.write_atomic("report.json", &json)?;
-    let summary = render_summary(&report, &report_path);
+    let mut unwritten = Unwritten::default();
+    let report_path = unwritten.keep(out.write_atomic("report.json", &json));
+    let mut summary = String::new();
+    if signalled {
+        summary += &interrupted_line(&report, opts.invocations);
+    }
+    summary += &render_dashboard(&report);
+    if let Some(path) = &report_path {
+        summary += &format!("outputs:\n  report  {}\n", path.display());
+    }
     Ok(LambdaRunOutcome {
         output_dir: out.path().to_path_buf(),
         report_path,
         report,
         summary,
+        interrupted: signalled,
+        unwritten,
     })
 }
 
-/// A preset name as is; a path by its file name.
+/// A preset name as is; a path by its file name (a `bootstrap` by its package's).
 pub(crate) fn label(arg: &str) -> String {
-    Path::new(arg)
-        .file_name()
+    let p = Path::new(arg);
+    let p = match p.parent() {
+        Some(dir) if p.file_name().is_some_and(|n| n == "bootstrap") => dir,
+        _ => p,
+    };
+    p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| arg.to_string())
 }
@@ -415,11 +636,22 @@ fn ms(s: &Stats) -> String {
     }
 }
 
-/// The AWS sample's dashboard, in words, then the report's path.
-pub fn render_summary(report: &LambdaReport, report_path: &Path) -> String {
-    let mut out = render_dashboard(report);
-    out += &format!("outputs:\n  report  {}\n", report_path.display());
-    out
+/// The names of the run's extensions: each `--extension` (its file name) and the
+/// `extensions/*` of each `--layer`, as Lambda starts them.
+pub fn extension_labels(opts: &LambdaRunOptions) -> Vec<String> {
+    let mut names: Vec<String> = opts.extensions.iter().map(|e| label(e)).collect();
+    for layer in &opts.layers {
+        let mut found: Vec<String> = std::fs::read_dir(layer.join("extensions"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        names.extend(found);
+    }
+    names
 }
 
 /// The AWS sample's dashboard, in words: avg/max Duration,
@@ -467,11 +699,23 @@ pub fn render_dashboard(report: &LambdaReport) -> String {
         .collect();
     for f in failed.iter().take(5) {
         out += &format!(
-            "  {} {}: {}\n",
+            "  {} {}: {}",
             f.status.as_str(),
             f.request_id,
             f.error_type.as_deref().unwrap_or("-")
         );
+        if let Some(m) = &f.error_message {
+            out += &format!(" ({m})");
+        }
+        out.push('\n');
+    }
+    let warned: Vec<&InvocationMetrics> = report
+        .invocations
+        .iter()
+        .filter(|i| !i.warnings.is_empty())
+        .collect();
+    for w in warned.iter().take(5) {
+        out += &format!("  warning {}: {}\n", w.request_id, w.warnings.join("; "));
     }
     out
 }
@@ -519,8 +763,56 @@ mod tests {
     }
 
     #[test]
+    fn own_layers_and_files_get_the_collector_settings_and_are_named() {
+        let dir = std::env::temp_dir().join(format!("lxprof-own-layer-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("extensions")).expect("mkdir");
+        std::fs::write(dir.join("extensions/my-collector"), b"#!/bin/sh\n").expect("write");
+        let mut o = LambdaRunOptions::new();
+        o.layers = vec![dir.clone()];
+        o.s3_endpoint = Some("http://127.0.0.1:9".into());
+        let env = s3_env(&o).unwrap();
+        assert!(env.contains(&("EVENT_COLLECTOR_BUCKET".into(), DEFAULT_BUCKET.into())));
+        assert!(env.contains(&("AWS_ENDPOINT_URL_S3".into(), "http://127.0.0.1:9".into())));
+        let mut f = LambdaRunOptions::new();
+        f.extensions = vec![dir.join("extensions/my-collector").display().to_string()];
+        f.s3_endpoint = o.s3_endpoint.clone();
+        assert!(
+            s3_env(&f)
+                .unwrap()
+                .iter()
+                .any(|(k, _)| k == "EVENT_COLLECTOR_BUCKET")
+        );
+        o.extensions = vec!["rust-blank".into()];
+        assert_eq!(extension_labels(&o), vec!["rust-blank", "my-collector"]);
+        // A preset that is no collector, without layers: no S3 settings.
+        let mut b = LambdaRunOptions::new();
+        b.extensions = vec!["rust-blank".into()];
+        assert!(
+            !s3_env(&b)
+                .unwrap()
+                .iter()
+                .any(|(k, _)| k == "EVENT_COLLECTOR_BUCKET")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn env_paths_the_environment_cannot_see_are_named() {
+        let env = vec![
+            ("A".to_string(), "/tmp".to_string()),
+            ("B".to_string(), "/etc/hostname".to_string()),
+            ("C".to_string(), "/tmp/lxprof-no-such-file".to_string()),
+            ("D".to_string(), "plain".to_string()),
+        ];
+        let w = hidden_env_paths(&env);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("--env A=/tmp:"), "{w:?}");
+    }
+
+    #[test]
     fn labels_are_file_names() {
         assert_eq!(label("rust-blank"), "rust-blank");
         assert_eq!(label("/x/y/my-ext"), "my-ext");
+        assert_eq!(label("/x/pkg/bootstrap"), "pkg");
     }
 }

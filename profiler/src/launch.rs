@@ -217,6 +217,14 @@ impl Launched {
         self.pid
     }
 
+    /// A pidfd of the child (readable once it exits), if the kernel has them.
+    pub fn pidfd(&self) -> Option<OwnedFd> {
+        // SAFETY: pidfd_open takes a pid and flags; the result is checked.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid as libc::pid_t, 0) };
+        // SAFETY: a fresh descriptor owned by nobody else.
+        (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+
     /// The wait status if the child has exited (reaps it once).
     pub fn try_wait(&mut self) -> Option<u32> {
         self.wait_with(libc::WNOHANG)
@@ -277,6 +285,14 @@ pub fn thread_state(tid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(')')?;
     rest.trim_start().chars().next()
+}
+
+/// Lifetime CPU time of thread `tid` of process `pid` now, in ns: the
+/// scheduler's se.sum_exec_runtime (first field of `schedstat`), the counter
+/// the ON_CPU records carry. None when the thread is gone.
+pub fn thread_cpu_ns(pid: u32, tid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/schedstat")).ok()?;
+    s.split_whitespace().next()?.parse().ok()
 }
 
 /// `pid` and all its current descendants, parents before children.

@@ -25,3 +25,4 @@ pub mod runtime_env;
 pub mod stacks;
 pub mod suite;
 pub mod symbolize;
+pub mod unwind;

@@ -25,10 +25,28 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("lxprof: {err:#}");
+            eprintln!("lxprof: {}", one_line(&err));
             ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text
+/// its wrapper already shows (`"cannot write X: No space left"` over `"No
+/// space left"`) is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `RUST_LOG` controls the tool's own logs (default: warnings); `--self-trace`
@@ -66,7 +84,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::lambda::run_lambda(&opts, std::env::args().collect())?;
             print!("{}", outcome.summary);
-            Ok(lambda_exit_code(&outcome.report))
+            Ok(finish(
+                outcome.interrupted,
+                &outcome.unwritten,
+                lambda_exit_code(&outcome.report),
+            ))
         }
         Command::Compare(args) => {
             let opts = lxprof::compare::CompareOptions {
@@ -87,10 +109,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let opts = args.to_lambda_options();
             let outcome = lxprof::record::lambda::record_lambda(&opts, std::env::args().collect())?;
             print!("{}", outcome.summary);
-            if outcome.interrupted {
-                return Ok(ExitCode::from(130));
-            }
-            Ok(lambda_exit_code(&outcome.report))
+            Ok(finish(
+                outcome.interrupted,
+                &outcome.unwritten,
+                lambda_exit_code(&outcome.report),
+            ))
         }
         Command::Suite(args) => {
             let opts = args.to_options();
@@ -109,10 +132,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::from(3)
             })
         }
+        Command::Clean => {
+            let removed = lxprof::lambda::clean()?;
+            print!("{}", lxprof::lambda::render_cleanup(&removed));
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Record(args) => {
             let opts = args.to_options().map_err(anyhow::Error::msg)?;
             let outcome = lxprof::record::record(&opts)?;
             print!("{}", outcome.summary);
+            if let Some(line) = outcome.unwritten.line() {
+                eprintln!("lxprof: {line}");
+                return Ok(ExitCode::from(1));
+            }
             // Exit as the recorded command did, so lxprof can wrap it in scripts.
             let code = match outcome.exit_status {
                 Some(status) => match (status.code, status.signal) {
@@ -129,6 +161,22 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// After a Lambda run's summary: 130 when a signal cut it short, 1 (with one
+/// line saying which outputs and why) when an output could not be written,
+/// else `code`.
+fn finish(interrupted: bool, unwritten: &lxprof::output::Unwritten, code: ExitCode) -> ExitCode {
+    if let Some(line) = unwritten.line() {
+        eprintln!("lxprof: {line}");
+    }
+    if interrupted {
+        ExitCode::from(130)
+    } else if !unwritten.is_empty() {
+        ExitCode::from(1)
+    } else {
+        code
+    }
+}
+
 /// 3 when an invocation did not succeed, else 0.
 fn lambda_exit_code(report: &lxprof_emulator::LambdaReport) -> ExitCode {
     let failed = report
@@ -139,5 +187,25 @@ fn lambda_exit_code(report: &lxprof_emulator::LambdaReport) -> ExitCode {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        // ENOSPC.
+        let io = std::io::Error::from_raw_os_error(28);
+        let inner = anyhow::Error::new(io)
+            .context("cannot write /x/trace.json: No space left on device (os error 28)");
+        let outer = inner.context(
+            "cannot write /x/trace.json: No space left on device (os error 28); check free space",
+        );
+        let line = one_line(&outer);
+        assert_eq!(line.matches("No space left").count(), 1, "{line}");
+        let chained = anyhow::anyhow!("root cause").context("while doing y");
+        assert_eq!(one_line(&chained), "while doing y: root cause");
     }
 }

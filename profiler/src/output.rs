@@ -1,11 +1,18 @@
 //! The output directory of a recording, and atomic file writes into it
 //! (temporary file in the same directory, fsync, rename), so a reader never
 //! sees a half-written `trace.json` even if lxprof is killed mid-write.
+//! Temporary names are unique to the process and the write, so two runs
+//! sharing `-o DIR` never write the same temporary file; [`Unwritten`] keeps
+//! the outputs that failed so that the others are still written.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Distinguishes the temporary files of one process.
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Why the output directory or a file in it could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +90,14 @@ impl OutputDir {
         &self.path
     }
 
+    /// A temporary file name for `name` in the directory that no other
+    /// process (and no other write of this one) uses: `.<name>.tmp-<pid>-<n>`.
+    pub fn temp_path(&self, name: &str) -> PathBuf {
+        let n = TEMP_SEQ.fetch_add(1, Ordering::Relaxed);
+        self.path
+            .join(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    }
+
     /// Writes `bytes` to `name` in the directory atomically: a temporary file
     /// in the same directory, fsync, rename over `name`, fsync of the
     /// directory. Returns the final path.
@@ -93,9 +108,7 @@ impl OutputDir {
             });
         }
         let target = self.path.join(name);
-        let tmp = self
-            .path
-            .join(format!(".{name}.tmp-{}", std::process::id()));
+        let tmp = self.temp_path(name);
         let result = (|| {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;
@@ -113,6 +126,73 @@ impl OutputDir {
             }
         })?;
         Ok(target)
+    }
+}
+
+/// Outputs that could not be written (`(path, why)`), collected so that a
+/// failing file does not lose the others nor the terminal summary.
+#[derive(Debug, Default, Clone)]
+pub struct Unwritten(pub Vec<(PathBuf, String)>);
+
+impl Unwritten {
+    /// Notes a failed write; returns the path when it succeeded.
+    pub fn keep(&mut self, written: Result<PathBuf, OutputError>) -> Option<PathBuf> {
+        match written {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.note(e);
+                None
+            }
+        }
+    }
+
+    /// Notes a failed write.
+    pub fn note(&mut self, e: OutputError) {
+        match e {
+            OutputError::Write { path, source } => self.0.push((path, source.to_string())),
+            other => self.0.push((PathBuf::new(), other.to_string())),
+        }
+    }
+
+    /// Nothing failed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// One line for the user: the files not written, grouped by cause
+    /// (`cannot write trace.json, report.json in DIR: No space left on device
+    /// (os error 28); check free space and permissions`); `None` when every
+    /// output was written.
+    pub fn line(&self) -> Option<String> {
+        let mut causes: Vec<(&str, Vec<String>)> = Vec::new();
+        for (path, why) in &self.0 {
+            let shown = path.display().to_string();
+            match causes.iter_mut().find(|(w, _)| *w == why.as_str()) {
+                Some((_, paths)) => paths.push(shown),
+                None => causes.push((why.as_str(), vec![shown])),
+            }
+        }
+        let parts: Vec<String> = causes
+            .into_iter()
+            .map(|(why, paths)| {
+                let paths: Vec<&str> = paths
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                if paths.is_empty() {
+                    why.to_string()
+                } else {
+                    format!("cannot write {}: {why}", paths.join(", "))
+                }
+            })
+            .collect();
+        (!parts.is_empty()).then(|| {
+            format!(
+                "{}; check free space and permissions (the outputs listed above were written)",
+                parts.join("; ")
+            )
+        })
     }
 }
 
@@ -182,6 +262,30 @@ mod tests {
             Err(OutputError::BadName { .. })
         ));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn temporary_names_are_unique() {
+        let out = OutputDir {
+            path: PathBuf::from("/x"),
+        };
+        assert_ne!(out.temp_path("events.bin"), out.temp_path("events.bin"));
+    }
+
+    #[test]
+    fn unwritten_outputs_are_one_line_per_cause() {
+        let mut u = Unwritten::default();
+        assert_eq!(u.line(), None);
+        let enospc = || std::io::Error::from_raw_os_error(libc::ENOSPC);
+        for name in ["trace.json", "report.json"] {
+            u.note(OutputError::Write {
+                path: PathBuf::from("/o").join(name),
+                source: enospc(),
+            });
+        }
+        let line = u.line().unwrap();
+        assert_eq!(line.matches("No space left").count(), 1, "{line}");
+        assert!(line.contains("/o/trace.json, /o/report.json"), "{line}");
     }
 
     #[test]

@@ -15,8 +15,12 @@
 //! | Mono | `MONO_ENV_OPTIONS=--jitmap` | perf map of JIT'd methods (`mono --jitmap` on the command line is the same) |
 //! | Mono | `MONO_DEBUG=disable_omit_fp` | frame pointers in JIT'd code |
 //! | Node/V8 | `NODE_OPTIONS=--perf-basic-prof-only-functions --interpreted-frames-native-stack` | perf map of JS functions (`JS:~`, `JS:^`, `JS:+`, `JS:*` tiers); interpreted frames on the native stack |
-//! | .NET | `DOTNET_PerfMapEnabled=1` | perf map (and jitdump); ReadyToRun code only in jitdump |
+//! | .NET | `DOTNET_PerfMapEnabled=1` and `COMPlus_PerfMapEnabled=1` | perf map of JIT'd methods with their tier (`[QuickJitted]`, `[OptimizedTier1]`, …) and `stub<N>` entries (.NET 8 adds a jitdump); ReadyToRun code is not in the map |
 //! | JVM | `JAVA_TOOL_OPTIONS=-XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit -XX:+PreserveFramePointer` | perf map written at exit only; `jcmd PID Compiler.perfmap` writes it for a running JVM |
+//!
+//! .NET reads `DOTNET_*` settings only since .NET 6; .NET Core 3.1 and 5 read the same
+//! setting as `COMPlus_*` (checked with 3.1.23: `DOTNET_PerfMapEnabled` alone writes no map,
+//! every managed frame stays `[unknown]`). Both are set; .NET 6+ prefers `DOTNET_`.
 //!
 //! A JVM's map appears only when it exits: lxprof can read it only if it observed the
 //! process (holding its mount namespace's `/tmp` open) before, and only after that exit.
@@ -69,7 +73,10 @@ impl Runtime {
                 "NODE_OPTIONS",
                 "--perf-basic-prof-only-functions --interpreted-frames-native-stack",
             )],
-            Runtime::DotNet => &[("DOTNET_PerfMapEnabled", "1")],
+            Runtime::DotNet => &[
+                ("DOTNET_PerfMapEnabled", "1"),
+                ("COMPlus_PerfMapEnabled", "1"),
+            ],
             Runtime::Jvm => &[(
                 "JAVA_TOOL_OPTIONS",
                 "-XX:+UnlockDiagnosticVMOptions -XX:+DumpPerfMapAtExit -XX:+PreserveFramePointer",
@@ -179,6 +186,7 @@ mod tests {
             Some("suspend-on-sigsegv,disable_omit_fp")
         );
         assert_eq!(get("DOTNET_PerfMapEnabled"), Some("1"));
+        assert_eq!(get("COMPlus_PerfMapEnabled"), Some("1"));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 mod support;
 
-use support::{LocalS3, lambda_facility, scratch, target_debug};
+use support::{LocalS3, lambda_facility, scratch, signal_after_first_report, target_debug};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -334,11 +334,8 @@ fn ctrl_c_keeps_the_finished_invocations_and_cleans_up() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("running lxprof");
-    // Let a few invocations finish, then Ctrl-C (SIGINT to lxprof alone).
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let output = child.wait_with_output().expect("lxprof exits");
+    // Once an invocation finished, Ctrl-C (SIGINT to lxprof alone).
+    let output = signal_after_first_report(child, libc::SIGINT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
         output.status.code(),
@@ -382,4 +379,46 @@ fn output_pid(report: &Value) -> u64 {
         .find(|p| p["role"] == "emulator")
         .and_then(|p| p["pid"].as_u64())
         .expect("the emulator process")
+}
+
+#[test]
+fn two_recordings_sharing_an_output_dir_both_finish() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let out = scratch("lambda-record-shared-out");
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_lxprof"))
+                .args(["record", "--lambda", "--invocations", "3", "--freq", "0"])
+                .args(["--env", "HEADER_COUNTER_DELAY_MS=200", "-o"])
+                .arg(&out)
+                .env("LXPROF_EXTENSIONS_BUILD", &build)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("running lxprof")
+        })
+        .collect();
+    for child in children {
+        let o = child.wait_with_output().expect("lxprof exits");
+        assert!(
+            o.status.success(),
+            "{:?}\n{}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for name in ["events.bin", "trace.json", "report.json"] {
+        assert!(out.join(name).is_file(), "{name} missing");
+    }
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .expect("out dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
 }

@@ -44,6 +44,49 @@ fn workload() -> PathBuf {
     w
 }
 
+fn on_path(tool: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The first of `names` on PATH; None (skip, with the reason printed) when none is,
+/// and a panic under `CI=true` (scripts/setup.sh installs them).
+fn first_tool(names: &[&str]) -> Option<String> {
+    if let Some(n) = names.iter().find(|n| on_path(n)) {
+        return Some(n.to_string());
+    }
+    let why = format!("needs one of {names:?}");
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {why} (scripts/setup.sh installs them)");
+    }
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// Whether every tool of `names` is on PATH (see [`first_tool`] when not).
+fn tools_available(names: &[&str]) -> bool {
+    names.iter().all(|n| first_tool(&[n]).is_some())
+}
+
+/// C# `source` compiled with mcs into `<scratch dir>/p.exe`.
+fn build_cs(dir: &str, source: &str) -> PathBuf {
+    let src = scratch(dir);
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("p.cs"), source).expect("write cs");
+    let exe = src.join("p.exe");
+    let st = std::process::Command::new("mcs")
+        .arg(format!("-out:{}", exe.display()))
+        .arg(src.join("p.cs"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("mcs");
+    assert!(st.success(), "mcs failed");
+    exe
+}
+
 fn scratch(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     let dir = exe
@@ -138,6 +181,107 @@ mod cpu {
             "perf task-clock {perf} vs getrusage {rusage}"
         );
         assert!(report["perf"]["context_switches"].as_u64() > Some(0));
+    }
+}
+
+mod cpu_exact {
+    use super::*;
+
+    /// Recordings in one run of the test; `LXPROF_CPU_RUNS` (e.g. 200, as
+    /// `scripts/check-cpu-exact.sh` does) for more.
+    fn runs() -> usize {
+        std::env::var("LXPROF_CPU_RUNS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30)
+    }
+
+    /// Every thread of a short multi-threaded program, in every one of many
+    /// consecutive recordings (with the CLI's default sampling), has the CPU
+    /// time its own CLOCK_THREAD_CPUTIME_ID reports, within 2 %: lxprof's
+    /// figure is the scheduler's count, so a missed switch record cannot
+    /// lose a stint (issue 13: once in ~24 runs a thread lost 2/3 of it).
+    /// Each thread reads its clock as its last act; what runs after (the
+    /// thread's exit, and for the main thread the process's teardown, up to
+    /// ~1 ms under load) is CPU too, which lxprof counts and the clock cannot:
+    /// every thread burns 100 ms so that it stays inside the 2 %.
+    #[test]
+    fn every_threads_cpu_matches_its_own_clock_in_every_run() {
+        let Some(_g) = bpf_available() else { return };
+        let out_file = scratch("threads-stdout").with_extension("json");
+        let (mut worst, mut failures, mut checked) = (1.0f64, Vec::new(), 0);
+        let (mut carried, mut no_switch_in, mut misses) = (0, 0, 0);
+        for run in 0..runs() {
+            let _ = std::fs::remove_file(&out_file);
+            let argv = [
+                workload().into_os_string(),
+                "threads".into(),
+                "--ms".into(),
+                "100".into(),
+                "--pages".into(),
+                "5000".into(),
+                "--out".into(),
+                out_file.clone().into_os_string(),
+            ];
+            let mut opts = RecordOptions::new(Target::Command(argv.to_vec()));
+            opts.output_dir = Some(scratch("threads"));
+            opts.freq = Some(499);
+            let outcome = record(&opts).expect("record");
+            let printed: Value =
+                serde_json::from_slice(&std::fs::read(&out_file).expect("program output"))
+                    .expect("json");
+            let pid = printed["pid"].as_u64().expect("pid");
+            let report: Value = serde_json::from_slice(
+                &std::fs::read(outcome.output_dir.join("report.json")).expect("report"),
+            )
+            .expect("json");
+            let sched = &report["cpu_check"]["sched"];
+            carried += sched["cpu_carried"].as_u64().unwrap_or(0);
+            for m in sched["recursion_misses"].as_array().into_iter().flatten() {
+                misses += m[1].as_u64().unwrap_or(0);
+            }
+            no_switch_in += sched["no_switch_in"].as_u64().unwrap_or(0);
+            let p = processes(&report)
+                .iter()
+                .find(|p| p["pid"].as_u64() == Some(pid))
+                .unwrap_or_else(|| panic!("run {run}: pid {pid} not in the report"));
+            for t in printed["threads"].as_array().expect("threads") {
+                let (tid, name) = (t["tid"].as_u64(), t["name"].as_str().unwrap_or("?"));
+                let own = t["cpu_ns"].as_u64().expect("cpu_ns") as f64;
+                let rec = p["threads"]
+                    .as_array()
+                    .expect("threads[]")
+                    .iter()
+                    .find(|r| r["tid"].as_u64() == tid)
+                    .and_then(|r| r["cpu_ns"].as_u64())
+                    .unwrap_or(0) as f64;
+                let ratio = rec / own;
+                checked += 1;
+                if (ratio - 1.0).abs() > (worst - 1.0).abs() {
+                    worst = ratio;
+                }
+                if !(0.98..=1.02).contains(&ratio) {
+                    failures.push(format!(
+                        "run {run} {name} (tid {tid:?}): lxprof {:.2} ms vs its clock {:.2} ms; cpu_check {}",
+                        rec / 1e6,
+                        own / 1e6,
+                        report["cpu_check"]
+                    ));
+                }
+            }
+        }
+        eprintln!(
+            "{} runs, {checked} threads: worst lxprof/own-clock ratio {worst:.4}; \
+             {carried} records carried missed CPU, {no_switch_in} switch-ins not seen, \
+             {misses} program runs skipped (recursion)",
+            runs()
+        );
+        assert!(
+            failures.is_empty(),
+            "{} threads off by > 2 %:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }
 
@@ -353,32 +497,45 @@ mod signals {
     use std::process::Command;
     use std::time::{Duration, Instant};
 
+    /// BPF programs and links this test process holds open (fds whose
+    /// fdinfo names a program or link): other processes' programs (tests of
+    /// other crates running at the same time) do not count.
     fn lxprof_programs() -> usize {
-        let out = Command::new("bpftool")
-            .args(["prog", "show"])
-            .output()
-            .expect("bpftool");
-        let text = String::from_utf8_lossy(&out.stdout);
-        [
-            "sched_switch",
-            "sched_process_",
-            "task_rename",
-            "page_fault_user",
-            "rss_stat",
-        ]
-        .iter()
-        .map(|n| text.matches(&format!("name {n}")).count())
-        .sum()
+        let Ok(dir) = std::fs::read_dir("/proc/self/fdinfo") else {
+            return 0;
+        };
+        dir.filter_map(Result::ok)
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter(|info| info.contains("\nprog_type:") || info.contains("\nlink_type:"))
+            .count()
     }
 
-    /// The kernel frees a detached program after an RCU grace period: allow
-    /// it a moment before calling it leaked.
+    /// Every program and link is closed once the recording returns (the
+    /// kernel then frees them): allow a moment for the recorder's threads.
     fn assert_programs_unloaded(before: usize) {
         let t0 = Instant::now();
         while lxprof_programs() > before && t0.elapsed() < Duration::from_secs(3) {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(lxprof_programs(), before, "BPF programs left loaded");
+    }
+
+    /// The recording is under way: the command it launched (a `workload`
+    /// child of `recorder`, the process recording) runs; the signal handler
+    /// was installed before it was launched.
+    fn recording_in_progress(recorder: u32) -> bool {
+        let me = recorder.to_string();
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+            .any(|stat| {
+                let Some((name, rest)) = stat.split_once(") ") else {
+                    return false;
+                };
+                name.ends_with("(workload") && rest.split_whitespace().nth(1) == Some(me.as_str())
+            })
     }
 
     #[test]
@@ -395,8 +552,7 @@ mod signals {
         opts.output_dir = Some(dir.clone());
         let t0 = Instant::now();
         let recorder = std::thread::spawn(move || record(&opts));
-        // The handler is installed before the raw log is created.
-        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+        while !recording_in_progress(std::process::id()) && t0.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -414,7 +570,7 @@ mod signals {
             Some(libc::SIGINT)
         );
         trace::check_trace(&dir.join("trace.json"));
-        assert!(dir.join("events.bin").exists() && !dir.join(".events.bin.tmp").exists());
+        assert!(dir.join("events.bin").exists());
         assert_programs_unloaded(before);
     }
 
@@ -439,9 +595,9 @@ mod signals {
             .args(["sleep", "--ms", "30000"])
             .spawn()
             .expect("lxprof");
-        // Wait until recording has started (the output dir exists), then interrupt.
+        // Wait until recording has started, then interrupt.
         let t0 = Instant::now();
-        while !dir.join(".events.bin.tmp").exists() && t0.elapsed() < Duration::from_secs(20) {
+        while !recording_in_progress(child.id()) && t0.elapsed() < Duration::from_secs(20) {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(300));
@@ -502,7 +658,20 @@ mod throughput {
     #[test]
     fn busy_workload_is_recorded_with_losses_reported() {
         let Some(_g) = bpf_available() else { return };
-        let (outcome, report) = run("mixed", &["mixed", "--ms", "2000"]);
+        // One record per context switch (no on-CPU window): the densest stream.
+        let argv = ["mixed", "--ms", "2000"].map(Into::into);
+        let mut opts = RecordOptions::new(Target::Command(
+            std::iter::once(workload().into_os_string())
+                .chain(argv)
+                .collect(),
+        ));
+        opts.output_dir = Some(scratch("mixed"));
+        opts.oncpu_window_ns = Some(0);
+        let outcome = record(&opts).expect("record");
+        let report: Value = serde_json::from_slice(
+            &std::fs::read(outcome.output_dir.join("report.json")).expect("report.json"),
+        )
+        .expect("report.json is JSON");
         let secs = outcome.recording.duration_ns as f64 / 1e9;
         eprintln!(
             "mixed 2 s: {} records in {secs:.2} s = {:.0}/s, lost {} (per CPU {:?}), decode errors {}",
@@ -530,16 +699,16 @@ mod throughput {
     fn overflow_of_a_tiny_ring_buffer_is_counted_and_reported() {
         let Some(_g) = bpf_available() else { return };
         let mut argv = vec![workload().into_os_string()];
-        // A burst of page faults (~100k records within milliseconds) from more
-        // threads than CPUs overflows a 4 KiB ring: the reader competes with
-        // them for the CPUs. (One thread did not always: on an idle machine a
-        // reader on the other CPU kept up once.)
+        // A storm of context switches with a record for each (no on-CPU
+        // window), from more threads than CPUs, overflows a 4 KiB ring (~60
+        // records): the reader competes with them for the CPUs.
         let threads = 2 * std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = threads.to_string();
-        argv.extend(["touch", "--pages", "100000", "--threads", &threads].map(Into::into));
+        argv.extend(["yield", "--ms", "500", "--threads", &threads].map(Into::into));
         let mut opts = RecordOptions::new(Target::Command(argv));
         opts.output_dir = Some(scratch("overflow"));
         opts.ring_buffer_bytes = Some(4096);
+        opts.oncpu_window_ns = Some(0);
         let outcome = record(&opts).expect("record");
         let info = &outcome.recording.info;
         eprintln!(
@@ -560,3 +729,9 @@ mod compare;
 
 #[path = "record/alloc.rs"]
 mod alloc;
+
+#[path = "record/unwind.rs"]
+mod unwind;
+
+#[path = "record/runtime_reference.rs"]
+mod runtime_reference;

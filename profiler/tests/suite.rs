@@ -25,12 +25,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 10] = [
     "no-extension",
+    "no-extension@header-counter",
     "rust-blank",
     "csharp-blank",
+    "dotnet-blank",
     "rust-event-collector",
     "csharp-event-collector",
+    "dotnet-event-collector",
     "csharp-aot-event-collector",
     "node-event-collector",
 ];
@@ -156,14 +159,14 @@ fn every_scenario_at_128_mb_lands_in_the_tables() {
                     .and_then(|r| r["cpu_ns"]["total"].as_f64())
             };
             assert!(cpu("function") > Some(0.0), "{name}: {roles:?}");
-            if name != "no-extension" {
+            if !name.starts_with("no-extension") {
                 assert!(
                     cpu(&format!("extension:{name}")) > Some(0.0),
                     "{name}: {roles:?}"
                 );
             }
         }
-        if name == "no-extension" {
+        if name.starts_with("no-extension") {
             assert!(s["extension_size_bytes"].is_null());
         } else {
             let size = s["extension_size_bytes"].as_u64().unwrap_or(0);
@@ -173,7 +176,8 @@ fn every_scenario_at_128_mb_lands_in_the_tables() {
     }
     // The full-AOT layer (assemblies and their native images) outweighs the Rust binary.
     assert!(sizes["csharp-aot-event-collector"] > sizes["rust-event-collector"]);
-    assert!(took < Duration::from_secs(240), "took {took:?}");
+    // 10 scenarios (7 before the .NET rows and the Rust-function baseline: 240 s).
+    assert!(took < Duration::from_secs(360), "took {took:?}");
 }
 
 /// A build directory like `real` whose AOT layer lacks its native images

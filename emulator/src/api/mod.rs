@@ -61,8 +61,11 @@ pub struct State {
     pub answer_ns: u64,
     /// When the runtime and every extension were last all waiting in next (0 = not yet).
     pub all_waiting_ns: u64,
-    /// Processes that exited: (is the function, "role: status").
+    /// Processes that exited: (is the function, what Lambda would say of it).
     pub exited: Vec<(bool, String)>,
+    /// The message of the runtime's error answer (its `errorMessage`, or Lambda's own when the
+    /// response was refused).
+    pub answer_message: Option<String>,
 }
 
 /// State shared by the HTTP handlers and the environment.

@@ -68,9 +68,37 @@ fn answer(sh: &Shared, id: &str, outcome: Outcome) -> Response {
     }
 }
 
-/// `POST /runtime/invocation/{id}/response`.
-pub async fn response(State(sh): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    answer(&sh, &id, Outcome::Response)
+/// The largest response Lambda accepts from a runtime for a synchronous invocation (6 MB, as
+/// its error message counts it).
+pub const MAX_RESPONSE_BYTES: usize = 6_291_556;
+
+/// `POST /runtime/invocation/{id}/response`. A body over [`MAX_RESPONSE_BYTES`] is refused as
+/// Lambda does (413 to the runtime; the invocation fails with `Function.ResponseSizeTooLarge`).
+pub async fn response(
+    State(sh): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: axum::body::Body,
+) -> Response {
+    match axum::body::to_bytes(body, MAX_RESPONSE_BYTES).await {
+        Ok(_) => answer(&sh, &id, Outcome::Response),
+        Err(_) => {
+            let message = format!(
+                "Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+            );
+            let _ = answer_error(&sh, &id, "Function.ResponseSizeTooLarge", message.clone());
+            let body = json!({"errorMessage": message, "errorType": "RequestEntityTooLarge"});
+            (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// The runtime's answer is an error of type `t` with `message`.
+fn answer_error(sh: &Shared, id: &str, t: &str, message: String) -> Response {
+    let r = answer(sh, id, Outcome::Error(t.to_string()));
+    if r.status().is_success() {
+        sh.update(|s| s.answer_message = Some(message));
+    }
+    r
 }
 
 /// The error type of an `/error` post: the header, else the body's `errorType`.
@@ -97,7 +125,11 @@ pub async fn error(
     body: Bytes,
 ) -> Response {
     let t = error_type(&headers, &body, "Runtime.Unknown");
-    answer(&sh, &id, Outcome::Error(t))
+    let message = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("errorMessage")?.as_str().map(str::to_string))
+        .unwrap_or_default();
+    answer_error(&sh, &id, &t, message)
 }
 
 /// `POST /runtime/init/error`.

@@ -19,6 +19,7 @@
 //!     layers: vec![],
 //!     extra_extensions: vec!["/path/to/rust-blank".into()],
 //!     run_as: None, // nobody
+//!     tmp_mb: Some(512), // /tmp of Lambda's default ephemeral storage
 //! })?);
 //! for ext in sb.extension_paths() {
 //!     let cmd = SandboxCommand { program: ext, args: vec![], env: vec![], cwd: "/".into() };
@@ -33,6 +34,7 @@
 //! ```
 
 pub mod cgroup;
+pub mod ephemeral;
 pub mod layout;
 pub mod mounts;
 pub mod spawn;
@@ -46,6 +48,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+pub use mounts::hidden_inside;
 pub use nix::sys::signal::Signal;
 pub use stale::{CleanupReport, cleanup_stale, lxprof_parents};
 
@@ -74,6 +77,9 @@ pub struct SandboxSpec {
     pub extra_extensions: Vec<PathBuf>,
     /// uid:gid the processes run as; `None` = nobody (65534:65534).
     pub run_as: Option<(u32, u32)>,
+    /// Size of `/tmp` in MB (Lambda's ephemeral storage: 512 by default, up to 10,240): an
+    /// ext4 image of that size, loop-mounted; `None` = a plain directory, unlimited.
+    pub tmp_mb: Option<u32>,
 }
 
 /// A process to start inside the environment.
@@ -117,7 +123,7 @@ pub enum SandboxError {
     },
     /// A cgroup or state directory of this name exists.
     #[error(
-        "{path} already exists: pick another environment name, or call sandbox::cleanup_stale() to remove leftovers of a crashed run"
+        "{path} already exists: another lxprof run uses it, or a crashed run left it behind (`lxprof clean` removes what no running lxprof owns)"
     )]
     Exists {
         /// The existing path.
@@ -234,6 +240,18 @@ fn validate(spec: &SandboxSpec) -> Result<(), SandboxError> {
                 "extension {} is not a file",
                 e.display()
             )));
+        }
+    }
+    // Files the environment reaches through a symlink must not point under a path its own
+    // mounts hide (a checkout under /tmp, say).
+    mounts::check_link_visible(&spec.function_dir.join("bootstrap"))?;
+    for l in &spec.layers {
+        for e in fs::read_dir(l.join("extensions"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            mounts::check_link_visible(&e.path())?;
         }
     }
     Ok(())
@@ -489,6 +507,7 @@ mod tests {
             layers: vec![],
             extra_extensions: vec![],
             run_as: None,
+            tmp_mb: None,
         }
     }
 

@@ -2,8 +2,9 @@
 //! extra extensions, the owner record) and the mount plan a child applies in its own mount
 //! namespace (`/var/task`, `/opt` overlay, `/tmp`, `/etc/hosts`).
 //!
-//! Nothing is mounted on the host: every mount happens inside the child's private mount
-//! namespace, so a crash leaves only directories behind (see `cleanup_stale`).
+//! Every mount happens inside the child's private mount namespace, except the size-limited
+//! `/tmp` file system at the state directory's `tmp` (see `ephemeral`): a crash leaves
+//! directories and that mount behind, which `cleanup_stale` removes.
 
 use std::ffi::CString;
 use std::fs;
@@ -11,7 +12,7 @@ use std::io;
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 
-use super::{SandboxError, SandboxSpec};
+use super::{SandboxError, SandboxSpec, ephemeral};
 
 /// Root of every environment's state directory.
 pub const STATE_ROOT: &str = "/run/lxprof/sandbox";
@@ -93,6 +94,7 @@ impl StateDir {
         let sd = StateDir { root };
         let r = sd.fill(spec, uid, gid);
         if let Err(e) = r {
+            ephemeral::unmount(&sd.root);
             let _ = fs::remove_dir_all(&sd.root);
             return Err(e);
         }
@@ -101,6 +103,7 @@ impl StateDir {
 
     /// Removes the state directory, and `STATE_ROOT` and its parent if they are left empty.
     pub fn remove(&self) -> io::Result<()> {
+        ephemeral::unmount(&self.root);
         let r = fs::remove_dir_all(&self.root);
         let state_root = Path::new(STATE_ROOT);
         if fs::remove_dir(state_root).is_ok()
@@ -123,6 +126,15 @@ impl StateDir {
         set_mode(&self.root, 0o755)?;
         let tmp = self.tmp();
         fs::create_dir(&tmp).map_err(|e| io_err(&tmp, "create", e))?;
+        if let Some(mb) = spec.tmp_mb
+            && let Err(e) = ephemeral::mount(&self.root, &tmp, mb)
+        {
+            // Without mkfs.ext4 or loop devices (a container), /tmp stays a plain directory:
+            // said once per process, not fatal.
+            ephemeral::unmount(&self.root);
+            let _ = fs::remove_file(self.root.join("tmp.img"));
+            ephemeral::warn_unlimited(mb, &e);
+        }
         chown(&tmp, Some(uid), Some(gid)).map_err(|e| io_err(&tmp, "chown", e))?;
         set_mode(&tmp, 0o1777)?;
         fs::write(self.hosts(), HOSTS).map_err(|e| io_err(&self.hosts(), "write", e))?;
@@ -145,7 +157,10 @@ impl StateDir {
                 )));
             }
             fs::copy(src, &dst).map_err(|e| io_err(src, "copy the extension executable", e))?;
-            set_mode(&dst, 0o755)?;
+            // Readable by the environment's user; executable only if the original is (Lambda
+            // does not chmod: a non-executable extension fails to launch).
+            let executable = fs::metadata(src).is_ok_and(|m| m.permissions().mode() & 0o111 != 0);
+            set_mode(&dst, if executable { 0o755 } else { 0o644 })?;
         }
         Ok(())
     }
@@ -292,6 +307,38 @@ impl StateDir {
     }
 }
 
+/// The in-sandbox mounts that cover host paths: a host file under one of them is not what a
+/// process inside the environment sees there.
+pub const HIDDEN: [&str; 4] = ["/tmp", "/var/task", "/opt", "/etc/hosts"];
+
+/// The mount of the environment's file view that hides host path `p` (`/tmp`, `/var/task`,
+/// `/opt`, `/etc/hosts`), if any. `p` is taken as it is (resolve symlinks first).
+pub fn hidden_inside(p: &Path) -> Option<&'static str> {
+    HIDDEN.into_iter().find(|m| p.starts_with(m))
+}
+
+/// A symlink `link` whose target the environment cannot see (it lies under a mount that hides
+/// it): the error says which and what to do. Regular files and visible targets pass.
+pub fn check_link_visible(link: &Path) -> Result<(), SandboxError> {
+    if !link
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Ok(());
+    }
+    let Ok(target) = fs::canonicalize(link) else {
+        return Ok(());
+    };
+    match hidden_inside(&target) {
+        Some(m) => Err(SandboxError::InvalidSpec(format!(
+            "{} is a symlink to {}, which the environment cannot see (its own {m} hides the host's): copy the file instead",
+            link.display(),
+            target.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Makes sure the host has the mount points the plan needs (`/var/task`, `/opt`, `/etc/hosts`).
 pub fn ensure_mount_points() -> Result<(), SandboxError> {
     for d in ["/var/task", "/opt", "/tmp"] {
@@ -350,6 +397,25 @@ mod tests {
         fs::write(dir.join("owner"), format!("{me} 1\n")).ok();
         assert!(!owner_alive(&dir));
         let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn paths_under_the_environments_mounts_are_hidden() {
+        assert_eq!(hidden_inside(Path::new("/tmp/x/target/f")), Some("/tmp"));
+        assert_eq!(hidden_inside(Path::new("/opt/ext")), Some("/opt"));
+        assert_eq!(hidden_inside(Path::new("/tmpfoo")), None);
+        assert_eq!(hidden_inside(Path::new("/var/tmp/x")), None);
+        let dir = std::env::temp_dir().join(format!("lxprof-link-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.join("ok")).unwrap();
+        std::os::unix::fs::symlink("/tmp", dir.join("hidden")).unwrap();
+        assert!(check_link_visible(&dir.join("ok")).is_ok());
+        let e = check_link_visible(&dir.join("hidden"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its own /tmp"), "{e}");
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Removing leftovers of crashed runs: environments whose creating process is gone (its pid
-//! and start time are recorded in the state directory's `owner` file).
+//! and start time are recorded in the state directory's `owner` file). `lxprof run --lambda`,
+//! `record --lambda` and `suite` call [`cleanup_stale`] when they start; `lxprof clean` calls it
+//! on demand.
 
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::{SandboxError, cgroup, mounts};
 
@@ -23,36 +26,52 @@ pub struct CleanupReport {
 pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
     let mut report = CleanupReport::default();
     let state_root = Path::new(mounts::STATE_ROOT);
-    let live = |name: &std::ffi::OsStr| mounts::owner_alive(&state_root.join(name));
-    for parent in lxprof_parents() {
-        let Ok(rd) = fs::read_dir(&parent) else {
+    let live = |name: &std::ffi::OsStr, entry: &Path| {
+        let state = state_root.join(name);
+        mounts::owner_alive(&state) || (!state.join("owner").exists() && being_created(entry))
+    };
+    let parents = lxprof_parents();
+    let mut stale = Vec::new();
+    for parent in &parents {
+        let Ok(rd) = fs::read_dir(parent) else {
             continue;
         };
         for e in rd.flatten() {
-            if !e.file_type().is_ok_and(|t| t.is_dir()) || live(&e.file_name()) {
-                continue;
+            if e.file_type().is_ok_and(|t| t.is_dir()) && !live(&e.file_name(), &e.path()) {
+                stale.push(e.path());
             }
-            let dir = e.path();
-            let pids = cgroup::pids_in(&dir);
-            report.processes_killed += pids.len();
-            for pid in pids {
+        }
+    }
+    // Kill and thaw in every hierarchy before removing any group: a process frozen by the
+    // v1 freezer (a run killed between invocations) dies of SIGKILL only once thawed, and
+    // the freezer is a hierarchy of its own.
+    let mut killed = std::collections::BTreeSet::new();
+    for dir in &stale {
+        for pid in cgroup::pids_in(dir) {
+            if killed.insert(pid) {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             }
-            let _ = fs::write(dir.join("freezer.state"), "THAWED");
-            let _ = fs::write(dir.join("cgroup.freeze"), "0");
-            let _ = fs::write(dir.join("cgroup.kill"), "1");
-            cgroup::rmdir_retry(&dir)?;
-            report.cgroups_removed.push(dir);
         }
+        let _ = fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = fs::write(dir.join("cgroup.freeze"), "0");
+        let _ = fs::write(dir.join("cgroup.kill"), "1");
+    }
+    report.processes_killed = killed.len();
+    for dir in stale {
+        cgroup::rmdir_retry(&dir)?;
+        report.cgroups_removed.push(dir);
+    }
+    for parent in &parents {
         // Gone only if no environment is left in it (creators retry if it vanishes).
-        let _ = fs::remove_dir(&parent);
+        let _ = fs::remove_dir(parent);
     }
     if let Ok(rd) = fs::read_dir(state_root) {
         for e in rd.flatten() {
-            if live(&e.file_name()) {
+            if live(&e.file_name(), &e.path()) {
                 continue;
             }
+            super::ephemeral::unmount(&e.path());
             fs::remove_dir_all(e.path()).map_err(|err| SandboxError::Io {
                 path: e.path(),
                 what: "remove the stale state directory".into(),
@@ -63,6 +82,19 @@ pub fn cleanup_stale() -> Result<CleanupReport, SandboxError> {
         let _ = fs::remove_dir(state_root);
     }
     Ok(report)
+}
+
+/// A directory without an owner record yet is being created by a live run (the record is the
+/// first thing written, the cgroups come after it) unless it is older than this.
+const CREATION_GRACE: Duration = Duration::from_secs(30);
+
+/// Whether `dir` was made less than [`CREATION_GRACE`] ago.
+fn being_created(dir: &Path) -> bool {
+    fs::metadata(dir)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < CREATION_GRACE)
 }
 
 /// Every `lxprof` parent cgroup on this machine (any v1 hierarchy or cgroup2 mount).

@@ -35,14 +35,21 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
-/// A scratch directory every user can write (the sandboxed processes run as nobody; the host
-/// file system outside /tmp is visible to them).
+/// Where the scratch directories go: `<target>/debug/lambda-tests`, unless a mount of the
+/// environment hides that path from the fixtures that write files there (a checkout under /tmp:
+/// the environment has its own /tmp), then `/var/tmp/lxprof-lambda-tests`.
+pub fn scratch_root() -> PathBuf {
+    let under_target = target_debug().join("lambda-tests");
+    match lxprof_emulator::sandbox::hidden_inside(&under_target) {
+        None => under_target,
+        Some(_) => PathBuf::from("/var/tmp/lxprof-lambda-tests"),
+    }
+}
+
+/// A scratch directory every user can write and the environment's processes see (they run as
+/// nobody; the host file system outside /tmp, /var/task and /opt is visible to them).
 pub fn scratch(tag: &str) -> PathBuf {
-    let d = target_debug().join("lambda-tests").join(format!(
-        "{tag}-{}-{}",
-        std::process::id(),
-        uuid_like()
-    ));
+    let d = scratch_root().join(format!("{tag}-{}-{}", std::process::id(), uuid_like()));
     std::fs::create_dir_all(&d).expect("create scratch dir");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod scratch");
@@ -217,7 +224,7 @@ pub async fn run(cfg: EmulatorConfig, obs: &Recorder) -> LambdaReport {
         .expect("the run hung for 60 s")
         .expect("run");
     assert_nothing_left(&tag);
-    if function_dir.starts_with(target_debug().join("lambda-tests")) {
+    if function_dir.starts_with(scratch_root()) {
         let _ = std::fs::remove_dir_all(&function_dir);
     }
     for m in &r.invocations {

@@ -1,6 +1,6 @@
 //! Tests of the built-in rules against stacks captured on this machine with
 //! `perf record -g` (profiler/tests/data/stacks/, see its README.md and
-//! capture.sh): Mono 6.8, Node 20, OpenJDK 17 and a native C program.
+//! capture.sh): Mono 6.8, .NET CoreCLR 3.1, Node 20, OpenJDK 17 and a native C program.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -106,6 +106,20 @@ impl Fixture {
         counts
     }
 
+    /// Categories of the samples whose thread and whole stack satisfy `pred`.
+    fn categories_of(
+        &self,
+        c: &Classifier,
+        pred: impl Fn(&str, &[Frame]) -> bool,
+    ) -> Vec<Category> {
+        let rt = self.runtime();
+        self.samples
+            .iter()
+            .filter(|(thread, frames)| pred(thread, frames))
+            .map(|(thread, frames)| c.classify(rt, thread, frames))
+            .collect()
+    }
+
     /// Categories of the samples whose leaf frame is a user-space frame
     /// satisfying `pred` (or, with `under_kernel`, whose leaf is in the kernel
     /// and whose leaf-most user frame satisfies `pred`).
@@ -135,6 +149,16 @@ fn classifier() -> Classifier {
     Classifier::builtin().expect("built-in rules are valid")
 }
 
+/// Asserts that `fixture` has samples of every category in `want`.
+fn assert_has(fixture: &str, counts: &BTreeMap<Category, usize>, want: &[Category]) {
+    for cat in want {
+        assert!(
+            counts.get(cat).copied().unwrap_or(0) > 0,
+            "{fixture}: no {cat:?}"
+        );
+    }
+}
+
 /// Asserts that some samples match and all of them have category `want`.
 fn assert_all(got: &[Category], want: Category, what: &str) {
     assert!(!got.is_empty(), "no sample for {what}");
@@ -161,8 +185,26 @@ fn mono_fixture_has_jit_gc_and_app() {
             || f.name.starts_with("mono_arch_output")
     });
     assert_all(&compile, Category::Jit, "mini compiler passes");
-    let nursery = fx.categories_where(&c, false, |_, f| {
+    // An allocation is its caller's cost (as Mono's GC log counts collections, not
+    // allocations), a collection inside it is GC.
+    let allocating = |frames: &[Frame]| {
+        let is = |f: &Frame, p: &[&str]| p.iter().any(|p| f.name.starts_with(p));
+        let alloc = frames.iter().any(|f| {
+            is(
+                f,
+                &["mono_gc_alloc_", "sgen_alloc_obj", "sgen_try_alloc_obj"],
+            )
+        });
+        let collects = frames
+            .iter()
+            .any(|f| is(f, &["sgen_ensure_free_space", "sgen_perform_collection"]));
+        alloc && !collects
+    };
+    let gc_leaf = |f: &Frame| {
         f.name.starts_with("sgen_") || f.name.starts_with("ms_") || f.name.starts_with("major_")
+    };
+    let nursery = fx.categories_of(&c, |_, frames| {
+        frames.first().is_some_and(gc_leaf) && !allocating(frames)
     });
     assert_all(&nursery, Category::Gc, "sgen_/ms_/major_ leaves");
     let gc_faults = fx.categories_where(&c, true, |t, f| {
@@ -185,19 +227,93 @@ fn mono_fixture_has_jit_gc_and_app() {
 }
 
 #[test]
-fn node_fixture_has_gc_and_jit() {
+fn coreclr_fixture_separates_jit_tier1_gc_runtime_and_app() {
     let c = classifier();
-    let fx = load("node");
-    assert_eq!(fx.runtime(), Runtime::V8);
-    let n = fx.counts(&c);
-    for cat in [
+    let fx = load("coreclr");
+    assert_eq!(fx.runtime(), Runtime::CoreClr);
+    let all = [
         Category::App,
         Category::Jit,
         Category::Gc,
         Category::Runtime,
-    ] {
-        assert!(n.get(&cat).copied().unwrap_or(0) > 0, "node: no {cat:?}");
-    }
+    ];
+    assert_has("coreclr", &fx.counts(&c), &all);
+    let has = |frames: &[Frame], prefix: &str| frames.iter().any(|f| f.name.starts_with(prefix));
+    let rt = fx.runtime();
+    let under = |prefix: &str| -> Vec<Category> {
+        fx.samples
+            .iter()
+            .filter(|(_, frames)| has(frames, prefix))
+            .map(|(t, frames)| c.classify(rt, t, frames))
+            .collect()
+    };
+    let ryujit = fx.categories_where(&c, false, |_, f| {
+        f.module.as_deref() == Some("libclrjit.so")
+    });
+    assert_all(&ryujit, Category::Jit, "RyuJIT (libclrjit.so) leaves");
+    // The background worker re-compiling hot methods at tier 1, kernel work included.
+    assert_all(
+        &under("TieredCompilationManager::OptimizeMethods"),
+        Category::Jit,
+        "tier-1 re-compilation",
+    );
+    let gc = fx.categories_where(&c, false, |_, f| f.name.starts_with("WKS::gc_heap::"));
+    assert_all(&gc, Category::Gc, "WKS::gc_heap leaves");
+    // An allocation context refill clears memory in libc (no frame pointer: the GC frames
+    // that called it decide).
+    let clearing: Vec<Category> = fx
+        .samples
+        .iter()
+        .filter(|(_, fr)| fr[0].name.starts_with("__memset") && has(fr, "WKS::gc_heap::"))
+        .map(|(t, fr)| c.classify(rt, t, fr))
+        .collect();
+    assert_all(&clearing, Category::Gc, "memset under the GC's allocator");
+    // Not GC: the finalizer thread's startup spin calibration, and the JIT committing code
+    // pages (ClrVirtualAlloc under CEEJitInfo::allocMem), which the documented rules
+    // (`FinalizerThread::`, `Alloc(`) had counted as GC.
+    assert_all(
+        &under("EnsureYieldProcessorNormalizedInitialized"),
+        Category::Runtime,
+        "finalizer thread start-up calibration",
+    );
+    let code_pages: Vec<Category> = fx
+        .samples
+        .iter()
+        .filter(|(_, fr)| has(fr, "ClrVirtualAlloc") && has(fr, "CEEJitInfo::allocMem"))
+        .map(|(t, fr)| c.classify(rt, t, fr))
+        .collect();
+    assert!(
+        code_pages.iter().all(|&k| k == Category::Jit),
+        "{code_pages:?}"
+    );
+    let stubs = fx.categories_where(&c, false, |_, f| f.name.starts_with("stub<"));
+    assert_all(&stubs, Category::Runtime, "stub<N> perf-map entries");
+    let managed = fx.categories_where(&c, false, |_, f| {
+        f.kind == FrameKind::Jit && f.name.contains("[JitAlloc] Program::")
+    });
+    assert_all(&managed, Category::App, "JIT-compiled Program methods");
+    let r2r = fx.categories_where(&c, false, |_, f| {
+        f.module.as_deref() == Some("System.Private.CoreLib.dll")
+    });
+    assert_all(
+        &r2r,
+        Category::App,
+        "ReadyToRun code of System.Private.CoreLib",
+    );
+}
+
+#[test]
+fn node_fixture_has_gc_and_jit() {
+    let c = classifier();
+    let fx = load("node");
+    assert_eq!(fx.runtime(), Runtime::V8);
+    let all = [
+        Category::App,
+        Category::Jit,
+        Category::Gc,
+        Category::Runtime,
+    ];
+    assert_has("node", &fx.counts(&c), &all);
     let scavenge =
         fx.categories_where(&c, false, |_, f| f.name.contains("v8::internal::Scavenger"));
     assert_all(&scavenge, Category::Gc, "Scavenger leaves");
@@ -271,7 +387,7 @@ fn native_fixture_is_only_app_and_kernel() {
 
 #[test]
 fn fixtures_stay_small() {
-    for name in ["mono", "node", "java", "native"] {
+    for name in ["mono", "coreclr", "node", "java", "native"] {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/data/stacks")
             .join(format!("{name}.stacks"));

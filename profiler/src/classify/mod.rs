@@ -6,6 +6,9 @@
 //! `v8.toml` and `hotspot.toml` add thread and frame rules for their runtime.
 //!
 //! Precedence, for a stack given leaf first (see `profiler/rules/README.md`):
+//! 0. the innermost user-space frame of a `scope = "whole"` rule (a collection or
+//!    compilation entry point) decides; else the frames of an allocation (up to the
+//!    outermost `scope = "caller"` frame) are skipped: its callers decide;
 //! 1. the innermost user-space frame matching a `jit` or `gc` frame rule decides;
 //! 2. else a thread rule matching the thread name (`C2 CompilerThre` → jit);
 //! 3. else the innermost user-space frame matching an `app` / `runtime` rule;
@@ -17,6 +20,7 @@
 //! syscalls) is part of that cost. Native programs get only `app` / `kernel`.
 
 mod rules;
+mod tiering;
 mod totals;
 
 #[cfg(test)]
@@ -25,7 +29,8 @@ mod fixtures;
 use std::path::Path;
 
 pub use rules::RulesError;
-use rules::{FileRole, RuleSet};
+use rules::{FileRole, RuleSet, Scope};
+pub use tiering::is_tier_up;
 pub use totals::CategoryTotals;
 
 use crate::stacks::{Category, Frame, FrameKind, ResolvedSample};
@@ -178,7 +183,20 @@ impl Classifier {
                 Category::App
             };
         };
-        let user = || frames.iter().filter(|f| !self.is_kernel(f));
+        let user: Vec<&Frame> = frames.iter().filter(|f| !self.is_kernel(f)).collect();
+        // 0. A collection or compilation entry point: all it calls is its category.
+        if let Some(c) = user
+            .iter()
+            .find_map(|f| rules.scoped_category(f, Scope::Whole))
+        {
+            return c;
+        }
+        // An allocation's own frames are its caller's cost: the callers decide.
+        let callers_from = user
+            .iter()
+            .rposition(|f| rules.scoped_category(f, Scope::Caller).is_some())
+            .map_or(0, |i| i + 1);
+        let user = || user[callers_from..].iter().copied();
         let strong = |c: Category| matches!(c, Category::Jit | Category::Gc);
         let decided = user()
             .find_map(|f| rules.frame_category(f, strong))
@@ -270,6 +288,51 @@ mod tests {
     }
 
     #[test]
+    fn whole_stacks_decide_for_malloc_and_allocation() {
+        let c = Classifier::builtin().expect("rules");
+        let n = |name: &str| f(name, "mono-sgen", FrameKind::Native);
+        let main = f("Program:Main ()", "[jit]", FrameKind::Jit);
+        let stack = |leaf: &[Frame], callers: &[&str]| -> Vec<Frame> {
+            let mut v = leaf.to_vec();
+            v.extend(callers.iter().map(|c| n(c)));
+            v.push(main.clone());
+            v
+        };
+        let cat = |frames: &[Frame]| c.classify(Runtime::Mono, "mono", frames);
+        // malloc called from the compiler is JIT, from the collector GC, from the program app.
+        let malloc = [
+            f("_int_malloc", "libc.so.6", FrameKind::Native),
+            f("__libc_malloc", "libc.so.6", FrameKind::Native),
+        ];
+        let jit = stack(&malloc, &["mono_regstate_new", "mini_method_compile"]);
+        let gc = stack(
+            &malloc,
+            &[
+                "sgen_pin_stats_register_object",
+                "sgen_perform_collection_inner",
+            ],
+        );
+        assert_eq!(cat(&jit), Category::Jit);
+        assert_eq!(cat(&gc), Category::Gc);
+        assert_eq!(cat(&stack(&malloc, &[])), Category::App);
+        // A managed allocation is its caller's cost; a collection inside it is GC.
+        let alloc = [
+            n("sgen_try_alloc_obj_nolock"),
+            n("mono_gc_alloc_vector"),
+            f(
+                "(wrapper alloc) object:AllocVector (intptr,intptr)",
+                "[jit]",
+                FrameKind::Jit,
+            ),
+        ];
+        assert_eq!(cat(&stack(&alloc, &[])), Category::App);
+        assert_eq!(cat(&stack(&alloc, &["mono_method_to_ir"])), Category::Jit);
+        let mut collecting = vec![n("sgen_collect_nursery"), n("sgen_ensure_free_space")];
+        collecting.extend(stack(&alloc, &[]));
+        assert_eq!(cat(&collecting), Category::Gc);
+    }
+
+    #[test]
     fn innermost_jit_frame_beats_outer_app_frames() {
         let c = Classifier::builtin().expect("rules");
         let stack = [
@@ -289,8 +352,8 @@ mod tests {
         );
     }
 
-    /// CoreCLR cannot be captured here (no .NET runtime on this machine): these
-    /// stacks follow the documented fingerprints only, to pin the rules' logic.
+    /// .NET 5+ thread names and hand-made stacks (the captured 3.1 ones are in
+    /// `fixtures.rs`), to pin the rules' logic.
     #[test]
     fn coreclr_documented_fingerprints() {
         let c = Classifier::builtin().expect("rules");

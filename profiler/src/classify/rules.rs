@@ -111,8 +111,25 @@ struct FrameSpec {
     module_regex: Vec<String>,
     kind: Option<FrameKind>,
     #[serde(default)]
+    scope: Scope,
+    #[serde(default)]
     #[allow(dead_code)]
     note: String,
+}
+
+/// How far a frame rule's category reaches (see `profiler/rules/README.md`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Scope {
+    /// The frame takes part in the precedence steps like any other.
+    #[default]
+    Frame,
+    /// (`jit` / `gc` only) The frame and everything it calls: a collection or a
+    /// compilation entry point. The innermost such frame decides before any other rule.
+    Whole,
+    /// (`app` only) An allocation entry point: its cost is its caller's. Frames from
+    /// the leaf up to the outermost such frame decide nothing (unless one is `whole`).
+    Caller,
 }
 
 /// Patterns on one string: exact names, prefixes, substrings, regexes.
@@ -147,6 +164,7 @@ pub(crate) struct Rule {
     symbol: TextMatcher,
     module: TextMatcher,
     kind: Option<FrameKind>,
+    scope: Scope,
 }
 
 impl Rule {
@@ -220,6 +238,7 @@ impl RuleSet {
                     symbol: names,
                     module: TextMatcher::default(),
                     kind: None,
+                    scope: Scope::Frame,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -240,11 +259,13 @@ impl RuleSet {
                 if symbol.is_empty() && module.is_empty() && f.kind.is_none() {
                     return Err(c.empty());
                 }
+                c.check_scope(f.scope, f.category)?;
                 Ok(Rule {
                     category: f.category,
                     symbol,
                     module,
                     kind: f.kind,
+                    scope: f.scope,
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -273,6 +294,15 @@ impl RuleSet {
             .map(|r| r.category)
     }
 
+    /// The category of the first rule of `scope` matching `frame`.
+    pub(crate) fn scoped_category(&self, frame: &Frame, scope: Scope) -> Option<Category> {
+        self.frames
+            .iter()
+            .filter(|r| r.scope == scope)
+            .find(|r| r.matches_frame(frame))
+            .map(|r| r.category)
+    }
+
     pub(crate) fn rule_count(&self) -> usize {
         self.threads.len() + self.frames.len()
     }
@@ -294,6 +324,40 @@ impl Ctx<'_> {
         }
     }
 
+    /// `Ok` when `ok`, else the error saying which categories are `allowed`.
+    fn allowed(
+        &self,
+        ok: bool,
+        category: Category,
+        allowed: &'static str,
+    ) -> Result<(), RulesError> {
+        if ok {
+            return Ok(());
+        }
+        Err(RulesError::CategoryNotAllowed {
+            file: self.file.to_string(),
+            kind: self.kind,
+            index: self.index,
+            category: category.as_str(),
+            allowed,
+        })
+    }
+
+    fn check_scope(&self, scope: Scope, category: Category) -> Result<(), RulesError> {
+        let (ok, allowed) = match scope {
+            Scope::Frame => (true, ""),
+            Scope::Whole => (
+                matches!(category, Category::Jit | Category::Gc),
+                "scope = \"whole\" is for jit or gc entry points",
+            ),
+            Scope::Caller => (
+                category == Category::App,
+                "scope = \"caller\" is for app (allocation entry points)",
+            ),
+        };
+        self.allowed(ok, category, allowed)
+    }
+
     fn check_category(&self, category: Category) -> Result<(), RulesError> {
         let (ok, allowed) = match self.role {
             FileRole::Base => (
@@ -305,17 +369,7 @@ impl Ctx<'_> {
                 "kernel frames are identified by native.toml only",
             ),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(RulesError::CategoryNotAllowed {
-                file: self.file.to_string(),
-                kind: self.kind,
-                index: self.index,
-                category: category.as_str(),
-                allowed,
-            })
-        }
+        self.allowed(ok, category, allowed)
     }
 
     fn text(

@@ -13,6 +13,14 @@ pub struct CategoryTotals {
     pub gc_ns: u64,
     pub runtime_ns: u64,
     pub kernel_ns: u64,
+    /// Part of `jit_ns`: re-compiling hot methods at tier 1 in the background
+    /// (CoreCLR's tiered compilation, see [`super::is_tier_up`]). Omitted when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub jit_tier1_ns: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl CategoryTotals {
@@ -20,9 +28,26 @@ impl CategoryTotals {
     pub fn from_samples<'a>(samples: impl IntoIterator<Item = &'a ResolvedSample>) -> Self {
         let mut t = CategoryTotals::default();
         for s in samples {
-            t.add(s.category, s.weight);
+            t.add_sample(s);
         }
         t
+    }
+
+    /// Adds one classified sample's weight (to `jit_tier1_ns` too when it re-compiles
+    /// at tier 1).
+    pub fn add_sample(&mut self, s: &ResolvedSample) {
+        self.add(s.category, s.weight);
+        if s.category == Category::Jit && super::is_tier_up(&s.thread_name, &s.frames) {
+            self.jit_tier1_ns = self.jit_tier1_ns.saturating_add(s.weight);
+        }
+    }
+
+    /// Adds every part of `other`.
+    pub fn merge(&mut self, other: &CategoryTotals) {
+        for c in Category::ALL {
+            self.add(c, other.get(c));
+        }
+        self.jit_tier1_ns = self.jit_tier1_ns.saturating_add(other.jit_tier1_ns);
     }
 
     pub fn add(&mut self, category: Category, ns: u64) {
@@ -91,22 +116,34 @@ impl CategoryTotals {
             // ns <= target <= u64::MAX by construction.
             out.add(c, u64::try_from(ns).unwrap_or(u64::MAX));
         }
+        // The tier-1 part keeps its share of the JIT time.
+        if self.jit_ns > 0 {
+            let tier1 = u128::from(out.jit_ns) * u128::from(self.jit_tier1_ns.min(self.jit_ns))
+                / u128::from(self.jit_ns);
+            out.jit_tier1_ns = u64::try_from(tier1).unwrap_or(out.jit_ns);
+        }
         out
     }
 
     /// Whole percent of the total for `category` (0 when there is no time).
     pub fn percent(&self, category: Category) -> u64 {
+        self.percent_of(self.get(category))
+    }
+
+    fn percent_of(&self, ns: u64) -> u64 {
         let total = u128::from(self.total_ns());
         if total == 0 {
             return 0;
         }
-        let pct = (u128::from(self.get(category)) * 100 + total / 2) / total;
+        let pct = (u128::from(ns) * 100 + total / 2) / total;
         u64::try_from(pct).unwrap_or(100)
     }
 
     /// One sentence on where `role`'s CPU went, biggest share first, e.g.
     /// "csharp-event-collector: 38 % of its CPU was JIT compilation, 21 % GC,
-    /// 30 % application code, 11 % kernel". Shares under 1 % are left out.
+    /// 30 % application code, 11 % kernel". Shares under 1 % are left out. The
+    /// tier-1 part of the JIT is named after it: "JIT compilation (44 % re-compiling
+    /// hot methods at tier 1)".
     pub fn describe(&self, role: &str) -> String {
         if self.total_ns() == 0 {
             return format!("{role}: no CPU samples to explain its CPU time");
@@ -128,12 +165,16 @@ impl CategoryTotals {
             Category::Runtime => "other runtime work",
             Category::Kernel => "kernel",
         };
+        let tier1 = self.percent_of(self.jit_tier1_ns);
         let mut out = format!("{role}: ");
         for (i, (c, p)) in shares.iter().enumerate() {
             if i == 0 {
                 out.push_str(&format!("{p} % of its CPU was {}", label(*c)));
             } else {
                 out.push_str(&format!(", {p} % {}", label(*c)));
+            }
+            if *c == Category::Jit && tier1 > 0 {
+                out.push_str(&format!(" ({tier1} % re-compiling hot methods at tier 1)"));
             }
         }
         if shares.is_empty() {
@@ -155,6 +196,7 @@ mod tests {
             gc_ns: 3,
             runtime_ns: 0,
             kernel_ns: 1,
+            ..Default::default()
         };
         for target in [0u64, 1, 7, 999, 1_000_000_007, u64::MAX / 3] {
             let s = t.scale_to(target);
@@ -180,6 +222,7 @@ mod tests {
             gc_ns: 21,
             runtime_ns: 0,
             kernel_ns: 11,
+            ..Default::default()
         };
         assert_eq!(
             t.describe("csharp-event-collector"),
@@ -200,6 +243,29 @@ mod tests {
                 .describe("x")
                 .contains("no CPU samples")
         );
+    }
+
+    #[test]
+    fn tier1_share_is_named_and_scaled_with_the_jit() {
+        let t = CategoryTotals {
+            app_ns: 20,
+            jit_ns: 60,
+            runtime_ns: 20,
+            jit_tier1_ns: 44,
+            ..Default::default()
+        };
+        assert_eq!(
+            t.describe("dotnet-event-collector"),
+            "dotnet-event-collector: 60 % of its CPU was JIT compilation (44 % re-compiling \
+             hot methods at tier 1), 20 % other runtime work, 20 % application code"
+        );
+        let s = t.scale_to(1_000);
+        assert_eq!((s.jit_ns, s.jit_tier1_ns), (600, 440));
+        let mut m = s;
+        m.merge(&s);
+        assert_eq!((m.jit_ns, m.jit_tier1_ns, m.total_ns()), (1200, 880, 2000));
+        let json = serde_json::to_string(&CategoryTotals::default()).expect("json");
+        assert!(!json.contains("tier1"), "omitted when zero: {json}");
     }
 
     #[test]

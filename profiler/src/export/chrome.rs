@@ -141,10 +141,14 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
     }
     for t in &p.threads {
         for i in &t.intervals {
-            ev.push(
-                json!({"ph": "X", "name": "on-CPU", "cat": "cpu", "pid": pid,
-                "tid": t.tid, "ts": us(i.start_ns), "dur": us(i.end_ns - i.start_ns)}),
-            );
+            let mut slice = json!({"ph": "X", "name": "on-CPU", "cat": "cpu", "pid": pid,
+                "tid": t.tid, "ts": us(i.start_ns), "dur": us(i.end_ns - i.start_ns)});
+            // Stints a window apart share an interval: its CPU time is less
+            // than its length (Perfetto shows `tdur` as the slice's thread time).
+            if i.cpu_ns.abs_diff(i.len_ns()) >= 1_000 {
+                slice["tdur"] = json!(us(i.cpu_ns));
+            }
+            ev.push(slice);
         }
     }
     category_runs(p, ev);
@@ -391,7 +395,7 @@ pub fn validate(trace: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Interval, RecordingInfo, RssSample, Thread};
+    use crate::model::{FaultBatch, Interval, RecordingInfo, RssSample, Thread};
 
     fn thread(tid: u32, name: &str, intervals: &[(u64, u64)]) -> Thread {
         Thread {
@@ -400,7 +404,7 @@ mod tests {
             names: vec![name.into()],
             intervals: intervals
                 .iter()
-                .map(|&(start_ns, end_ns)| Interval { start_ns, end_ns })
+                .map(|&(start_ns, end_ns)| Interval::new(start_ns, end_ns))
                 .collect(),
             ..Thread::default()
         }
@@ -421,7 +425,7 @@ mod tests {
             }],
             exit: Some(crate::model::ExitStatus::from_wait_status(1 << 8)),
             end_ns: 9_500,
-            fault_times_ns: vec![1_000, 2_000, 25_000_000],
+            faults: [1_000, 2_000, 25_000_000].map(FaultBatch::at).to_vec(),
             rss: vec![
                 RssSample {
                     ts_ns: 100,

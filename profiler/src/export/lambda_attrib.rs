@@ -222,26 +222,21 @@ pub struct Owner {
     pub role: String,
 }
 
-/// CPU of sorted, disjoint `intervals` inside `w`.
+/// CPU of sorted, disjoint `intervals` inside `w` (each interval's CPU in
+/// proportion to its overlap with `w`).
 pub fn cpu_in(intervals: &[Interval], w: Window) -> u64 {
-    let first = intervals.partition_point(|i| i.end_ns <= w.start_ns);
+    let first = intervals.partition_point(|i| i.end_ns < w.start_ns);
     intervals[first..]
         .iter()
         .take_while(|i| i.start_ns < w.end_ns)
-        .map(|i| {
-            i.end_ns
-                .min(w.end_ns)
-                .saturating_sub(i.start_ns.max(w.start_ns))
-        })
+        .map(|i| i.cpu_within(w.start_ns, w.end_ns))
         .sum()
 }
 
 /// CPU, faults and allocations of `p` inside `w`.
 pub fn usage_in(p: &Process, w: Window) -> Usage {
     let cpu_ns = p.threads.iter().map(|t| cpu_in(&t.intervals, w)).sum();
-    let faults = &p.fault_times_ns;
-    let page_faults = (faults.partition_point(|&t| t < w.end_ns)
-        - faults.partition_point(|&t| t < w.start_ns)) as u64;
+    let page_faults = p.faults_within(w.start_ns, w.end_ns);
     let first = p.alloc_points.partition_point(|a| a.ts_ns < w.start_ns);
     let (mut alloc_bytes, mut alloc_count) = (0, 0);
     for a in p.alloc_points[first..]
@@ -400,7 +395,7 @@ impl<'a> SampleIndex<'a> {
         let first = v.partition_point(|(t, _)| *t < w.start_ns);
         let mut any = false;
         for (_, s) in v[first..].iter().take_while(|(t, _)| *t < w.end_ns) {
-            into.add(s.category, s.weight);
+            into.add_sample(s);
             any = true;
         }
         any
@@ -416,10 +411,7 @@ impl<'a> SampleIndex<'a> {
     ) {
         let mut cats = CategoryTotals::default();
         if self.add(pid, w, &mut cats) {
-            let t = totals.entry(role.to_string()).or_default();
-            for c in crate::stacks::Category::ALL {
-                t.add(c, cats.get(c));
-            }
+            totals.entry(role.to_string()).or_default().merge(&cats);
         }
     }
 }
@@ -562,10 +554,7 @@ mod tests {
 
     #[test]
     fn cpu_overlap_clamps_to_the_window() {
-        let iv = |s, e| Interval {
-            start_ns: s,
-            end_ns: e,
-        };
+        let iv = Interval::new;
         let v = [iv(0, 10), iv(20, 30), iv(40, 50)];
         let w = |s, e| Window {
             start_ns: s,
@@ -637,10 +626,7 @@ mod tests {
         // 100 µs of emulator CPU while req-1 (env 0) and req-3 (env 1) both
         // run (1.3–1.4 ms), 50 µs while only req-1 does (1.1–1.15 ms).
         let emu = &mut f.rec.processes[0].threads[0].intervals;
-        emu.push(Interval {
-            start_ns: 1_300_000,
-            end_ns: 1_400_000,
-        });
+        emu.push(Interval::new(1_300_000, 1_400_000));
         let a = attribute(&f.run());
         let emulator = |i: usize| a.invocations[i].by_role["emulator"].cpu_ns;
         assert_eq!((emulator(0), emulator(1)), (100_000, 50_000));

@@ -67,10 +67,7 @@ pub struct RoleSummary {
 fn sum_categories(parts: impl IntoIterator<Item = CategoryTotals>) -> Option<CategoryTotals> {
     let mut sum: Option<CategoryTotals> = None;
     for c in parts {
-        let t = sum.get_or_insert_with(CategoryTotals::default);
-        for cat in crate::stacks::Category::ALL {
-            t.add(cat, c.get(cat));
-        }
+        sum.get_or_insert_with(CategoryTotals::default).merge(&c);
     }
     sum
 }

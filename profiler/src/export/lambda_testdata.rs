@@ -4,7 +4,7 @@
 
 use lxprof_emulator::{InvocationMetrics, LambdaReport, PhaseEvent, PhaseTimes, Status, Summary};
 
-use crate::model::{AllocOp, AllocPoint, Interval, Process, Recording, Thread};
+use crate::model::{AllocOp, AllocPoint, FaultBatch, Interval, Process, Recording, Thread};
 use crate::stacks::{Category, ResolvedSample};
 
 use super::lambda_attrib::LambdaRun;
@@ -39,7 +39,7 @@ impl Fixture {
 fn process(pid: u32, ppid: u32, role: &str, cpu: &[(u64, u64)], end_ns: u64) -> Process {
     let intervals: Vec<Interval> = cpu
         .iter()
-        .map(|&(start_ns, end_ns)| Interval { start_ns, end_ns })
+        .map(|&(start_ns, end_ns)| Interval::new(start_ns, end_ns))
         .collect();
     Process {
         pid,
@@ -104,7 +104,9 @@ pub fn fixture() -> Fixture {
         ],
         4_050_000,
     );
-    function.fault_times_ns = vec![210_000, 1_010_000, 1_020_000, 1_600_000, 3_050_000];
+    function.faults = [210_000, 1_010_000, 1_020_000, 1_600_000, 3_050_000]
+        .map(FaultBatch::at)
+        .to_vec();
     let child = process(201, 200, "descendant", &[(1_900_000, 2_100_000)], 2_100_000);
     let mut ext = process(
         300,

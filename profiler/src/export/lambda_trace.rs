@@ -330,12 +330,12 @@ fn role_counters(run: &LambdaRun, out: &mut Vec<Value>) {
     let mut allocs: BTreeMap<&str, BTreeMap<u64, u64>> = BTreeMap::new();
     for (p, owner) in run.rec.processes.iter().zip(&owners) {
         let Some(owner) = owner else { continue };
-        for &t in &p.fault_times_ns {
+        for (t, n) in p.fault_rate(ROLE_BUCKET_NS) {
             *faults
                 .entry(owner.role.as_str())
                 .or_default()
                 .entry(t / ROLE_BUCKET_NS)
-                .or_default() += 1;
+                .or_default() += n;
         }
         for a in p.alloc_points.iter().filter(|a| a.op.allocates()) {
             *allocs

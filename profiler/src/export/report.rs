@@ -40,8 +40,21 @@ struct Report<'a> {
     lost_per_cpu: &'a [u64],
     decode_errors: u64,
     perf: Option<PerfCounts>,
+    cpu_check: CpuCheck<'a>,
     totals: Totals,
     processes: Vec<ProcessReport<'a>>,
+}
+
+/// Every thread's recorded CPU against the kernel's own count for it.
+#[derive(Serialize)]
+struct CpuCheck<'a> {
+    /// Threads with records.
+    threads: usize,
+    /// Threads whose recorded CPU is below the kernel's count.
+    threads_incomplete: usize,
+    /// CPU the kernel counted that no record carried (all threads).
+    cpu_missing_ns: u64,
+    sched: &'a crate::model::SchedCounters,
 }
 
 #[derive(Serialize)]
@@ -104,6 +117,9 @@ struct ThreadReport<'a> {
     end_ns: u64,
     exited: bool,
     cpu_ns: u64,
+    /// The kernel's own count for the span recorded (see `Thread::cpu_kernel_ns`).
+    cpu_ns_kernel: Option<u64>,
+    cpu_missing_ns: u64,
     cpu_ns_sched: Option<u64>,
     on_cpu_intervals: usize,
     page_faults_minor: Option<u64>,
@@ -124,6 +140,8 @@ fn thread(t: &Thread) -> ThreadReport<'_> {
         end_ns: t.end_ns,
         exited: t.exited,
         cpu_ns: t.cpu_ns,
+        cpu_ns_kernel: t.cpu_kernel_ns,
+        cpu_missing_ns: t.cpu_missing_ns,
         cpu_ns_sched: t.exit_cpu_ns,
         on_cpu_intervals: t.intervals.len(),
         page_faults_minor: t.exit_min_flt,
@@ -169,6 +187,16 @@ fn process<'a>(rec: &'a Recording, p: &'a Process) -> ProcessReport<'a> {
     }
 }
 
+fn cpu_check(rec: &Recording) -> CpuCheck<'_> {
+    let threads = || rec.processes.iter().flat_map(|p| &p.threads);
+    CpuCheck {
+        threads: threads().filter(|t| t.cpu_kernel_ns.is_some()).count(),
+        threads_incomplete: threads().filter(|t| t.cpu_missing_ns > 0).count(),
+        cpu_missing_ns: threads().map(|t| t.cpu_missing_ns).sum(),
+        sched: &rec.info.sched,
+    }
+}
+
 /// The report as pretty-printed JSON bytes (with a final newline).
 pub fn to_json(rec: &Recording) -> Vec<u8> {
     let report = Report {
@@ -181,6 +209,7 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
         lost_per_cpu: &rec.info.lost_per_cpu,
         decode_errors: rec.info.decode_errors,
         perf: rec.info.perf,
+        cpu_check: cpu_check(rec),
         totals: Totals {
             processes: rec.processes.len(),
             threads: rec.processes.iter().map(|p| p.threads.len()).sum(),

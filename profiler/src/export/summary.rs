@@ -89,6 +89,7 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
             perf.context_switches
         );
     }
+    cpu_check(rec, &mut s);
     if rec.info.lost_events > 0 {
         let _ = writeln!(s, "{}", lost_warning(rec.info.lost_events));
     }
@@ -107,6 +108,50 @@ pub fn render(rec: &Recording, outputs: &[(&str, PathBuf)]) -> String {
         }
     }
     s
+}
+
+/// A thread's CPU below the kernel's own count by more than this is named.
+const CPU_CHECK_SLACK_NS: u64 = 100_000;
+
+/// The CPU check: every thread's recorded CPU against the kernel's own count
+/// for it (never silent when they differ).
+fn cpu_check(rec: &Recording, s: &mut String) {
+    let checked = rec
+        .processes
+        .iter()
+        .flat_map(|p| p.threads.iter().map(move |t| (p, t)))
+        .filter(|(_, t)| t.cpu_kernel_ns.is_some());
+    let mut short: Vec<_> = checked
+        .clone()
+        .filter(|(_, t)| t.cpu_missing_ns > CPU_CHECK_SLACK_NS)
+        .collect();
+    let n = checked.count();
+    if short.is_empty() {
+        if n > 0 {
+            let _ = writeln!(
+                s,
+                "CPU check: the recorded CPU of all {n} threads matches the kernel's own count"
+            );
+        }
+        return;
+    }
+    short.sort_by_key(|(_, t)| std::cmp::Reverse(t.cpu_missing_ns));
+    let _ = writeln!(
+        s,
+        "WARNING: CPU of {} of {n} threads is short of the kernel's own count (records lost):",
+        short.len()
+    );
+    for (p, t) in short.iter().take(5) {
+        let _ = writeln!(
+            s,
+            "  pid {} tid {} {}: {} ms recorded of {} ms",
+            p.pid,
+            t.tid,
+            t.name,
+            ms(t.cpu_ns),
+            ms(t.cpu_kernel_ns.unwrap_or_default())
+        );
+    }
 }
 
 #[cfg(test)]

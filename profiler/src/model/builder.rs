@@ -63,8 +63,12 @@ impl Ord for Queued {
 #[derive(Debug, Default)]
 struct ThreadState {
     thread: Thread,
-    /// PAGE_FAULT records not yet covered by an EXIT record's counters.
+    /// Faults of FAULTS records not yet covered by an EXIT record's counters.
     uncovered_faults: u64,
+    /// The thread's lifetime CPU when first seen (what its ON_CPU records
+    /// count from) and at its latest record: the kernel's own figures.
+    cpu_first_ns: Option<u64>,
+    cpu_last_ns: u64,
     exits: u32,
     exit_min_flt: u64,
     exit_maj_flt: u64,
@@ -100,10 +104,10 @@ pub struct ModelBuilder {
     /// Exited processes whose pid a later fork reused.
     past_processes: Vec<ProcessState>,
     roles: HashMap<u32, String>,
-    /// Threads on a CPU when recording stopped: (tid, since, absolute ns).
-    running: Vec<(u32, u64)>,
-    /// Stack id -> return addresses (leaf first), from the kernel's `stacks` map.
+    /// Stack id -> return addresses (leaf first), as the recorder unwound them.
     stacks: HashMap<u32, Vec<u64>>,
+    /// Stack id -> the frame saying why its walk stopped short (`[truncated]`, …).
+    stack_ends: HashMap<u32, String>,
     /// Allocation probes were attached: every process gets `alloc`.
     alloc_recorded: bool,
 }
@@ -121,8 +125,8 @@ impl ModelBuilder {
             processes: BTreeMap::new(),
             past_processes: Vec::new(),
             roles: HashMap::new(),
-            running: Vec::new(),
             stacks: HashMap::new(),
+            stack_ends: HashMap::new(),
             alloc_recorded: false,
         }
     }
@@ -134,10 +138,15 @@ impl ModelBuilder {
         self.alloc_recorded = true;
     }
 
-    /// The addresses of kernel stack id `id` (read from the `stacks` map);
-    /// samples are given them at [`ModelBuilder::finish`].
+    /// The addresses of stack id `id` (a user stack the recorder unwound, or a
+    /// kernel stack); samples are given them at [`ModelBuilder::finish`].
     pub fn set_stack(&mut self, id: u32, addrs: Vec<u64>) {
         self.stacks.insert(id, addrs);
+    }
+
+    /// User stack `id` stopped short of its root: `end` is the one frame that says why.
+    pub fn set_stack_end(&mut self, id: u32, end: String) {
+        self.stack_ends.insert(id, end);
     }
 
     /// A process alive before its events. Fills what events have not set.
@@ -159,15 +168,6 @@ impl ModelBuilder {
     /// for [`RecordingInfo::root_pid`] and "descendant" for the others.
     pub fn set_role(&mut self, pid: u32, role: String) {
         self.roles.insert(pid, role);
-    }
-
-    /// Thread `tid` was on a CPU since `since_ns` (absolute) when recording
-    /// stopped: no ON_CPU record will come for that interval, so
-    /// [`finish`](Self::finish) closes it at the end of the recording. The
-    /// recorder reads these from the kernel's per-thread switch-in times.
-    /// Unknown or exited tids are ignored.
-    pub fn running_at_end(&mut self, tid: u32, since_ns: u64) {
-        self.running.push((tid, since_ns));
     }
 
     /// One decoded kernel record. Records may arrive out of order by up to
@@ -264,11 +264,23 @@ impl ModelBuilder {
         match ev {
             Event::OnCpu(e) => {
                 let start = self.rel(e.start_ns).min(rel);
+                // Only the part within the recording counts (a thread on a
+                // CPU since before it started).
+                let mut cpu_ns = e.cpu_ns;
+                if e.start_ns < self.start_ns && h.ts_ns > e.start_ns {
+                    let kept = h.ts_ns - self.start_ns.min(h.ts_ns);
+                    cpu_ns = (u128::from(cpu_ns) * u128::from(kept)
+                        / u128::from(h.ts_ns - e.start_ns)) as u64;
+                }
                 let t = thread(self.process(h.pid, rel), h.tid, start);
                 t.thread.intervals.push(Interval {
                     start_ns: start,
                     end_ns: rel,
+                    cpu_ns,
                 });
+                t.cpu_first_ns
+                    .get_or_insert(e.cpu_before_ns() + (e.cpu_ns - cpu_ns));
+                t.cpu_last_ns = t.cpu_last_ns.max(e.cpu_total_ns);
             }
             Event::Fork(e) if e.is_thread() => {
                 let p = self.process(h.pid, rel);
@@ -366,12 +378,18 @@ impl ModelBuilder {
                 }
                 rename(&mut thread(p, h.tid, rel).thread, &e.comm);
             }
-            Event::PageFault(_) => {
+            Event::Faults(e) => {
+                let first_ns = self.rel(e.first_ns).min(rel);
                 let p = self.process(h.pid, rel);
-                p.process.fault_times_ns.push(rel);
+                let count = u64::from(e.count);
+                p.process.faults.push(FaultBatch {
+                    last_ns: rel,
+                    first_ns,
+                    count,
+                });
                 let t = thread(p, h.tid, rel);
-                t.thread.fault_events += 1;
-                t.uncovered_faults += 1;
+                t.thread.fault_events += count;
+                t.uncovered_faults += count;
             }
             Event::Rss(e) => {
                 let p = self.process(h.pid, rel);
@@ -395,6 +413,8 @@ impl ModelBuilder {
                     ..StackSample::default()
                 });
             }
+            // The recorder unwinds these and pushes a Sample instead.
+            Event::StackCopy(_) => {}
             Event::Alloc(e) => {
                 let p = self.process(h.pid, rel);
                 let op = alloc_op(e.op);
@@ -417,20 +437,6 @@ impl ModelBuilder {
             self.apply(q);
         }
         let duration_ns = self.rel(end_ns).max(self.last_rel);
-        for (tid, since) in std::mem::take(&mut self.running) {
-            let start_ns = self.rel(since).min(duration_ns);
-            let open = self
-                .processes
-                .values_mut()
-                .filter_map(|p| p.threads.get_mut(&tid))
-                .find(|t| !t.thread.exited && t.thread.became_leader_ns.is_none());
-            if let Some(t) = open {
-                t.thread.intervals.push(Interval {
-                    start_ns,
-                    end_ns: duration_ns,
-                });
-            }
-        }
         let mut states = std::mem::take(&mut self.past_processes);
         states.extend(std::mem::take(&mut self.processes).into_values());
         let mut processes: Vec<Process> = states
@@ -473,8 +479,23 @@ impl ModelBuilder {
                 };
                 s.user = addrs(s.user_stack_id);
                 s.kernel = addrs(s.kernel_stack_id);
+                s.user_end = s
+                    .user_stack_id
+                    .and_then(|id| self.stack_ends.get(&id).cloned());
             }
-            th.cpu_ns = th.intervals.iter().map(|i| i.end_ns - i.start_ns).sum();
+            th.cpu_ns = th.intervals.iter().map(|i| i.cpu_ns).sum();
+            // The kernel's count for the span recorded: from the first
+            // record's starting total (0 for a thread born in the recording)
+            // to the latest total seen (the last record, or the exit's).
+            let from = t.cpu_first_ns.unwrap_or(0);
+            let to = t
+                .cpu_last_ns
+                .max(if t.exits > 0 { t.exit_cpu_ns } else { 0 });
+            if t.cpu_first_ns.is_some() || t.exits > 0 {
+                let kernel = to.saturating_sub(from);
+                th.cpu_kernel_ns = Some(kernel);
+                th.cpu_missing_ns = kernel.saturating_sub(th.cpu_ns);
+            }
             if t.exits > 0 {
                 th.exit_cpu_ns = Some(t.exit_cpu_ns);
                 th.exit_min_flt = Some(t.exit_min_flt);
@@ -488,6 +509,7 @@ impl ModelBuilder {
             process.threads.push(t.thread);
         }
         process.threads.sort_by_key(|t| (t.tid, t.start_ns));
+        process.faults.sort_unstable();
         process.exit_cpu_ns = exited.then_some(exit_cpu);
         if self.alloc_recorded || !process.alloc_points.is_empty() {
             process.alloc = Some(p.alloc);
@@ -555,16 +577,21 @@ fn rename(t: &mut Thread, name: &str) {
 }
 
 /// Sorts intervals, clamps them to `[0, end]` and removes overlaps (a later
-/// interval starts where the previous one ended); drops empty ones.
+/// interval starts where the previous one ended; an interval whose switch-in
+/// was not seen is placed from the scheduler's stint, so it may overlap).
+/// Their CPU time is kept whatever their placement: only intervals without
+/// any are dropped when empty.
 fn disjoint(mut v: Vec<Interval>, end: u64) -> Vec<Interval> {
     v.sort_unstable();
     let mut out: Vec<Interval> = Vec::with_capacity(v.len());
     for mut i in v {
         i.end_ns = i.end_ns.min(end);
+        i.start_ns = i.start_ns.min(i.end_ns);
         if let Some(prev) = out.last() {
             i.start_ns = i.start_ns.max(prev.end_ns);
+            i.end_ns = i.end_ns.max(i.start_ns);
         }
-        if i.end_ns > i.start_ns {
+        if i.end_ns > i.start_ns || i.cpu_ns > 0 {
             out.push(i);
         }
     }

@@ -17,13 +17,15 @@
 //!   is dropped (a seeded or `/proc` cmdline survives the first exec); RSS
 //!   counters and the RSS peak restart (new mm); a non-leader caller's tid
 //!   ends there and the leader tid (== pid) continues.
-//! - EXIT: the thread's exact fault counters and scheduler CPU time; with
-//!   `group_dead`, the process's end and [`ExitStatus`].
-//! - CPU: `cpu_ns` = sum of the thread's ON_CPU intervals, sorted, clamped to
-//!   the recording, overlaps removed; [`ModelBuilder::running_at_end`] closes
-//!   intervals still open when recording stops.
-//! - Faults: per thread, the EXIT counters when it exited, else the number of
-//!   PAGE_FAULT records (counted as minor); `page_faults_exact` says which.
+//! - EXIT: the thread's exact fault counters and scheduler CPU time (as of
+//!   its last tick); with `group_dead`, the process's end and [`ExitStatus`].
+//! - CPU: `cpu_ns` = the scheduler's CPU counts the thread's ON_CPU records
+//!   carry (the part within the recording), on intervals sorted, clamped to
+//!   the recording, overlaps removed; `cpu_kernel_ns` / `cpu_missing_ns`
+//!   check it against the kernel's lifetime totals. The recorder sends what
+//!   the kernel holds for live threads when it stops as ordinary records.
+//! - Faults: per thread, the EXIT counters when it exited, else the counts of
+//!   its FAULTS records (counted as minor); `page_faults_exact` says which.
 //! - Roles: set with [`ModelBuilder::set_role`], else "command" for
 //!   [`RecordingInfo::root_pid`] and "descendant" for every other process.
 

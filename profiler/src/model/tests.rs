@@ -15,11 +15,17 @@ fn h(ms: u64, pid: u32, tid: u32) -> Header {
     }
 }
 
+/// An ON_CPU record whose CPU time is its length (the thread's lifetime
+/// total is its end time: only checked by the tests that say so).
 fn on_cpu(pid: u32, tid: u32, from_ms: u64, to_ms: u64) -> Event {
     Event::OnCpu(ev::OnCpu {
         header: h(to_ms, pid, tid),
         start_ns: T0 + from_ms * MS,
+        cpu_ns: (to_ms - from_ms) * MS,
+        cpu_total_ns: to_ms * MS,
         prev_state: 1,
+        flags: 0,
+        stints: 1,
     })
 }
 
@@ -60,11 +66,13 @@ fn comm(ms: u64, pid: u32, tid: u32, name: &str) -> Event {
 }
 
 fn fault(ms: u64, pid: u32, tid: u32) -> Event {
-    Event::PageFault(ev::PageFault {
+    Event::Faults(ev::Faults {
         header: h(ms, pid, tid),
-        address: 0x1000,
-        ip: 0x2000,
-        error_code: 6,
+        first_ns: T0 + ms * MS,
+        count: 1,
+        write: 1,
+        exec: 0,
+        present: 0,
     })
 }
 
@@ -166,7 +174,14 @@ fn fork_exec_exit_chain() {
     assert_eq!((ls.page_faults_minor, ls.page_faults_major), (40, 1));
     assert!(ls.page_faults_exact);
     assert_eq!(ls.exit_cpu_ns, Some(7 * MS));
-    assert_eq!(ls.fault_times_ns, [6 * MS]);
+    assert_eq!(
+        ls.faults,
+        [FaultBatch {
+            first_ns: 6 * MS,
+            last_ns: 6 * MS,
+            count: 1
+        }]
+    );
     assert_eq!(ls.execs[0].filename, "/usr/bin/ls");
 }
 
@@ -231,7 +246,11 @@ fn overlapping_and_early_intervals_are_clamped() {
         Event::OnCpu(ev::OnCpu {
             header: h(2, 300, 300),
             start_ns: T0 - 5 * MS, // started before the recording
+            cpu_ns: 7 * MS,
+            cpu_total_ns: 7 * MS,
             prev_state: 0,
+            flags: 0,
+            stints: 1,
         }),
         on_cpu(300, 300, 1, 4),   // overlaps the first (bad kernel data)
         on_cpu(300, 300, 5, 5),   // empty
@@ -249,7 +268,8 @@ fn overlapping_and_early_intervals_are_clamped() {
     // The late event extends the recording to 30 ms rather than losing CPU.
     assert_eq!(r.duration_ns, 30 * MS);
     assert_eq!(spans, [(0, 2), (2, 4), (18, 30)]);
-    assert_eq!(t.cpu_ns, 16 * MS);
+    // The CPU of the first interval before the recording is not counted.
+    assert_eq!(t.cpu_ns, 2 * MS + 3 * MS + 12 * MS);
 }
 
 #[test]
@@ -328,8 +348,13 @@ fn seeded_cmdline_survives_the_first_exec_only() {
 
 #[test]
 fn fault_rate_buckets() {
+    let at = |t| FaultBatch {
+        first_ns: t,
+        last_ns: t,
+        count: 1,
+    };
     let p = Process {
-        fault_times_ns: vec![0, 1, 9_999_999, 10_000_000, 35_000_000],
+        faults: vec![at(0), at(1), at(9_999_999), at(10_000_000), at(35_000_000)],
         ..Process::default()
     };
     assert_eq!(
@@ -339,19 +364,50 @@ fn fault_rate_buckets() {
 }
 
 #[test]
-fn threads_running_at_the_end_get_their_last_interval() {
+fn cpu_is_the_schedulers_count_and_lost_cpu_is_reported() {
+    let carried = |from_ms: u64, to_ms: u64, cpu_ms: u64, total_ms: u64| {
+        Event::OnCpu(ev::OnCpu {
+            header: h(to_ms, 700, 701),
+            start_ns: T0 + from_ms * MS,
+            cpu_ns: cpu_ms * MS,
+            cpu_total_ns: total_ms * MS,
+            prev_state: 1,
+            flags: 0,
+            stints: 1,
+        })
+    };
     let mut b = ModelBuilder::new(T0);
     b.push(&fork(1, 700, 700, 700, 701, "spin"));
-    b.push(&on_cpu(700, 701, 1, 2));
-    b.push(&exit(3, 700, 702, 0, false, 0));
-    b.running_at_end(701, T0 + 4 * MS);
-    b.running_at_end(702, T0 + 4 * MS); // exited: ignored
-    b.running_at_end(999, T0); // unknown: ignored
+    b.push(&fork(1, 700, 700, 700, 702, "lost"));
+    b.push(&carried(1, 2, 1, 1));
+    // Two stints whose records were missed, carried by the next record.
+    b.push(&carried(5, 6, 3, 4));
+    // Thread 702: one record (1 ms, from 1 ms of lifetime CPU), then an exit
+    // at 7 ms of lifetime CPU: its last switch-out's record was lost.
+    b.push(&on_cpu(700, 702, 1, 2));
+    b.push(&exit(8, 700, 702, 0, false, 0));
     let r = b.finish(T0 + 10 * MS, info(700));
     let p = r.process(700).unwrap();
-    let cpu: Vec<_> = p.threads.iter().map(|t| (t.tid, t.cpu_ns)).collect();
-    assert_eq!(cpu, [(701, MS + 6 * MS), (702, 0)]);
-    assert_eq!(p.cpu_ns, 7 * MS);
+    let cpu: Vec<_> = p
+        .threads
+        .iter()
+        .map(|t| (t.tid, t.cpu_ns, t.cpu_kernel_ns, t.cpu_missing_ns))
+        .collect();
+    assert_eq!(
+        cpu,
+        [
+            (701, 4 * MS, Some(4 * MS), 0),
+            (702, MS, Some(6 * MS), 5 * MS)
+        ]
+    );
+    assert_eq!(p.cpu_ns, 5 * MS);
+    // The carried CPU stays in its interval: a window over it gets all of it.
+    let spin = &p.threads[0];
+    assert_eq!(spin.intervals[1].cpu_within(5 * MS, 6 * MS), 3 * MS);
+    assert_eq!(
+        spin.intervals[1].cpu_within(5 * MS, 5 * MS + MS / 2),
+        3 * MS / 2
+    );
 }
 
 #[test]

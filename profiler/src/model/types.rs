@@ -20,6 +20,28 @@ pub struct RecordingInfo {
     pub kernel_release: String,
     /// perf-event totals of the traced tree, if perf events were available.
     pub perf: Option<PerfCounts>,
+    /// What the kernel programs counted about their own view of scheduling.
+    #[serde(default)]
+    pub sched: SchedCounters,
+}
+
+/// The kernel side's own counts about the scheduler events it saw (none of
+/// them loses CPU time: the next record of a thread carries it), for the
+/// report's CPU check.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedCounters {
+    /// Switch-outs of a traced thread whose switch-in was not seen (a thread
+    /// on a CPU when it became traced, or a missed program run).
+    pub no_switch_in: u64,
+    /// Records that carried CPU of stints whose own records were missed.
+    pub cpu_carried: u64,
+    /// Threads or children not tracked: a kernel map was full.
+    pub map_full: u64,
+    /// Per-thread state updates refused although the map was not full.
+    pub map_busy: u64,
+    /// Program runs the kernel skipped because another BPF program was
+    /// running on that CPU, by program.
+    pub recursion_misses: Vec<(String, u64)>,
 }
 
 /// perf-event counters of the whole traced tree (inherited from exec): a
@@ -152,11 +174,89 @@ impl RssSample {
     }
 }
 
-/// One interval on a CPU, relative ns, `start_ns <= end_ns`.
+/// Longer than any FAULTS record's span (a thread's faults are sent at least
+/// every millisecond, and at each switch-out).
+const MAX_BATCH_NS: u64 = 1_000_000_000;
+
+/// One interval on a CPU, relative ns, `start_ns <= end_ns`, with the CPU
+/// time the scheduler counted for it (`cpu_ns`: usually the interval's
+/// length; less when the hypervisor stole time; more when it also carries the
+/// CPU of stints whose switch records the kernel program missed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Interval {
     pub start_ns: u64,
     pub end_ns: u64,
+    pub cpu_ns: u64,
+}
+
+impl Interval {
+    /// An interval whose CPU time is its length.
+    pub fn new(start_ns: u64, end_ns: u64) -> Interval {
+        Interval {
+            start_ns,
+            end_ns,
+            cpu_ns: end_ns.saturating_sub(start_ns),
+        }
+    }
+
+    pub fn len_ns(&self) -> u64 {
+        self.end_ns.saturating_sub(self.start_ns)
+    }
+
+    /// The part of `cpu_ns` inside `[from, to)`, in proportion to the
+    /// overlap (all of it when the interval is empty and starts inside).
+    pub fn cpu_within(&self, from: u64, to: u64) -> u64 {
+        let len = self.len_ns();
+        if len == 0 {
+            return if (from..to).contains(&self.start_ns) {
+                self.cpu_ns
+            } else {
+                0
+            };
+        }
+        let overlap = self.end_ns.min(to).saturating_sub(self.start_ns.max(from));
+        if overlap == len {
+            return self.cpu_ns;
+        }
+        (u128::from(self.cpu_ns) * u128::from(overlap) / u128::from(len)) as u64
+    }
+}
+
+/// User page faults of a thread counted in the kernel between `first_ns`
+/// and `last_ns` (relative ns), one FAULTS record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FaultBatch {
+    pub last_ns: u64,
+    pub first_ns: u64,
+    pub count: u64,
+}
+
+impl FaultBatch {
+    /// One fault at `ns`.
+    pub fn at(ns: u64) -> FaultBatch {
+        FaultBatch {
+            first_ns: ns,
+            last_ns: ns,
+            count: 1,
+        }
+    }
+
+    /// The faults inside `[from, to)`, in proportion to the overlap.
+    pub fn count_within(&self, from: u64, to: u64) -> u64 {
+        let len = self.last_ns.saturating_sub(self.first_ns);
+        if len == 0 {
+            return if (from..to).contains(&self.first_ns) {
+                self.count
+            } else {
+                0
+            };
+        }
+        let overlap = self.last_ns.min(to).saturating_sub(self.first_ns.max(from));
+        if self.first_ns >= from && self.last_ns < to {
+            return self.count;
+        }
+        (u128::from(self.count) * u128::from(overlap) / u128::from(len)) as u64
+    }
 }
 
 /// A thread (kernel task) of a process.
@@ -173,8 +273,16 @@ pub struct Thread {
     pub end_ns: u64,
     /// An EXIT record was seen and the tid was not reused after it.
     pub exited: bool,
-    /// Sum of on-CPU intervals (eBPF sched_switch), within the recording.
+    /// CPU time within the recording: the scheduler's own count
+    /// (se.sum_exec_runtime) at each switch-out, summed over `intervals`.
     pub cpu_ns: u64,
+    /// The kernel's CPU count for the same span, to check `cpu_ns` against:
+    /// its lifetime total at the last record or its exit, minus its total
+    /// when first seen. None without records.
+    pub cpu_kernel_ns: Option<u64>,
+    /// `cpu_kernel_ns - cpu_ns` when positive: CPU whose records were lost
+    /// (ring buffer full at a thread's last switch-out). 0 normally.
+    pub cpu_missing_ns: u64,
     /// On-CPU intervals, sorted, never overlapping (clamped to the recording).
     pub intervals: Vec<Interval>,
     /// Lifetime CPU time from EXIT records (scheduler accounting; includes
@@ -184,7 +292,7 @@ pub struct Thread {
     pub exit_min_flt: Option<u64>,
     /// Major faults from EXIT records (exact kernel counter), if it exited.
     pub exit_maj_flt: Option<u64>,
-    /// PAGE_FAULT records seen for this thread.
+    /// Page faults counted by the FAULTS records of this thread.
     pub fault_events: u64,
     /// Exec by a non-leader thread: this tid continued as the leader (tid == pid)
     /// from this time on; its later figures are on the leader's thread.
@@ -222,6 +330,10 @@ pub struct StackSample {
     pub user: Vec<u64>,
     /// Kernel addresses (empty when the sample was taken in user mode).
     pub kernel: Vec<u64>,
+    /// When the user stack's walk stopped short of its root: the one frame that
+    /// says why (`[truncated]`, `[no unwind info: libfoo.so]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_end: Option<String>,
 }
 
 /// A process (thread group) of the traced tree.
@@ -252,7 +364,7 @@ pub struct Process {
     pub cpu_ns: u64,
     /// Sum of the EXIT records' lifetime CPU time, when every thread exited.
     pub exit_cpu_ns: Option<u64>,
-    /// Minor page faults: EXIT counters of exited threads, plus PAGE_FAULT
+    /// Minor page faults: EXIT counters of exited threads, plus the FAULTS
     /// records of threads still alive at the end (counted as minor).
     pub page_faults_minor: u64,
     /// Major page faults from EXIT counters (threads still alive add none).
@@ -264,8 +376,9 @@ pub struct Process {
     pub max_rss_bytes: u64,
     /// RSS after every change, in time order.
     pub rss: Vec<RssSample>,
-    /// Times of PAGE_FAULT records, sorted (for fault-rate counters).
-    pub fault_times_ns: Vec<u64>,
+    /// The FAULTS records of its threads, sorted by `last_ns` (for
+    /// fault-rate counters and per-phase attribution).
+    pub faults: Vec<FaultBatch>,
     /// Execs recorded, in order.
     pub execs: Vec<ExecRecord>,
     /// Threads sorted by tid, then start (a reused tid appears once per thread).
@@ -341,18 +454,41 @@ impl AllocOp {
 }
 
 impl Process {
-    /// Number of PAGE_FAULT records in consecutive `bucket_ns` buckets from 0
-    /// up to `end_ns`: `(bucket start, count)` for non-empty buckets.
+    /// Page faults in consecutive `bucket_ns` buckets from 0: `(bucket
+    /// start, count)` for non-empty buckets, in time order.
     pub fn fault_rate(&self, bucket_ns: u64) -> Vec<(u64, u64)> {
         let bucket_ns = bucket_ns.max(1);
         let mut out: Vec<(u64, u64)> = Vec::new();
-        for &t in &self.fault_times_ns {
-            let b = t / bucket_ns * bucket_ns;
+        for f in &self.faults {
+            // A batch spans at most a millisecond: its bucket is its middle's.
+            let mid = f.first_ns + (f.last_ns.saturating_sub(f.first_ns)) / 2;
+            let b = mid / bucket_ns * bucket_ns;
             match out.last_mut() {
-                Some((start, n)) if *start == b => *n += 1,
-                _ => out.push((b, 1)),
+                Some((start, n)) if *start == b => *n += f.count,
+                _ => out.push((b, f.count)),
             }
         }
+        out.sort_unstable();
+        out.dedup_by(|later, earlier| {
+            let same = later.0 == earlier.0;
+            if same {
+                earlier.1 += later.1;
+            }
+            same
+        });
         out
+    }
+
+    /// Page faults inside `[from, to)` (relative ns).
+    pub fn faults_within(&self, from: u64, to: u64) -> u64 {
+        // Batches last at most a few ms: skip those that ended long before.
+        let first = self
+            .faults
+            .partition_point(|f| f.last_ns.saturating_add(MAX_BATCH_NS) < from);
+        self.faults[first..]
+            .iter()
+            .take_while(|f| f.first_ns < to.saturating_add(MAX_BATCH_NS))
+            .map(|f| f.count_within(from, to))
+            .sum()
     }
 }

@@ -1,5 +1,5 @@
-//! Allocation probes (programs in `ebpf/alloc.bpf.h`): the mmap/munmap/brk
-//! syscall tracepoints ([`AllocMode::Syscalls`](super::AllocMode)) and,
+//! Allocation probes (programs in `ebpf/alloc.bpf.h`): mmap/munmap/brk from
+//! the raw syscall tracepoints ([`AllocMode::Syscalls`](super::AllocMode)) and,
 //! with [`AllocMode::Full`](super::AllocMode), uprobes on
 //! malloc/calloc/realloc/free of every libc file the traced processes map.
 //!
@@ -13,21 +13,23 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use aya::Ebpf;
+use aya::programs::UProbe;
 use aya::programs::uprobe::UProbeScope;
-use aya::programs::{TracePoint, UProbe};
 
 use super::ProbeError;
 
-/// `(program, syscalls tracepoint)` of the syscall programs (`--alloc
-/// syscalls` and `full`): each enter program keeps the arguments its exit
-/// program needs.
-pub(super) const SYSCALL_PROGRAMS: &[(&str, &str)] = &[
-    ("alloc_mmap_enter", "sys_enter_mmap"),
-    ("alloc_mmap_exit", "sys_exit_mmap"),
-    ("alloc_munmap_enter", "sys_enter_munmap"),
-    ("alloc_munmap_exit", "sys_exit_munmap"),
-    ("alloc_brk_enter", "sys_enter_brk"),
-    ("alloc_brk_exit", "sys_exit_brk"),
+/// The syscall programs (`--alloc syscalls` and `full`), on the raw
+/// `sys_enter`/`sys_exit` tracepoints: the enter program keeps the arguments
+/// of mmap, munmap and brk that the exit program needs.
+pub(super) const SYSCALL_PROGRAMS: &[super::BtfProgram] = &[
+    super::BtfProgram {
+        program: "alloc_sys_enter",
+        tracepoint: "sys_enter",
+    },
+    super::BtfProgram {
+        program: "alloc_sys_exit",
+        tracepoint: "sys_exit",
+    },
 ];
 
 /// `(program, libc symbol)` of the uprobes (`--alloc full`).
@@ -39,16 +41,9 @@ pub(super) const UPROBES: &[(&str, &str)] = &[
 ];
 
 /// Loads and attaches the syscall programs.
-pub(super) fn attach_syscalls(ebpf: &mut Ebpf) -> Result<(), ProbeError> {
-    for (program, tracepoint) in SYSCALL_PROGRAMS {
-        let err = |source| ProbeError::Program {
-            program,
-            tracepoint,
-            source,
-        };
-        let prog: &mut TracePoint = super::program(ebpf, program, err)?;
-        prog.load().map_err(err)?;
-        prog.attach("syscalls", tracepoint).map_err(err)?;
+pub(super) fn attach_syscalls(ebpf: &mut Ebpf, btf: &aya::Btf) -> Result<(), ProbeError> {
+    for p in SYSCALL_PROGRAMS {
+        super::attach_btf(ebpf, p, btf)?;
     }
     Ok(())
 }

@@ -22,15 +22,17 @@ use aya::maps::{HashMap, MapData, PerCpuArray};
 use aya::programs::BtfTracePoint;
 use aya::{Btf, Ebpf, EbpfLoader};
 
-use crate::events::raw::{lxprof_counter, lxprof_traced};
+use crate::events::raw::{lxprof_counter, lxprof_thread, lxprof_traced};
 pub use ring::{EventReader, ReadStats};
-pub use samples::SampleCounters;
+pub use samples::{DEFAULT_STACK_BYTES, MAX_STACK_BYTES, SampleCounters};
 
 /// The compiled object (see `build.rs`).
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lxprof.bpf.o"));
 
 // SAFETY: a plain C struct of integers (bindgen from lxprof.h), any bit pattern is valid.
 unsafe impl aya::Pod for lxprof_traced {}
+// SAFETY: as above (lxprof.h rules: integers only, explicit padding).
+unsafe impl aya::Pod for lxprof_thread {}
 
 /// One `tp_btf` program and the tracepoint it attaches to.
 #[derive(Debug, Clone, Copy)]
@@ -46,8 +48,13 @@ pub struct ProbeOptions {
     pub ring_buffer_bytes: u32,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub sample_freq: Option<u32>,
+    /// Bytes of user stack copied per sample (at most [`samples::MAX_STACK_BYTES`]).
+    pub stack_bytes: u32,
     /// Which allocation probes to attach.
     pub alloc: AllocMode,
+    /// Stints of a thread closer together than this share an ON_CPU record
+    /// (0: a record per stint). Default 1 ms.
+    pub oncpu_window_ns: u64,
 }
 
 impl Default for ProbeOptions {
@@ -55,10 +62,15 @@ impl Default for ProbeOptions {
         ProbeOptions {
             ring_buffer_bytes: 16 * 1024 * 1024,
             sample_freq: None,
+            stack_bytes: samples::DEFAULT_STACK_BYTES,
             alloc: AllocMode::default(),
+            oncpu_window_ns: DEFAULT_ONCPU_WINDOW_NS,
         }
     }
 }
+
+/// Default of [`ProbeOptions::oncpu_window_ns`].
+pub const DEFAULT_ONCPU_WINDOW_NS: u64 = 1_000_000;
 
 /// Allocation probes (`--alloc`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,6 +88,11 @@ pub enum AllocMode {
 pub enum ProbeError {
     #[error("ring buffer size {bytes} is not a power of two of at least 4096 bytes")]
     RingBufferSize { bytes: u32 },
+    #[error(
+        "--stack-bytes {bytes} is more than the {max} bytes of user stack a sample can carry",
+        max = samples::MAX_STACK_BYTES
+    )]
+    StackBytes { bytes: u32 },
     #[error("cannot read the kernel BTF (/sys/kernel/btf/vmlinux): {0}")]
     Btf(#[source] aya::BtfError),
     #[error("cannot load the lxprof BPF object (run as root on a kernel with BTF): {0}")]
@@ -134,8 +151,19 @@ pub struct KernelCounters {
     pub lost_per_cpu: Vec<u64>,
     /// Records written, per CPU.
     pub events_per_cpu: Vec<u64>,
-    /// Children or switch-ins not tracked because a map was full, per CPU.
+    /// Children or threads not tracked because a map was full, per CPU.
     pub map_full_per_cpu: Vec<u64>,
+    /// Switch-outs of traced threads whose switch-in was not seen.
+    pub no_switch_in: u64,
+    /// ON_CPU records that carried CPU time of stints whose records were
+    /// missed (counted exactly all the same).
+    pub cpu_carried: u64,
+    /// `threads` map updates refused although the map was not full.
+    pub map_busy: u64,
+    /// Runs of each program the kernel skipped because another BPF program
+    /// was running on that CPU (`recursion_misses`), by program; only those
+    /// with misses.
+    pub recursion_misses: Vec<(String, u64)>,
 }
 
 impl KernelCounters {
@@ -154,7 +182,7 @@ impl KernelCounters {
 pub struct Probes {
     // Field order is drop order: maps first, then the object (programs, links).
     traced: HashMap<MapData, u32, lxprof_traced>,
-    oncpu_start: HashMap<MapData, u32, u64>,
+    threads: HashMap<MapData, u32, lxprof_thread>,
     counters: PerCpuArray<MapData, u64>,
     reader: Option<EventReader>,
     sampler: Option<samples::Sampler>,
@@ -182,6 +210,19 @@ where
         .map_err(err)
 }
 
+/// Loads and attaches one `tp_btf` program.
+fn attach_btf(ebpf: &mut Ebpf, p: &BtfProgram, btf: &Btf) -> Result<(), ProbeError> {
+    let err = |source| ProbeError::Program {
+        program: p.program,
+        tracepoint: p.tracepoint,
+        source,
+    };
+    let prog: &mut BtfTracePoint = program(ebpf, p.program, err)?;
+    prog.load(p.tracepoint, btf).map_err(err)?;
+    prog.attach().map_err(err)?;
+    Ok(())
+}
+
 fn families() -> impl Iterator<Item = &'static BtfProgram> {
     sched::PROGRAMS
         .iter()
@@ -198,40 +239,53 @@ impl Probes {
         if bytes < 4096 || !bytes.is_power_of_two() {
             return Err(ProbeError::RingBufferSize { bytes });
         }
-        let btf = Btf::from_sys_fs().map_err(ProbeError::Btf)?;
         let freq = opts.sample_freq.filter(|&f| f > 0);
+        if opts.stack_bytes > samples::MAX_STACK_BYTES {
+            return Err(ProbeError::StackBytes {
+                bytes: opts.stack_bytes,
+            });
+        }
+        let btf = {
+            let _span = tracing::info_span!("read_btf").entered();
+            Btf::from_sys_fs().map_err(ProbeError::Btf)?
+        };
+        // One record scratch buffer per CPU id (ids may exceed the online count).
+        let cpu_slots = match freq {
+            Some(_) => aya::util::nr_cpus()
+                .map_err(|(path, source)| ProbeError::Cpus {
+                    path: path.to_string(),
+                    source,
+                })?
+                .max(1) as u32,
+            None => 1,
+        };
+        let load_span = tracing::info_span!("load_object").entered();
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("events", bytes)
-            .map_max_entries(
-                "stacks",
-                if freq.is_some() {
-                    samples::STACKS_ENTRIES
-                } else {
-                    1
-                },
-            )
+            .map_max_entries("stack_scratch", cpu_slots)
+            .override_global("lxprof_stack_bytes", &opts.stack_bytes, true)
+            .override_global("lxprof_oncpu_window_ns", &opts.oncpu_window_ns, true)
             .load(OBJECT)
             .map_err(ProbeError::Load)?;
+        drop(load_span);
         for p in families() {
-            let err = |source| ProbeError::Program {
-                program: p.program,
-                tracepoint: p.tracepoint,
-                source,
-            };
-            let prog: &mut BtfTracePoint = program(&mut ebpf, p.program, err)?;
-            prog.load(p.tracepoint, &btf).map_err(err)?;
-            prog.attach().map_err(err)?;
+            let _span = tracing::info_span!("attach", program = p.program).entered();
+            attach_btf(&mut ebpf, p, &btf)?;
         }
         if opts.alloc != AllocMode::Off {
-            alloc::attach_syscalls(&mut ebpf)?;
+            let _span = tracing::info_span!("attach_alloc").entered();
+            alloc::attach_syscalls(&mut ebpf, &btf)?;
         }
         let libcs = match opts.alloc {
             AllocMode::Full => Some(alloc::LibcWatch::load(&mut ebpf)?),
             AllocMode::Off | AllocMode::Syscalls => None,
         };
         let sampler = match freq {
-            Some(f) => Some(samples::Sampler::attach(&mut ebpf, f)?),
+            Some(f) => {
+                let _span = tracing::info_span!("attach_sampler").entered();
+                Some(samples::Sampler::attach(&mut ebpf, f)?)
+            }
             None => None,
         };
         let mut take = |name: &'static str| {
@@ -240,13 +294,12 @@ impl Probes {
         };
         let map_err = |map| move |source| ProbeError::Map { map, source };
         let traced = HashMap::try_from(take("traced")?).map_err(map_err("traced"))?;
-        let oncpu_start =
-            HashMap::try_from(take("oncpu_start")?).map_err(map_err("oncpu_start"))?;
+        let threads = HashMap::try_from(take("threads")?).map_err(map_err("threads"))?;
         let counters = PerCpuArray::try_from(take("counters")?).map_err(map_err("counters"))?;
         let ring = aya::maps::RingBuf::try_from(take("events")?).map_err(map_err("events"))?;
         Ok(Probes {
             traced,
-            oncpu_start,
+            threads,
             counters,
             reader: Some(EventReader::new(ring)),
             sampler,
@@ -280,21 +333,32 @@ impl Probes {
         self.traced.keys().filter_map(Result::ok).collect()
     }
 
-    /// Marks thread `tid` of a just-traced process as on a CPU since
-    /// `since_ns` unless a switch-in was recorded already. Correct whether it
-    /// runs now (its switch-out closes `[since_ns, out]`) or not (its next
-    /// switch-in overwrites the mark): without it, the interval of a thread
-    /// running when `--pid` attached would be lost.
-    pub fn mark_on_cpu(&mut self, tid: u32, since_ns: u64) {
+    /// Seeds the kernel's state of thread `tid` of process `pid`, alive
+    /// before it was traced (`--pid`): its CPU counts from `cpu_total_ns`
+    /// (its lifetime CPU now, `/proc/.../schedstat`), and it is on a CPU
+    /// since `on_cpu_since_ns` when running. A state the kernel already made
+    /// (the thread ran in between) is kept.
+    pub fn seed_thread(
+        &mut self,
+        pid: u32,
+        tid: u32,
+        on_cpu_since_ns: Option<u64>,
+        cpu_total_ns: u64,
+    ) {
         const BPF_NOEXIST: u64 = 1;
-        // Already marked by a real switch-in is fine.
-        let _ = self.oncpu_start.insert(tid, since_ns, BPF_NOEXIST);
+        let v = lxprof_thread {
+            pid,
+            start_ns: on_cpu_since_ns.unwrap_or(0),
+            cpu_seen_ns: cpu_total_ns,
+            ..Default::default()
+        };
+        let _ = self.threads.insert(tid, v, BPF_NOEXIST);
     }
 
-    /// `(tid, since_ns)` of traced threads on a CPU now (switched in, not
-    /// yet out): their current interval has no ON_CPU record yet.
-    pub fn running_threads(&self) -> Vec<(u32, u64)> {
-        self.oncpu_start.iter().filter_map(Result::ok).collect()
+    /// The kernel's state of every traced thread still alive or not yet
+    /// switched out for the last time: `(tid, state)`.
+    pub fn thread_states(&self) -> Vec<(u32, lxprof_thread)> {
+        self.threads.iter().filter_map(Result::ok).collect()
     }
 
     /// With `--alloc full`: probes malloc/calloc/realloc/free of every libc
@@ -325,14 +389,6 @@ impl Probes {
         self.reader.take()
     }
 
-    /// Return addresses (leaf first) of stack `id` of the `stacks` map; None
-    /// when sampling is off or the id is unknown. Ids are never reused during
-    /// a recording (no BPF_F_REUSE_STACKID), so reading them at the end is
-    /// exact.
-    pub fn stack(&self, id: u32) -> Option<Vec<u64>> {
-        self.sampler.as_ref()?.stack(id)
-    }
-
     /// Sampling counters; None when sampling is off.
     pub fn sample_counters(&self) -> Option<SampleCounters> {
         self.sampler.as_ref().map(samples::Sampler::counters)
@@ -349,11 +405,39 @@ impl Probes {
                     source,
                 })
         };
+        let sum = |which| read(which).map(|v| v.iter().sum());
         Ok(KernelCounters {
             lost_per_cpu: read(lxprof_counter::LXPROF_COUNTER_LOST)?,
             events_per_cpu: read(lxprof_counter::LXPROF_COUNTER_EVENTS)?,
             map_full_per_cpu: read(lxprof_counter::LXPROF_COUNTER_MAP_FULL)?,
+            no_switch_in: sum(lxprof_counter::LXPROF_COUNTER_NO_SWITCH_IN)?,
+            cpu_carried: sum(lxprof_counter::LXPROF_COUNTER_CPU_CARRIED)?,
+            map_busy: sum(lxprof_counter::LXPROF_COUNTER_MAP_BUSY)?,
+            recursion_misses: self.recursion_misses(),
         })
+    }
+
+    /// `recursion_misses` of every attached program with some, from
+    /// `/proc/self/fdinfo` of its fd (aya 0.14 does not expose the field).
+    fn recursion_misses(&self) -> Vec<(String, u64)> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let mut out = Vec::new();
+        for (name, prog) in self.ebpf.programs() {
+            let Ok(fd) = prog.fd() else { continue };
+            let raw = fd.as_fd().as_raw_fd();
+            let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")) else {
+                continue;
+            };
+            let misses = info
+                .lines()
+                .find_map(|l| l.strip_prefix("recursion_misses:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            if misses > 0 {
+                out.push((name.to_string(), misses));
+            }
+        }
+        out
     }
 }
 
@@ -373,8 +457,8 @@ mod tests {
             );
         }
         assert!(strings.contains(&format!("\0{}\0", samples::PROGRAM)));
-        for (p, _) in alloc::SYSCALL_PROGRAMS {
-            assert!(strings.contains(&format!("\0{p}\0")));
+        for p in alloc::SYSCALL_PROGRAMS {
+            assert!(strings.contains(&format!("\0{}\0", p.program)));
         }
         for (p, _) in alloc::UPROBES {
             assert!(strings.contains(&format!("\0{p}\0")));
@@ -386,11 +470,21 @@ mod tests {
     fn rejects_bad_ring_sizes() {
         let err = Probes::load(&ProbeOptions {
             ring_buffer_bytes: 5000,
-            sample_freq: None,
-            alloc: AllocMode::Off,
+            ..ProbeOptions::default()
         })
         .err()
         .expect("5000 is not a power of two");
         assert!(matches!(err, ProbeError::RingBufferSize { bytes: 5000 }));
+    }
+
+    #[test]
+    fn rejects_stack_copies_larger_than_a_record_carries() {
+        let err = Probes::load(&ProbeOptions {
+            stack_bytes: MAX_STACK_BYTES + 1,
+            ..ProbeOptions::default()
+        })
+        .err()
+        .expect("too large");
+        assert!(matches!(err, ProbeError::StackBytes { .. }), "{err}");
     }
 }

@@ -24,6 +24,8 @@ pub struct EventReader {
     /// Edge-triggered epoll on the ring; None if epoll is unavailable (then
     /// [`EventReader::wait`] just sleeps).
     epoll: Option<OwnedFd>,
+    /// Other descriptors [`EventReader::wait`] wakes on (see [`EventReader::wake_once_on`]).
+    extra: Vec<OwnedFd>,
     stats: ReadStats,
 }
 
@@ -52,7 +54,26 @@ impl EventReader {
         EventReader {
             ring,
             epoll,
+            extra: Vec::new(),
             stats: ReadStats::default(),
+        }
+    }
+
+    /// Makes [`EventReader::wait`] return once when `fd` becomes readable
+    /// (e.g. a pidfd: the launched command exited), instead of at the end
+    /// of its timeout. Ignored when epoll is unavailable.
+    pub fn wake_once_on(&mut self, fd: OwnedFd) {
+        let Some(ep) = &self.epoll else { return };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            u64: 1,
+        };
+        // SAFETY: both descriptors are open and owned; checked result.
+        let rc = unsafe {
+            libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev)
+        };
+        if rc == 0 {
+            self.extra.push(fd);
         }
     }
 

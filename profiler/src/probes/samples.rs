@@ -1,9 +1,9 @@
 //! cpu-clock stack sampling (program `sample_cpu` in `ebpf/samples.bpf.h`):
-//! one software perf event per online CPU, all pids, at a frequency; the
-//! `stacks` map of stack ids and the `stack_errors` failure counters.
+//! one software perf event per online CPU, all pids, at a frequency, sending
+//! STACK_COPY records; the `stack_errors` failure counters.
 
 use aya::Ebpf;
-use aya::maps::{MapData, PerCpuArray, StackTraceMap};
+use aya::maps::{MapData, PerCpuArray};
 use aya::programs::PerfEvent;
 use aya::programs::perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent};
 
@@ -11,27 +11,32 @@ use super::ProbeError;
 
 /// The perf_event program's name in the object.
 pub(super) const PROGRAM: &str = "sample_cpu";
-/// Entries of the `stacks` map when sampling (distinct stacks kept).
-pub(super) const STACKS_ENTRIES: u32 = 16384;
+/// Bytes of user stack copied per sample by default (`--stack-bytes`): at most
+/// this much, copies stop at the top of the stack. Chosen by measurement
+/// (docs/BENCHMARKS.md): 16 KiB cut Node's deeper stacks, and async Rust
+/// (tokio + the AWS SDK, the rust-event-collector) runs 70–80 KiB deep.
+pub const DEFAULT_STACK_BYTES: u32 = 128 * 1024;
+/// Most bytes of user stack a sample can carry (`LXPROF_STACK_BYTES_MAX`).
+pub const MAX_STACK_BYTES: u32 = crate::events::raw::LXPROF_STACK_BYTES_MAX;
 
 /// Sampling outcome counted in the kernel (sums over CPUs).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SampleCounters {
     /// Samples of traced threads taken.
     pub samples: u64,
-    /// Samples whose user stack could not be stored.
+    /// Samples whose user stack could not be copied at all.
     pub user_stack_errors: u64,
-    /// Samples whose kernel stack could not be stored (samples taken in user
+    /// Samples whose kernel stack could not be taken (samples taken in user
     /// mode have none, and are not counted).
     pub kernel_stack_errors: u64,
-    /// Of those failures, stacks that collided with a different stored one
-    /// (the `stacks` map's hash bucket was taken).
-    pub collisions: u64,
+    /// Samples whose stack copy has a hole (a page not present, e.g. a large
+    /// local buffer never touched, copied as zeros) or was shortened (the
+    /// stack's end not found: halved until readable).
+    pub shortened: u64,
 }
 
-/// The attached sampler and its maps.
+/// The attached sampler and its counters.
 pub(super) struct Sampler {
-    stacks: StackTraceMap<MapData>,
     errors: PerCpuArray<MapData, u64>,
 }
 
@@ -66,16 +71,9 @@ impl Sampler {
             ebpf.take_map(name)
                 .ok_or(ProbeError::Missing { kind: "map", name })
         };
-        let stacks = StackTraceMap::try_from(take(ebpf, "stacks")?).map_err(map_err("stacks"))?;
         let errors =
             PerCpuArray::try_from(take(ebpf, "stack_errors")?).map_err(map_err("stack_errors"))?;
-        Ok(Sampler { stacks, errors })
-    }
-
-    /// Return addresses of stack `id`, leaf first; None when unknown.
-    pub(super) fn stack(&self, id: u32) -> Option<Vec<u64>> {
-        let trace = self.stacks.get(&id, 0).ok()?;
-        Some(trace.frames().iter().map(|f| f.ip).collect())
+        Ok(Sampler { errors })
     }
 
     pub(super) fn counters(&self) -> SampleCounters {
@@ -88,7 +86,7 @@ impl Sampler {
         SampleCounters {
             user_stack_errors: sum(0),
             kernel_stack_errors: sum(1),
-            collisions: sum(2),
+            shortened: sum(2),
             samples: sum(3),
         }
     }

@@ -1,6 +1,8 @@
-//! On-CPU intervals: `tp_btf/sched_switch` (program `sched_switch` in
-//! `ebpf/sched.bpf.h`) sends one ON_CPU record each time a traced thread is
-//! switched out, using the per-tid `oncpu_start` map.
+//! On-CPU time and intervals: `tp_btf/sched_switch` (program `sched_switch`
+//! in `ebpf/sched.bpf.h`) sends one ON_CPU record each time a traced thread
+//! is switched out, with the scheduler's own CPU count since the thread's
+//! previous record (per-tid state in the `threads` map, shared with the
+//! faults family), so a missed switch record never loses CPU time.
 
 use super::BtfProgram;
 

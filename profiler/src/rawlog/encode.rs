@@ -33,8 +33,12 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
         Event::OnCpu(e) => bytes(&raw::lxprof_on_cpu {
             header: hdr(&e.header, K::LXPROF_EVENT_ON_CPU),
             start_ns: e.start_ns,
+            cpu_ns: e.cpu_ns,
+            cpu_total_ns: e.cpu_total_ns,
             prev_state: e.prev_state,
-            ..Default::default()
+            flags: e.flags,
+            stints: e.stints,
+            _pad: 0,
         }),
         Event::Fork(e) => {
             let mut r = raw::lxprof_fork {
@@ -72,11 +76,13 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
             put(&mut r.comm, &e.comm);
             bytes(&r)
         }
-        Event::PageFault(e) => bytes(&raw::lxprof_page_fault {
-            header: hdr(&e.header, K::LXPROF_EVENT_PAGE_FAULT),
-            address: e.address,
-            ip: e.ip,
-            error_code: e.error_code,
+        Event::Faults(e) => bytes(&raw::lxprof_faults {
+            header: hdr(&e.header, K::LXPROF_EVENT_FAULTS),
+            first_ns: e.first_ns,
+            count: e.count,
+            write: e.write,
+            exec: e.exec,
+            present: e.present,
         }),
         Event::Rss(e) => bytes(&raw::lxprof_rss {
             header: hdr(&e.header, K::LXPROF_EVENT_RSS),
@@ -109,5 +115,19 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
             user_stack_id: e.user_stack_id.map_or(-1, |v| v as i32),
             kernel_stack_id: e.kernel_stack_id.map_or(-1, |v| v as i32),
         }),
+        Event::StackCopy(e) => {
+            let mut out = bytes(&raw::lxprof_stack_copy {
+                header: hdr(&e.header, K::LXPROF_EVENT_STACK_COPY),
+                ip: e.ip,
+                sp: e.sp,
+                bp: e.bp,
+                stack_top: e.stack_top,
+                kernel_depth: e.kernel.len() as u32,
+                stack_len: e.stack.len() as u32,
+            });
+            out.extend(e.kernel.iter().flat_map(|a| a.to_le_bytes()));
+            out.extend_from_slice(&e.stack);
+            out
+        }
     }
 }

@@ -22,7 +22,8 @@ pub use encode::encode_event;
 /// First bytes of every raw log.
 pub const MAGIC: &[u8; 8] = b"LXPROFEV";
 /// Format version written; readers accept only this one.
-pub const VERSION: u32 = 1;
+/// 2: ON_CPU carries the scheduler's CPU time; FAULTS replaced PAGE_FAULT.
+pub const VERSION: u32 = 2;
 /// Longest payload accepted (kernel records are a few hundred bytes).
 pub const MAX_RECORD_LEN: u32 = 16 << 20;
 
@@ -82,10 +83,10 @@ pub enum Meta {
     Exe { pid: u32, exe: String },
     /// [`ModelBuilder::set_role`].
     Role { pid: u32, role: String },
-    /// [`ModelBuilder::running_at_end`].
-    RunningAtEnd { tid: u32, since_ns: u64 },
-    /// [`ModelBuilder::set_stack`]: a sampled stack read from the kernel.
+    /// [`ModelBuilder::set_stack`]: a sampled stack, unwound by the recorder.
     Stack { id: u32, addrs: Vec<u64> },
+    /// [`ModelBuilder::set_stack_end`]: why user stack `id` stopped short.
+    StackEnd { id: u32, end: String },
     /// [`ModelBuilder::set_alloc_recorded`].
     AllocRecorded,
     /// [`ModelBuilder::finish`].
@@ -101,8 +102,8 @@ impl Meta {
             Meta::Cmdline { pid, cmdline } => builder.set_cmdline(pid, cmdline),
             Meta::Exe { pid, exe } => builder.set_exe(pid, exe),
             Meta::Role { pid, role } => builder.set_role(pid, role),
-            Meta::RunningAtEnd { tid, since_ns } => builder.running_at_end(tid, since_ns),
             Meta::Stack { id, addrs } => builder.set_stack(id, addrs),
+            Meta::StackEnd { id, end } => builder.set_stack_end(id, end),
             Meta::AllocRecorded => builder.set_alloc_recorded(),
             Meta::Start { .. } | Meta::Finish { .. } => {}
         }
@@ -117,11 +118,13 @@ pub enum Record {
     Meta(Meta),
 }
 
-/// Writes a raw log. Call [`RawLogWriter::finish`] to flush and fsync.
+/// Writes a raw log: to a file ([`RawLogWriter::create`]; call
+/// [`RawLogWriter::finish`] to flush and fsync) or to memory
+/// ([`RawLogWriter::in_memory`], what the recorder keeps while recording).
 #[derive(Debug)]
-pub struct RawLogWriter {
+pub struct RawLogWriter<W: Write = BufWriter<File>> {
     path: PathBuf,
-    out: BufWriter<File>,
+    out: W,
 }
 
 impl RawLogWriter {
@@ -136,9 +139,45 @@ impl RawLogWriter {
             path,
             out: BufWriter::with_capacity(1 << 16, file),
         };
-        w.write_all(MAGIC)?;
-        w.write_all(&VERSION.to_le_bytes())?;
+        w.write_header()?;
         Ok(w)
+    }
+
+    /// Flushes and fsyncs the file.
+    pub fn finish(mut self) -> Result<(), RawLogError> {
+        let r = self
+            .out
+            .flush()
+            .and_then(|()| self.out.get_ref().sync_all());
+        r.map_err(|source| RawLogError::Io {
+            path: self.path,
+            source,
+        })
+    }
+}
+
+impl RawLogWriter<Vec<u8>> {
+    /// A log in memory (`path`: the file it is meant for, in errors).
+    pub fn in_memory(path: impl AsRef<Path>) -> RawLogWriter<Vec<u8>> {
+        let mut w = RawLogWriter {
+            path: path.as_ref().to_path_buf(),
+            out: Vec::with_capacity(1 << 20),
+        };
+        // Writing to a Vec cannot fail.
+        let _ = w.write_header();
+        w
+    }
+
+    /// The log's bytes (a complete `events.bin`).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+}
+
+impl<W: Write> RawLogWriter<W> {
+    fn write_header(&mut self) -> Result<(), RawLogError> {
+        self.write_all(MAGIC)?;
+        self.write_all(&VERSION.to_le_bytes())
     }
 
     fn write_all(&mut self, bytes: &[u8]) -> Result<(), RawLogError> {
@@ -175,18 +214,6 @@ impl RawLogWriter {
             source,
         })?;
         self.write_tagged(TAG_META, &json)
-    }
-
-    /// Flushes and fsyncs the file.
-    pub fn finish(mut self) -> Result<(), RawLogError> {
-        let r = self
-            .out
-            .flush()
-            .and_then(|()| self.out.get_ref().sync_all());
-        r.map_err(|source| RawLogError::Io {
-            path: self.path,
-            source,
-        })
     }
 }
 
@@ -351,8 +378,15 @@ pub struct ReplayStats {
 /// Feeds every record of the log at `path` to `builder` (kernel records
 /// decoded and pushed; builder facts applied). `Start`/`Finish` are returned.
 pub fn replay_into(path: &Path, builder: &mut ModelBuilder) -> Result<ReplayStats, RawLogError> {
+    feed(RawLogReader::open(path)?, builder)
+}
+
+fn feed<R: Read>(
+    reader: RawLogReader<R>,
+    builder: &mut ModelBuilder,
+) -> Result<ReplayStats, RawLogError> {
     let mut stats = ReplayStats::default();
-    for record in RawLogReader::open(path)? {
+    for record in reader {
         match record? {
             Record::Kernel(bytes) => {
                 stats.kernel_records += 1;
@@ -376,7 +410,19 @@ pub fn replay_into(path: &Path, builder: &mut ModelBuilder) -> Result<ReplayStat
 /// with a `Start` record. Without a `Finish` record (recording cut short) the
 /// recording ends at the last event and its info only counts decode errors.
 pub fn replay(path: &Path) -> Result<Recording, RawLogError> {
-    let start_ns = match RawLogReader::open(path)?.next() {
+    replay_with(|| RawLogReader::open(path), path)
+}
+
+/// [`replay`] of a log in memory (`path` names it in errors).
+pub fn replay_bytes(bytes: &[u8], path: &Path) -> Result<Recording, RawLogError> {
+    replay_with(|| RawLogReader::new(path.to_path_buf(), bytes), path)
+}
+
+fn replay_with<R: Read>(
+    open: impl Fn() -> Result<RawLogReader<R>, RawLogError>,
+    path: &Path,
+) -> Result<Recording, RawLogError> {
+    let start_ns = match open()?.next() {
         Some(Ok(Record::Meta(Meta::Start { start_ns }))) => start_ns,
         Some(Err(e)) => return Err(e),
         _ => {
@@ -386,7 +432,7 @@ pub fn replay(path: &Path) -> Result<Recording, RawLogError> {
         }
     };
     let mut builder = ModelBuilder::new(start_ns);
-    let stats = replay_into(path, &mut builder)?;
+    let stats = feed(open()?, &mut builder)?;
     let (end_ns, mut info) = stats
         .finish
         .unwrap_or((stats.last_ts_ns.max(start_ns), RecordingInfo::default()));

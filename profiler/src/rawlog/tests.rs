@@ -29,17 +29,23 @@ fn sample_events() -> Vec<Event> {
         Event::OnCpu(ev::OnCpu {
             header: hd(1_500, 11, 11),
             start_ns: 1_250,
+            cpu_ns: 250,
+            cpu_total_ns: 900,
             prev_state: 1,
+            flags: 0,
+            stints: 1,
         }),
         Event::Comm(ev::Comm {
             header: hd(1_600, 11, 11),
             comm: "renamed".into(),
         }),
-        Event::PageFault(ev::PageFault {
+        Event::Faults(ev::Faults {
             header: hd(1_700, 11, 11),
-            address: 0xdead_b000,
-            ip: 0x40_1000,
-            error_code: 6,
+            first_ns: 1_650,
+            count: 3,
+            write: 2,
+            exec: 1,
+            present: 0,
         }),
         Event::Rss(ev::Rss {
             header: hd(1_800, 11, 11),
@@ -219,10 +225,10 @@ fn truncated_and_corrupt_logs_give_typed_errors() {
         Err(RawLogError::BadMagic { .. })
     ));
     let mut v = full.clone();
-    v[8] = 2;
+    v[8] = 99;
     assert!(matches!(
         read_all(&v),
-        Err(RawLogError::UnsupportedVersion { version: 2, .. })
+        Err(RawLogError::UnsupportedVersion { version: 99, .. })
     ));
     let mut v = full.clone();
     v[12] = 7;

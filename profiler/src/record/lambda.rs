@@ -17,19 +17,16 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lxprof_emulator::{
-    CancellationToken, EmulatorError, InvocationMetrics, LambdaReport, PhaseEvent, Role,
-    RunObserver, Summary,
-};
+use lxprof_emulator::{EmulatorError, LambdaReport, PhaseEvent, Role, RunObserver};
 use serde_json::Value;
 
 use crate::export::lambda_attrib::{LambdaRun, attribute};
 use crate::export::lambda_report::{lambda_section, render_role_summary};
 use crate::export::{chrome, lambda_trace, report};
-use crate::lambda::{self, LambdaRunError, LambdaRunOptions, Progress};
+use crate::lambda::{self, Interruptible, LambdaRunError, LambdaRunOptions, Progress};
 use crate::launch;
 use crate::model::{Recording, RecordingInfo};
-use crate::output::OutputDir;
+use crate::output::{OutputDir, Unwritten};
 use crate::preflight;
 use crate::probes::{AllocMode, EventReader, ProbeError, Probes};
 use crate::rawlog::Meta;
@@ -52,8 +49,13 @@ pub struct LambdaRecordOptions {
     pub alloc: AllocMode,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub freq: Option<u32>,
+    /// Bytes of user stack copied per sample; None: the default.
+    pub stack_bytes: Option<u32>,
     /// Size of the kernel ring buffer in bytes (power of two); default 16 MiB.
     pub ring_buffer_bytes: Option<u32>,
+    /// Stints of a thread closer together than this share an on-CPU
+    /// interval (0: one per stint); default 1 ms.
+    pub oncpu_window_ns: Option<u64>,
 }
 
 impl LambdaRecordOptions {
@@ -63,7 +65,9 @@ impl LambdaRecordOptions {
             run,
             alloc: AllocMode::default(),
             freq: None,
+            stack_bytes: None,
             ring_buffer_bytes: None,
+            oncpu_window_ns: None,
         }
     }
 }
@@ -84,9 +88,11 @@ pub struct LambdaRecordOutcome {
     pub recording: Recording,
     /// What the emulator reported during the run.
     pub timeline: Timeline,
-    /// SIGINT/SIGTERM arrived (the run was cancelled, or the signal came while
-    /// the outputs were written): a caller running several recordings stops.
+    /// SIGINT/SIGTERM/SIGHUP arrived (the run was cancelled, or the signal came
+    /// while the outputs were written): a caller running several recordings stops.
     pub interrupted: bool,
+    /// Outputs that could not be written (the others were).
+    pub unwritten: Unwritten,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,8 +140,6 @@ struct Recorder<'a> {
     new_roles: Mutex<Vec<(u32, String)>>,
     /// Tracing failures (a full `traced` map): reported after the run.
     errors: Mutex<Vec<String>>,
-    /// Invocations finished so far (the report of a cancelled run).
-    done: Mutex<Vec<InvocationMetrics>>,
     progress: Progress,
 }
 
@@ -151,10 +155,6 @@ impl RunObserver for Recorder<'_> {
         let name = role_name(role);
         lock(&self.new_roles).push((pid, name.clone()));
         lock(&self.timeline).spawned.push((env, pid, name));
-    }
-
-    fn invocation_done(&self, m: &InvocationMetrics) {
-        lock(&self.done).push(m.clone());
     }
 
     fn phase(&self, env: usize, event: PhaseEvent, ns: u64) {
@@ -191,14 +191,15 @@ pub fn record_lambda(
     crate::runtime_env::merge_env(&mut config.env, &crate::runtime_env::profiling_env(""));
     config.validate().map_err(EmulatorError::from)?;
     preflight::check_system().map_err(RecordError::from)?;
-    let (probes, reader) = super::load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
+    let (probes, reader) = super::load_probes(
+        opts.ring_buffer_bytes,
+        opts.freq,
+        opts.stack_bytes,
+        opts.alloc,
+        opts.oncpu_window_ns,
+    )?;
     let out = OutputDir::create(opts.run.output_dir.clone()).map_err(RecordError::from)?;
-    let raw_tmp = out.path().join(".events.bin.tmp");
-    let result = record_into(opts, config, command, probes, reader, &out, &raw_tmp);
-    if result.is_err() {
-        let _ = std::fs::remove_file(&raw_tmp);
-    }
-    result
+    record_into(opts, config, command, probes, reader, &out)
 }
 
 /// The recording proper, once the probes are loaded and the directory exists.
@@ -209,12 +210,15 @@ fn record_into(
     mut probes: Probes,
     mut reader: EventReader,
     out: &OutputDir,
-    raw_tmp: &std::path::Path,
 ) -> Result<LambdaRecordOutcome, LambdaRecordError> {
     let _signals = SignalGuard::install();
     let start_ns = monotonic_ns();
-    let mut sink = Sink::new(start_ns, raw_tmp, opts.freq.is_some_and(|f| f > 0))
-        .map_err(RecordError::from)?;
+    let mut sink = Sink::new(
+        start_ns,
+        &out.path().join("events.bin"),
+        opts.freq.is_some_and(|f| f > 0),
+    )
+    .map_err(RecordError::from)?;
     // lxprof itself is the emulator; this thread only reads the ring buffer.
     let self_pid = std::process::id();
     sink.skip_tid = Some(gettid());
@@ -234,49 +238,18 @@ fn record_into(
         timeline: Mutex::new(Timeline::default()),
         new_roles: Mutex::new(Vec::new()),
         errors: Mutex::new(Vec::new()),
-        done: Mutex::new(Vec::new()),
         progress: Progress::new(opts.run.progress, opts.run.invocations),
     };
-    let cancel = CancellationToken::new();
-    let mut signalled = false;
-    let run = std::thread::scope(|scope| {
-        let emulator = std::thread::Builder::new()
-            .name("lxprof-emulator".into())
-            .spawn_scoped(scope, || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("lxprof-emulator")
-                    .enable_all()
-                    .build()
-                    .map_err(LambdaRunError::Runtime)?;
-                rt.block_on(lxprof_emulator::run_cancellable(config, &recorder, &cancel))
-                    .map_err(LambdaRunError::from)
-            });
-        let emulator = match emulator {
-            Ok(h) => h,
-            Err(e) => return Err(LambdaRunError::Runtime(e)),
-        };
-        let _span = tracing::info_span!("recording").entered();
-        let mut last_prune = Instant::now();
-        loop {
+    let _span = tracing::info_span!("recording").entered();
+    let mut last_prune = Instant::now();
+    let Interruptible { report, signalled } =
+        lambda::run_interruptible(&opts.run, config, &recorder, || {
             reader.wait(POLL_EVERY);
             sink.drain(&mut reader);
             // Processes that exec'd a libc not probed yet (`--alloc full`).
             sink.watch_libcs(&mut lock(&probes));
             for (pid, role) in std::mem::take(&mut *lock(&recorder.new_roles)) {
                 sink.meta(Meta::Role { pid, role });
-            }
-            if let Some(caught) = SignalGuard::take() {
-                if signalled {
-                    tracing::warn!("second signal {}: stopping at once", caught.signal);
-                } else {
-                    eprintln!("lxprof: stopping: shutting every environment down");
-                }
-                signalled = true;
-                cancel.cancel();
-            }
-            if emulator.is_finished() {
-                break;
             }
             if last_prune.elapsed() >= PRUNE_EVERY {
                 last_prune = Instant::now();
@@ -290,11 +263,8 @@ fn record_into(
                     }
                 }
             }
-        }
-        emulator.join().unwrap_or_else(|_| {
-            Err(EmulatorError::Internal("the emulator thread panicked".into()).into())
-        })
-    });
+        });
+    drop(_span);
     recorder.progress.finish();
     for (pid, role) in std::mem::take(&mut *lock(&recorder.new_roles)) {
         sink.meta(Meta::Role { pid, role });
@@ -303,35 +273,16 @@ fn record_into(
         tracing::warn!("not traced: {e}");
     }
     let timeline = std::mem::take(&mut *lock(&recorder.timeline));
-    let mut done = std::mem::take(&mut *lock(&recorder.done));
     drop(recorder);
     let probes = probes.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut lambda_report = match run {
+    let lambda_report = match report {
         Ok(r) => r,
-        // Ctrl-C: every environment was shut down; what finished is kept.
-        Err(LambdaRunError::Emulator(EmulatorError::Cancelled)) if signalled => {
-            done.sort_by_key(|m| m.phases.invoke_start_ns.max(m.phases.init_start_ns));
-            LambdaReport {
-                memory_mb: opts.run.memory_mb,
-                function: String::new(),
-                extensions: Vec::new(),
-                summary: Summary::of(&done),
-                invocations: done,
-            }
-        }
         Err(e) => {
             // Detach the probes and leave nothing half-written.
             drop(probes);
             return Err(e.into());
         }
     };
-    lambda_report.function = lambda::label(&opts.run.function);
-    lambda_report.extensions = opts
-        .run
-        .extensions
-        .iter()
-        .map(|e| lambda::label(e))
-        .collect();
 
     let info = RecordingInfo {
         command: command.clone(),
@@ -343,8 +294,9 @@ fn record_into(
         recording,
         explained,
         events_path,
+        mut unwritten,
         ..
-    } = stop_recording(probes, reader, sink, info, start_ns, out, raw_tmp, |rec| {
+    } = stop_recording(probes, reader, sink, info, start_ns, out, |rec| {
         inherit_roles(rec, self_pid, &spawned)
     })?;
 
@@ -378,15 +330,12 @@ fn record_into(
         &report_bytes,
         events_path,
         explained.as_ref(),
-    )?;
+        &mut unwritten,
+    );
     let interrupted = signalled || SignalGuard::take().is_some();
     let mut summary = String::new();
     if interrupted {
-        summary += &format!(
-            "lxprof: interrupted: {} of {} invocations finished, recorded below\n",
-            lambda_report.invocations.len(),
-            opts.run.invocations
-        );
+        summary += &lambda::interrupted_line(&lambda_report, opts.run.invocations);
     }
     summary += &lambda::render_dashboard(&lambda_report);
     summary.push_str(&render_role_summary(&attribution));
@@ -400,6 +349,7 @@ fn record_into(
         recording,
         timeline,
         interrupted,
+        unwritten,
     })
 }
 

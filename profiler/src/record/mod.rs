@@ -29,7 +29,7 @@ use crate::explain;
 use crate::export::{chrome, report, summary};
 use crate::launch::{self, LaunchError, Launched};
 use crate::model::{ExitStatus, Recording, RecordingInfo, SeedProcess};
-use crate::output::{OutputDir, OutputError};
+use crate::output::{OutputDir, OutputError, Unwritten};
 use crate::preflight::{self, PreflightError};
 use crate::probes::{AllocMode, EventReader, ProbeError, ProbeOptions, Probes};
 use crate::rawlog::{Meta, RawLogError};
@@ -55,8 +55,13 @@ pub struct RecordOptions {
     pub ring_buffer_bytes: Option<u32>,
     /// cpu-clock stack sampling frequency in Hz; None or 0: no sampling.
     pub freq: Option<u32>,
+    /// Bytes of user stack copied per sample; None: the default.
+    pub stack_bytes: Option<u32>,
     /// Allocation probes.
     pub alloc: AllocMode,
+    /// Stints of a thread closer together than this share an on-CPU
+    /// interval (0: one per stint); default 1 ms.
+    pub oncpu_window_ns: Option<u64>,
 }
 
 impl RecordOptions {
@@ -68,7 +73,9 @@ impl RecordOptions {
             output_dir: None,
             ring_buffer_bytes: None,
             freq: None,
+            stack_bytes: None,
             alloc: AllocMode::default(),
+            oncpu_window_ns: None,
         }
     }
 }
@@ -103,6 +110,8 @@ pub struct RecordOutcome {
     pub map_full: u64,
     /// The model the outputs were written from.
     pub recording: Recording,
+    /// Outputs that could not be written (the others were).
+    pub unwritten: Unwritten,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,11 +207,13 @@ fn start_target(
                     probes.trace_pid(p, pid)?;
                     seen.push(p);
                     if let Some(seed) = launch::seed(p) {
-                        // Threads running now have no switch-in record.
-                        let now = monotonic_ns();
+                        // The kernel counts their CPU from now on (threads
+                        // running now have no switch-in record).
                         for (tid, _) in &seed.threads {
-                            if launch::thread_state(*tid) == Some('R') {
-                                probes.mark_on_cpu(*tid, now);
+                            let now = monotonic_ns();
+                            let running = launch::thread_state(*tid) == Some('R');
+                            if let Some(cpu) = launch::thread_cpu_ns(p, *tid) {
+                                probes.seed_thread(p, *tid, running.then_some(now), cpu);
                             }
                         }
                         sink.meta(Meta::Seed(seed));
@@ -234,14 +245,16 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
         Target::Pid(pid) => preflight::check_pid(*pid)?,
     }
     preflight::check_system()?;
-    let (probes, reader) = load_probes(opts.ring_buffer_bytes, opts.freq, opts.alloc)?;
+    let (probes, reader) = load_probes(
+        opts.ring_buffer_bytes,
+        opts.freq,
+        opts.stack_bytes,
+        opts.alloc,
+        opts.oncpu_window_ns,
+    )?;
     let out = OutputDir::create(opts.output_dir.clone())?;
-    let raw_tmp = out.path().join(".events.bin.tmp");
-    let result = record_into(opts, probes, reader, &out, &raw_tmp);
-    if result.is_err() {
-        // Nothing half-written stays behind.
-        let _ = std::fs::remove_file(&raw_tmp);
-    }
+    let result = record_into(opts, probes, reader, &out);
+    tracing::info!("lxprof's own CPU in all: {} ms", own_cpu_ns() / 1_000_000);
     result
 }
 
@@ -250,12 +263,17 @@ pub fn record(opts: &RecordOptions) -> Result<RecordOutcome, RecordError> {
 pub(crate) fn load_probes(
     ring_buffer_bytes: Option<u32>,
     freq: Option<u32>,
+    stack_bytes: Option<u32>,
     alloc: AllocMode,
+    oncpu_window_ns: Option<u64>,
 ) -> Result<(Probes, EventReader), ProbeError> {
+    let defaults = ProbeOptions::default();
     let probe_opts = ProbeOptions {
-        ring_buffer_bytes: ring_buffer_bytes.unwrap_or(ProbeOptions::default().ring_buffer_bytes),
+        ring_buffer_bytes: ring_buffer_bytes.unwrap_or(defaults.ring_buffer_bytes),
         sample_freq: freq.filter(|&f| f > 0),
+        stack_bytes: stack_bytes.unwrap_or(defaults.stack_bytes),
         alloc,
+        oncpu_window_ns: oncpu_window_ns.unwrap_or(defaults.oncpu_window_ns),
     };
     let mut probes = {
         let _span = tracing::info_span!("load_probes").entered();
@@ -274,12 +292,15 @@ fn record_into(
     mut probes: Probes,
     mut reader: EventReader,
     out: &OutputDir,
-    raw_tmp: &std::path::Path,
 ) -> Result<RecordOutcome, RecordError> {
     let _signals = SignalGuard::install();
 
     let start_ns = monotonic_ns();
-    let mut sink = Sink::new(start_ns, raw_tmp, opts.freq.is_some_and(|f| f > 0))?;
+    let mut sink = Sink::new(
+        start_ns,
+        &out.path().join("events.bin"),
+        opts.freq.is_some_and(|f| f > 0),
+    )?;
     sink.set_alloc(opts.alloc);
     let Started {
         mut launched,
@@ -287,6 +308,10 @@ fn record_into(
         root_pid,
         command,
     } = start_target(opts, &mut probes, &mut sink)?;
+    // Notice the command's exit at once, not at the next poll timeout.
+    if let Some(fd) = launched.as_ref().and_then(Launched::pidfd) {
+        reader.wake_once_on(fd);
+    }
     let started = Instant::now();
     let deadline = opts.duration.map(|d| started + d);
     let mut stopped_by_signal = None;
@@ -350,7 +375,8 @@ fn record_into(
         records,
         decode_errors,
         map_full,
-    } = stop_recording(probes, reader, sink, info, start_ns, out, raw_tmp, |_| {})?;
+        mut unwritten,
+    } = stop_recording(probes, reader, sink, info, start_ns, out, |_| {})?;
     let (outputs, summary) = write_outputs(
         out,
         &recording,
@@ -358,7 +384,8 @@ fn record_into(
         &report::to_json(&recording),
         events_path,
         explained.as_ref(),
-    )?;
+        &mut unwritten,
+    );
     Ok(RecordOutcome {
         output_dir: out.path().to_path_buf(),
         outputs,
@@ -373,6 +400,7 @@ fn record_into(
         decode_errors,
         map_full,
         recording,
+        unwritten,
     })
 }
 
@@ -381,11 +409,14 @@ pub(crate) struct Stopped {
     pub recording: Recording,
     /// Symbolized, classified samples and the flamegraph files (with sampling).
     pub explained: Option<explain::Explained>,
-    pub events_path: PathBuf,
+    /// `events.bin`, unless it could not be written (then in `unwritten`).
+    pub events_path: Option<PathBuf>,
     /// Kernel records read, undecodable; children/intervals lost to full maps.
     pub records: u64,
     pub decode_errors: u64,
     pub map_full: u64,
+    /// Outputs that could not be written so far.
+    pub unwritten: Unwritten,
 }
 
 /// The end of a recording, shared by `record` and `record --lambda`: the
@@ -402,43 +433,33 @@ pub(crate) fn stop_recording(
     mut info: RecordingInfo,
     start_ns: u64,
     out: &OutputDir,
-    raw_tmp: &std::path::Path,
     prepare: impl FnOnce(&mut Recording),
 ) -> Result<Stopped, RecordError> {
     // Records reserved just before the stop: one last drain.
     sink.drain(&mut reader);
     let end_ns = monotonic_ns();
-    // Threads still on a CPU: their interval has no ON_CPU record.
-    // (A mark of a thread that went to sleep just after `--pid` read it as
-    // running is stale: only threads still runnable count.)
-    for (tid, since_ns) in probes.running_threads() {
-        if launch::thread_state(tid) != Some('R') {
-            continue;
-        }
-        sink.meta(Meta::RunningAtEnd { tid, since_ns });
-    }
-    // Sampled stacks, read before the probes (and the map) go away.
-    let ids: Vec<u32> = sink
-        .stacks
-        .as_ref()
-        .map(|c| c.ids.iter().copied().collect())
-        .unwrap_or_default();
-    for id in ids {
-        if let Some(addrs) = probes.stack(id) {
-            sink.meta(Meta::Stack { id, addrs });
-        }
+    // What the kernel holds for threads still alive: the CPU since their
+    // last ON_CPU record (a thread on a CPU now) and faults not yet sent.
+    for ev in end_of_recording_events(&probes, end_ns) {
+        sink.record(&crate::rawlog::encode_event(&ev), Some(ev));
     }
     if let Some(c) = probes.sample_counters() {
+        let u = sink.stacks.as_ref().map(|c| c.stats).unwrap_or_default();
         tracing::info!(
-            "{} samples; stack failures: {} user, {} kernel ({} collisions)",
+            "{} samples; stack failures: {} user copies, {} kernel ({} copies with a hole or shortened); \
+             {} unwound, {} ended short of their root; {} bytes per sample ({} of user stack)",
             c.samples,
             c.user_stack_errors,
             c.kernel_stack_errors,
-            c.collisions
+            c.shortened,
+            u.samples,
+            u.ended_short,
+            u.record_bytes / u.samples.max(1),
+            u.stack_bytes / u.samples.max(1),
         );
         if c.user_stack_errors + c.kernel_stack_errors > c.samples / 20 {
             tracing::warn!(
-                "{} of {} samples lost a stack (the stacks map is full or stacks collide)",
+                "{} of {} samples lost a stack (user stack unreadable or kernel stack failed)",
                 c.user_stack_errors + c.kernel_stack_errors,
                 c.samples
             );
@@ -452,15 +473,36 @@ pub(crate) fn stop_recording(
         );
     }
     tracing::info!(
-        "{} records written by the kernel, {} lost",
+        "{} records written by the kernel, {} lost; lxprof's own CPU while recording: {} ms",
         kernel.events(),
-        kernel.lost()
+        kernel.lost(),
+        own_cpu_ns() / 1_000_000
     );
     let stats = reader.stats();
-    drop(reader);
-    drop(probes);
+    // Detaching waits for the kernel (RCU grace periods per tracepoint):
+    // done beside building the outputs, finished before this returns.
+    let detach = std::thread::Builder::new()
+        .name("lxprof-detach".into())
+        .spawn(move || {
+            let _span = tracing::info_span!("detach_probes").entered();
+            drop(reader);
+            drop(probes);
+        });
 
     info.lost_events = kernel.lost();
+    info.sched = crate::model::SchedCounters {
+        no_switch_in: kernel.no_switch_in,
+        cpu_carried: kernel.cpu_carried,
+        map_full: kernel.map_full(),
+        map_busy: kernel.map_busy,
+        recursion_misses: kernel.recursion_misses.clone(),
+    };
+    if !kernel.recursion_misses.is_empty() {
+        tracing::info!(
+            "BPF program runs skipped (recursion): {:?}",
+            kernel.recursion_misses
+        );
+    }
     info.lost_per_cpu = kernel.lost_per_cpu.clone();
     info.decode_errors = stats.decode_errors;
     info.kernel_release = kernel_release();
@@ -471,30 +513,40 @@ pub(crate) fn stop_recording(
         sink.raw_error.get_or_insert(e);
     }
     let Sink {
-        builder,
         raw,
         raw_error,
         stacks,
         ..
     } = sink;
+    let log = raw.into_bytes();
     let mut recording = {
-        let _span = tracing::info_span!("finish_model").entered();
-        builder.finish(end_ns, info)
+        let _span = tracing::info_span!("build_model").entered();
+        crate::rawlog::replay_bytes(&log, &out.path().join("events.bin"))?
     };
-    if let Some(e) = raw_error {
-        return Err(e.into());
-    }
-    raw.finish()?;
-    let events_path = out.path().join("events.bin");
-    std::fs::rename(raw_tmp, &events_path).map_err(|source| OutputError::Write {
-        path: events_path.clone(),
-        source,
-    })?;
+    // A failed events.bin (a full disk) loses neither the model nor the other outputs.
+    let mut unwritten = Unwritten::default();
+    let written = match raw_error {
+        Some(e) => Err(OutputError::Write {
+            path: out.path().join("events.bin"),
+            source: std::io::Error::other(e.to_string()),
+        }),
+        None => out.write_atomic("events.bin", &log),
+    };
+    let events_path = match written {
+        Ok(path) => Some(path),
+        Err(e) => {
+            unwritten.note(e);
+            None
+        }
+    };
     prepare(&mut recording);
     let explained = stacks.map(|mut cap| {
         let _span = tracing::info_span!("explain").entered();
         explain::explain(&mut recording, start_ns, &mut cap.symbolizer, out.path())
     });
+    if let Ok(handle) = detach {
+        let _ = handle.join();
+    }
     Ok(Stopped {
         recording,
         explained,
@@ -502,28 +554,111 @@ pub(crate) fn stop_recording(
         records: stats.records,
         decode_errors: stats.decode_errors,
         map_full: kernel.map_full(),
+        unwritten,
     })
 }
 
+/// CPU time of lxprof's own process so far (user + system, all its threads).
+fn own_cpu_ns() -> u64 {
+    // SAFETY: zeroed rusage is valid; valid out pointer.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// The records the kernel would send if the live threads switched out now
+/// (`end_ns`): their stints and faults not yet sent, and an ON_CPU for the
+/// stint of a thread on a CPU now (its CPU since the last one accounted, read
+/// from `/proc/.../schedstat`, the same counter).
+fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::Event> {
+    use crate::events::{Event, Faults, Header, OnCpu};
+    let mut out = Vec::new();
+    for (tid, st) in probes.thread_states() {
+        let header = Header {
+            cpu: 0,
+            ts_ns: end_ns,
+            pid: st.pid,
+            tid,
+        };
+        if st.faults > 0 {
+            out.push(Event::Faults(Faults {
+                header: Header {
+                    ts_ns: st.fault_last_ns,
+                    ..header
+                },
+                first_ns: st.fault_first_ns,
+                count: st.faults,
+                write: st.faults_write,
+                exec: st.faults_exec,
+                present: st.faults_present,
+            }));
+        }
+        // Stints the kernel keeps for the thread's next record.
+        if st.batch_stints > 0 {
+            out.push(Event::OnCpu(OnCpu {
+                header: Header {
+                    ts_ns: st.batch_last_ns,
+                    ..header
+                },
+                start_ns: st.batch_first_ns,
+                cpu_ns: st.batch_cpu_ns,
+                cpu_total_ns: st.cpu_seen_ns,
+                prev_state: st.batch_state,
+                flags: st.batch_flags,
+                stints: st.batch_stints,
+            }));
+        }
+        // The stint in progress (a thread on a CPU now).
+        let Some(total) = launch::thread_cpu_ns(st.pid, tid) else {
+            continue;
+        };
+        let cpu_ns = total.saturating_sub(st.cpu_seen_ns);
+        if cpu_ns == 0 {
+            continue;
+        }
+        let on_cpu = st.start_ns != 0 && st.start_ns <= end_ns;
+        out.push(Event::OnCpu(OnCpu {
+            header,
+            start_ns: if on_cpu {
+                st.start_ns
+            } else {
+                end_ns.saturating_sub(cpu_ns)
+            },
+            cpu_ns,
+            cpu_total_ns: total,
+            prev_state: 0,
+            flags: if on_cpu { 0 } else { OnCpu::NO_SWITCH_IN },
+            stints: 1,
+        }));
+    }
+    out
+}
+
 /// Writes `trace.json` and `report.json` atomically; returns every output
-/// `(label, path)` (with `events.bin` and the explanation's files) and the
-/// terminal summary (with the explanation's sentences).
+/// `(label, path)` written (with `events.bin` and the explanation's files) and
+/// the terminal summary (with the explanation's sentences). A file that cannot
+/// be written goes to `unwritten`; the others still are.
 pub(crate) fn write_outputs(
     out: &OutputDir,
     recording: &Recording,
     trace_json: &[u8],
     report_json: &[u8],
-    events_path: PathBuf,
+    events_path: Option<PathBuf>,
     explained: Option<&explain::Explained>,
-) -> Result<(Vec<(String, PathBuf)>, String), RecordError> {
+    unwritten: &mut Unwritten,
+) -> (Vec<(String, PathBuf)>, String) {
     let _span = tracing::info_span!("write_outputs").entered();
-    let trace = out.write_atomic("trace.json", trace_json)?;
-    let report_path = out.write_atomic("report.json", report_json)?;
-    let mut outputs = vec![
-        ("trace".to_string(), trace),
-        ("report".to_string(), report_path),
-        ("events".to_string(), events_path),
-    ];
+    let trace = unwritten.keep(out.write_atomic("trace.json", trace_json));
+    let report_path = unwritten.keep(out.write_atomic("report.json", report_json));
+    let mut outputs: Vec<(String, PathBuf)> = [
+        ("trace", trace),
+        ("report", report_path),
+        ("events", events_path),
+    ]
+    .into_iter()
+    .filter_map(|(label, path)| Some((label.to_string(), path?)))
+    .collect();
     if let Some(ex) = explained {
         outputs.extend(ex.outputs.iter().cloned());
     }
@@ -538,5 +673,5 @@ pub(crate) fn write_outputs(
             summary.push('\n');
         }
     }
-    Ok((outputs, summary))
+    (outputs, summary)
 }

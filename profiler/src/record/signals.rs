@@ -1,4 +1,4 @@
-//! SIGINT/SIGTERM while recording: caught (not fatal), told apart when the
+//! SIGINT/SIGTERM/SIGHUP while recording or running Lambda environments: caught (not fatal), told apart when the
 //! terminal sent them to the whole process group, and restored afterwards.
 //! Guards nest (`lxprof suite` holds one around the recordings it runs, each
 //! recording its own): a signal caught by an inner guard and not taken stays
@@ -12,7 +12,33 @@ static LAST_SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Guards alive.
 static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
+/// After SIGHUP (the terminal was closed), stdout and stderr that were the
+/// terminal go to /dev/null: a write to a hung-up terminal fails (EIO) and
+/// print macros panic on it, which would lose the shutdown and the outputs.
+/// open, fstat, dup2 and close are async-signal-safe.
+fn leave_the_terminal() {
+    // SAFETY: fd calls on a freshly opened /dev/null; dup2 replaces fds 1 and 2 atomically.
+    unsafe {
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if null < 0 {
+            return;
+        }
+        for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+            // A terminal is a character device (isatty fails once it hung up); files and
+            // pipes keep receiving the output.
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFCHR {
+                libc::dup2(null, fd);
+            }
+        }
+        libc::close(null);
+    }
+}
+
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    if sig == libc::SIGHUP {
+        leave_the_terminal();
+    }
     // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
     let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
     LAST_SIGNAL.store(if from_kernel { -sig } else { sig }, Ordering::SeqCst);
@@ -27,7 +53,7 @@ pub(crate) struct Caught {
     pub group: bool,
 }
 
-/// Catches SIGINT/SIGTERM while alive; restores the previous handlers on drop.
+/// Catches SIGINT/SIGTERM/SIGHUP (a closed terminal) while alive; restores the previous handlers on drop.
 pub(crate) struct SignalGuard {
     old: Vec<(i32, libc::sigaction)>,
 }
@@ -39,7 +65,7 @@ impl SignalGuard {
             LAST_SIGNAL.store(0, Ordering::SeqCst);
         }
         let mut old = Vec::new();
-        for sig in [libc::SIGINT, libc::SIGTERM] {
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
             // SAFETY: zeroed sigaction is valid; the handler only stores an atomic.
             unsafe {
                 let mut sa: libc::sigaction = std::mem::zeroed();

@@ -1,22 +1,26 @@
-//! Where kernel records go while recording: the model builder and the raw
-//! log together, plus what symbolizing the samples needs, captured while the
-//! processes are alive.
+//! Where kernel records go while recording: the raw log (`events.bin`),
+//! plus what must be read while the processes are alive (their command
+//! lines, executables, mappings for symbolizing samples). The model is built
+//! from the log once recording stops: while recording, user space only
+//! drains and stores, so it takes as little CPU as possible from what it
+//! measures.
 
-use crate::events::Event;
+use std::collections::HashMap;
+
+use crate::events::{Event, Sample, StackCopy};
 use crate::launch;
-use crate::model::ModelBuilder;
 use crate::probes::{AllocMode, EventReader, Probes};
-use crate::rawlog::{Meta, RawLogError, RawLogWriter};
+use crate::rawlog::{Meta, RawLogError, RawLogWriter, encode_event};
 use crate::symbolize::Symbolizer;
+use crate::unwind::StackUnwinder;
 
-/// The model builder and the raw log, fed together so a replay of
-/// `events.bin` sees exactly what the builder saw.
+/// The raw log and the live snapshots; the model is built from the log
+/// (`rawlog::replay`) when recording stops.
 pub(crate) struct Sink {
-    pub builder: ModelBuilder,
-    pub raw: RawLogWriter,
+    pub raw: RawLogWriter<Vec<u8>>,
     pub raw_error: Option<RawLogError>,
     /// With sampling: snapshots of the sampled processes (taken at exec or
-    /// first sample, while they are alive) and the stack ids seen.
+    /// first sample, while they are alive) and the stacks unwound so far.
     pub stacks: Option<StackCapture>,
     /// Records of this thread are dropped: the recorder's own thread when
     /// lxprof traces its own process (`record --lambda`'s emulator).
@@ -37,8 +41,22 @@ pub(crate) struct StackCapture {
     pub symbolizer: Symbolizer,
     /// Pids observed (snapshotted) so far.
     pub observed: std::collections::HashSet<u32>,
-    /// Stack ids of the `stacks` map seen in SAMPLE records.
-    pub ids: std::collections::BTreeSet<u32>,
+    pub unwinder: StackUnwinder,
+    /// Distinct stacks logged so far → their id: (kernel?, addresses, end).
+    ids: HashMap<(bool, Vec<u64>, Option<String>), u32>,
+    pub stats: UnwindStats,
+}
+
+/// What the unwinding of the samples came to, for the recorder's log.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct UnwindStats {
+    pub samples: u64,
+    /// Samples whose user stack stopped short of its root (an end frame).
+    pub ended_short: u64,
+    /// User stack bytes copied by the kernel, summed.
+    pub stack_bytes: u64,
+    /// Bytes of the kernel's records, summed.
+    pub record_bytes: u64,
 }
 
 impl StackCapture {
@@ -68,13 +86,14 @@ impl Sink {
         sampling: bool,
     ) -> Result<Sink, RawLogError> {
         let mut sink = Sink {
-            builder: ModelBuilder::new(start_ns),
-            raw: RawLogWriter::create(raw_path)?,
+            raw: RawLogWriter::in_memory(raw_path),
             raw_error: None,
             stacks: sampling.then(|| StackCapture {
                 symbolizer: Symbolizer::new(),
                 observed: Default::default(),
-                ids: Default::default(),
+                unwinder: StackUnwinder::new(),
+                ids: HashMap::new(),
+                stats: UnwindStats::default(),
             }),
             skip_tid: None,
             alloc: AllocMode::Off,
@@ -124,7 +143,6 @@ impl Sink {
         if let Err(e) = self.raw.write_meta(&meta) {
             self.raw_error.get_or_insert(e);
         }
-        meta.apply(&mut self.builder);
     }
 
     pub fn record(&mut self, bytes: &[u8], event: Option<Event>) {
@@ -134,18 +152,19 @@ impl Sink {
         {
             return;
         }
+        if let Some(Event::StackCopy(copy)) = &event {
+            // Unwound now, while the process and its files are there; the log and
+            // the model get a Sample with ids of stacks logged beside it.
+            if let Some(sample) = self.unwind(bytes.len(), copy) {
+                let bytes = encode_event(&sample);
+                self.record(&bytes, Some(sample));
+            }
+            return;
+        }
         if let Err(e) = self.raw.write_record(bytes) {
             self.raw_error.get_or_insert(e);
         }
         let Some(ev) = event else { return };
-        self.builder.push(&ev);
-        if let (Some(cap), Event::Sample(s)) = (self.stacks.as_mut(), &ev) {
-            cap.ids.extend(s.user_stack_id);
-            cap.ids.extend(s.kernel_stack_id);
-            if !cap.observed.contains(&s.header.pid) {
-                cap.observe(s.header.pid);
-            }
-        }
         if let Event::Exec(e) = &ev {
             // Snapshot now: the process may be gone soon.
             let pid = e.header.pid;
@@ -165,6 +184,48 @@ impl Sink {
                 self.libc_pending.push((pid, until));
             }
         }
+    }
+
+    /// A STACK_COPY record → a Sample whose user and kernel stacks are logged
+    /// (once per distinct stack) as [`Meta::Stack`] / [`Meta::StackEnd`].
+    /// None when sampling is off.
+    fn unwind(&mut self, record_len: usize, copy: &StackCopy) -> Option<Event> {
+        let cap = self.stacks.as_mut()?;
+        let pid = copy.header.pid;
+        if !cap.observed.contains(&pid) {
+            cap.observe(pid);
+        }
+        let user = cap.unwinder.unwind(&mut cap.symbolizer, pid, copy);
+        cap.stats.samples += 1;
+        cap.stats.ended_short += u64::from(user.end.is_some());
+        cap.stats.stack_bytes += copy.stack.len() as u64;
+        cap.stats.record_bytes += record_len as u64;
+        let mut metas = Vec::new();
+        let mut intern = |key: (bool, Vec<u64>, Option<String>)| {
+            if key.1.is_empty() && key.2.is_none() {
+                return None;
+            }
+            let next = cap.ids.len() as u32;
+            let id = *cap.ids.entry(key.clone()).or_insert_with(|| {
+                let (_, addrs, end) = key;
+                metas.push(Meta::Stack { id: next, addrs });
+                if let Some(end) = end {
+                    metas.push(Meta::StackEnd { id: next, end });
+                }
+                next
+            });
+            Some(id)
+        };
+        let user_stack_id = intern((false, user.addrs, user.end));
+        let kernel_stack_id = intern((true, copy.kernel.clone(), None));
+        for m in metas {
+            self.meta(m);
+        }
+        Some(Event::Sample(Sample {
+            header: copy.header,
+            user_stack_id,
+            kernel_stack_id,
+        }))
     }
 
     pub fn drain(&mut self, reader: &mut EventReader) {

@@ -302,6 +302,7 @@ mod tests {
             gc_ns: v[2],
             runtime_ns: v[3],
             kernel_ns: v[4],
+            ..CategoryTotals::default()
         };
         let r = RoleFigures {
             role: "extension:csharp-event-collector".into(),

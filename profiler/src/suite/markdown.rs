@@ -114,10 +114,11 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn name(r: &ScenarioResult) -> String {
+/// A scenario's row name (`no extension` for the suite's function alone).
+pub(crate) fn name(r: &ScenarioResult) -> String {
     match &r.extension {
-        None => "no extension".to_string(),
-        Some(_) => r.scenario.clone(),
+        None if r.scenario == super::NO_EXTENSION => "no extension".to_string(),
+        _ => r.scenario.clone(),
     }
 }
 

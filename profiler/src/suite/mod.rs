@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use lxprof_emulator::{EmulatorError, presets};
 use serde::Serialize;
 
-use crate::lambda::{DEFAULT_FUNCTION, LambdaRunError, LambdaRunOptions};
+use crate::lambda::{LambdaRunError, LambdaRunOptions};
 use crate::output::{OutputDir, OutputError};
 use crate::preflight::{self, PreflightError};
 use crate::probes::AllocMode;
@@ -41,7 +41,7 @@ pub use results::ScenarioMetrics;
 /// 250` runs the seed's load where a machine allows).
 pub const DEFAULT_INVOCATIONS: u32 = 200;
 pub const DEFAULT_CONCURRENCY: u32 = 10;
-pub use scenario::{DEFAULT_SCENARIOS, NO_EXTENSION, Scenario};
+pub use scenario::{DEFAULT_SCENARIOS, DEFAULT_SUITE_FUNCTION, NO_EXTENSION, Scenario};
 
 /// Options of `lxprof suite`.
 #[derive(Debug, Clone)]
@@ -84,7 +84,7 @@ impl SuiteOptions {
     /// recording settings.
     pub fn new() -> SuiteOptions {
         SuiteOptions {
-            function: DEFAULT_FUNCTION.to_string(),
+            function: DEFAULT_SUITE_FUNCTION.to_string(),
             scenarios: Scenario::defaults(),
             memory_mb: vec![128, 512],
             invocations: DEFAULT_INVOCATIONS,
@@ -104,7 +104,7 @@ impl SuiteOptions {
     /// The recording options of one scenario.
     fn record_options(&self, sc: &Scenario, memory_mb: u32, dir: PathBuf) -> LambdaRecordOptions {
         let mut run = LambdaRunOptions::new();
-        run.function = self.function.clone();
+        run.function = sc.function.clone().unwrap_or_else(|| self.function.clone());
         run.extensions = sc.extension.iter().cloned().collect();
         run.memory_mb = memory_mb;
         run.timeout = self.timeout;
@@ -495,6 +495,13 @@ mod tests {
         assert_eq!(r.freq, None);
         let none = o.record_options(&Scenario::parse(NO_EXTENSION), 128, "/tmp/y".into());
         assert!(none.run.extensions.is_empty());
+        assert_eq!(none.run.function, DEFAULT_SUITE_FUNCTION);
+        let rust = o.record_options(
+            &Scenario::parse("none@header-counter"),
+            128,
+            "/tmp/z".into(),
+        );
+        assert_eq!(rust.run.function, "header-counter");
     }
 
     #[test]

@@ -6,13 +6,23 @@ use std::path::{Path, PathBuf};
 
 use lxprof_emulator::presets::{self, ExtensionSource};
 
-/// The AWS experiment's scenarios: no extension, then each extension preset.
-pub const DEFAULT_SCENARIOS: [&str; 7] = [
+/// The suite's function: the AWS experiment's HeaderCounter was C# on .NET, whose runtime
+/// shares the memory and CPU with the extension; the Rust `header-counter` is the other
+/// baseline (`no-extension@header-counter`).
+pub const DEFAULT_SUITE_FUNCTION: &str = "header-counter-dotnet";
+
+/// The AWS experiment's scenarios: no extension (with the suite's function and with the
+/// Rust function), then each extension preset: C# on Mono (`csharp-*`) and on .NET
+/// CoreCLR (`dotnet-*`), Rust, Node.
+pub const DEFAULT_SCENARIOS: [&str; 10] = [
     NO_EXTENSION,
+    "no-extension@header-counter",
     "rust-blank",
     "csharp-blank",
+    "dotnet-blank",
     "rust-event-collector",
     "csharp-event-collector",
+    "dotnet-event-collector",
     "csharp-aot-event-collector",
     "node-event-collector",
 ];
@@ -27,15 +37,28 @@ pub struct Scenario {
     pub name: String,
     /// The `--extension` argument (preset name or file); None: no extension.
     pub extension: Option<String>,
+    /// This scenario's function when it is not the suite's (`SCENARIO@FUNCTION`).
+    pub function: Option<String>,
 }
 
 impl Scenario {
     /// `no-extension` (or `none`) is the function alone; anything else an extension.
+    /// `SCENARIO@FUNCTION` runs it with another function (preset or package directory),
+    /// e.g. `no-extension@header-counter`; the name keeps the suffix.
     pub fn parse(arg: &str) -> Scenario {
+        if let Some((sc, function)) = arg.rsplit_once('@')
+            && !function.is_empty()
+        {
+            let mut s = Scenario::parse(sc);
+            s.name = format!("{}@{}", s.name, crate::lambda::label(function));
+            s.function = Some(function.to_string());
+            return s;
+        }
         if arg == NO_EXTENSION || arg == "none" {
             return Scenario {
                 name: NO_EXTENSION.to_string(),
                 extension: None,
+                function: None,
             };
         }
         let name = Path::new(arg)
@@ -45,10 +68,11 @@ impl Scenario {
         Scenario {
             name,
             extension: Some(arg.to_string()),
+            function: None,
         }
     }
 
-    /// The seven scenarios of the AWS experiment.
+    /// The scenarios of the AWS experiment.
     pub fn defaults() -> Vec<Scenario> {
         DEFAULT_SCENARIOS
             .iter()
@@ -90,6 +114,9 @@ pub fn check(
     scenario: &Scenario,
     build: Option<&Path>,
 ) -> Result<Option<Footprint>, ScenarioError> {
+    if let Some(function) = &scenario.function {
+        presets::resolve_function(function, build)?;
+    }
     let Some(ext) = &scenario.extension else {
         return Ok(None);
     };
@@ -167,8 +194,22 @@ mod tests {
     #[test]
     fn scenarios_parse() {
         let all = Scenario::defaults();
-        assert_eq!(all.len(), 7);
+        assert_eq!(all.len(), 10);
         assert_eq!(all[0].extension, None);
+        assert_eq!(
+            (all[1].name.as_str(), all[1].extension.as_deref()),
+            ("no-extension@header-counter", None)
+        );
+        assert_eq!(all[1].function.as_deref(), Some("header-counter"));
+        let s = Scenario::parse("rust-blank@/fns/my-fn/");
+        assert_eq!(
+            (
+                s.name.as_str(),
+                s.extension.as_deref(),
+                s.function.as_deref()
+            ),
+            ("rust-blank@my-fn", Some("rust-blank"), Some("/fns/my-fn/"))
+        );
         assert_eq!(Scenario::parse("none").name, NO_EXTENSION);
         let s = Scenario::parse("/x/y/my-ext");
         assert_eq!(

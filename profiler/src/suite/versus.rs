@@ -87,7 +87,7 @@ pub fn render(out: &mut String, settings: &SuiteSettings, results: &[ScenarioRes
                 "## Beside the seed's published figures\n\n\
                  AWS's numbers ({}): {} requests, {} in flight, through API Gateway, function \
                  HeaderCounter on {}; each dashboard with its own no-extension baseline. Ours: \
-                 {} requests, {} in flight, function HeaderCounter in Rust (native). Each cell \
+                 {} requests, {} in flight, function {} ({}). Each cell \
                  is AWS / ours; figures read off AWS's bar charts (memory, cold starts) are \
                  approximate.\n",
                 seed::SOURCE,
@@ -96,6 +96,8 @@ pub fn render(out: &mut String, settings: &SuiteSettings, results: &[ScenarioRes
                 seed::FUNCTION_RUNTIME,
                 settings.invocations,
                 settings.concurrency,
+                settings.function,
+                function_runtime(&settings.function),
             );
         }
         let _ = writeln!(out, "### {mem} MB\n");
@@ -297,10 +299,11 @@ fn reading(settings: &SuiteSettings, results: &[ScenarioResult], mem: u32, row: 
                 s,
                 " (function runtime) AWS's HeaderCounter is {}: its baseline uses ~{:.0} MB and \
                  cold-starts in ~{:.0} ms, a JIT runtime sharing the CPU with the extension; ours \
-                 is native: {:.0} MB, {} cold start, {:.2} ms of CPU per invocation;",
+                 ({}): {:.0} MB, {} cold start, {:.2} ms of CPU per invocation;",
                 seed::FUNCTION_RUNTIME,
                 b.memory_used_mb,
                 b.cold_start_ms.0,
+                function_runtime(&settings.function),
                 base.max_memory_used_mb.avg,
                 ms(base.init_duration_ms.avg),
                 fn_cpu
@@ -386,6 +389,16 @@ fn reading(settings: &SuiteSettings, results: &[ScenarioResult], mem: u32, row: 
         }
     }
     s
+}
+
+/// What runs the suite's function, from its name (`header-counter`, lxprof's
+/// default, is native Rust).
+fn function_runtime(function: &str) -> &'static str {
+    match Runtime::detect(function) {
+        Runtime::Unknown if function == crate::lambda::DEFAULT_FUNCTION => "Rust, native",
+        Runtime::CoreClr => "C# on .NET CoreCLR",
+        r => r.label(),
+    }
 }
 
 /// Avg extension CPU of cold and of warm invocations.

@@ -43,11 +43,7 @@ fn ok_rows<'a>(rows: &[&'a ScenarioResult]) -> Vec<(&'a ScenarioResult, &'a Scen
 }
 
 fn label(r: &ScenarioResult) -> String {
-    if r.extension.is_none() {
-        "no extension".into()
-    } else {
-        r.scenario.clone()
-    }
+    super::markdown::name(r)
 }
 
 /// The charts of one memory size.

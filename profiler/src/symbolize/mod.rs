@@ -56,6 +56,8 @@ pub enum SymbolizeError {
 #[derive(Debug)]
 struct ProcessState {
     mappings: Vec<Mapping>,
+    /// Changes whenever `mappings` does (see [`Symbolizer::mappings`]).
+    generation: u64,
     perf_map: PerfMap,
 }
 
@@ -103,6 +105,7 @@ impl Symbolizer {
             pid,
             ProcessState {
                 mappings: Vec::new(),
+                generation: 0,
                 perf_map,
             },
         );
@@ -138,7 +141,11 @@ impl Symbolizer {
             }
         }
         let old = std::mem::take(&mut state.mappings);
-        state.mappings = process::merge_mappings(old, fresh);
+        let merged = process::merge_mappings(old.clone(), fresh);
+        if merged != old {
+            state.generation += 1;
+        }
+        state.mappings = merged;
         map_result.map_err(|source| SymbolizeError::PerfMap {
             pid,
             path: state.perf_map.path().to_path_buf(),
@@ -150,6 +157,28 @@ impl Symbolizer {
     /// Call it when the pid is reused by a new process (a fork after its exit).
     pub fn forget(&mut self, pid: u32) {
         self.processes.remove(&pid);
+    }
+
+    /// The executable mappings kept of `pid`, sorted by start, and a number that
+    /// changes whenever they do; None for a pid never observed.
+    pub fn mappings(&self, pid: u32) -> Option<(&[Mapping], u64)> {
+        self.processes
+            .get(&pid)
+            .map(|s| (s.mappings.as_slice(), s.generation))
+    }
+
+    /// Whether `addr` of `pid` can hold code: inside an executable mapping, or named
+    /// by the process's perf map (JIT code, also in pages a JIT keeps writable
+    /// between writes, which `/proc/PID/maps` showed without `x`).
+    pub fn is_code(&self, pid: u32, addr: u64) -> bool {
+        self.processes.get(&pid).is_some_and(|s| {
+            process::find(&s.mappings, addr).is_some() || s.perf_map.lookup(addr).is_some()
+        })
+    }
+
+    /// The held handle of the file behind mapping `m` (None: anonymous, or not opened).
+    pub fn mapped_file(&self, m: &Mapping) -> Option<&File> {
+        self.files.get(&(m.dev.clone(), m.inode))
     }
 
     /// Number of perf map entries known for `pid` (0 when none was found).

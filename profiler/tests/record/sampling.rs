@@ -105,7 +105,7 @@ fn native_burn_is_app_and_kernel_with_its_rust_function() {
     assert!(live.iter().filter(|s| !s.user.is_empty()).count() > live.len() / 2);
 }
 
-const CS_PROGRAM: &str = r#"
+pub(super) const CS_PROGRAM: &str = r#"
 using System;
 using System.Collections.Generic;
 using System.Linq;
@@ -151,7 +151,15 @@ class P {
         }
         return n;
     }
-    static void Main() {
+    // No argument: a bit of everything. `jit N` / `gc N` (runtime_reference.rs): one
+    // kind of work, then the main thread's schedstat (run ns, run-queue wait ns).
+    static void Main(string[] a) {
+        if (a.Length == 2) {
+            int n = int.Parse(a[1]);
+            Console.WriteLine(a[0] == "jit" ? EmitAndRunMany(n) : AllocateGarbageHeavy(n));
+            Console.WriteLine("schedstat: " + System.IO.File.ReadAllText("/proc/thread-self/schedstat").Trim());
+            return;
+        }
         Console.WriteLine(JitManyThings());
         Console.WriteLine(EmitAndRunMany(800));
         Console.WriteLine(AllocateGarbageHeavy(1500));
@@ -183,17 +191,7 @@ fn mono_program_has_jit_and_gc_and_its_csharp_methods() {
     if !mono_available() {
         return;
     }
-    let src = scratch("sampling-mono-src");
-    std::fs::create_dir_all(&src).expect("mkdir");
-    std::fs::write(src.join("p.cs"), CS_PROGRAM).expect("write cs");
-    let exe = src.join("p.exe");
-    let st = Command::new("mcs")
-        .arg(format!("-out:{}", exe.display()))
-        .arg(src.join("p.cs"))
-        .stdout(Stdio::null())
-        .status()
-        .expect("mcs");
-    assert!(st.success(), "mcs failed");
+    let exe = build_cs("sampling-mono-src", CS_PROGRAM);
     // lxprof's launcher sets what Mono needs (perf map, frame pointers).
     let argv = vec!["mono".into(), exe.into_os_string()];
     let outcome = record(&options("sampling-mono", argv)).expect("record");

@@ -15,6 +15,26 @@ pub fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// One emulated Lambda run (or recording) at a time within a test binary.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs an `lxprof` command; asserts it succeeded and returns its stdout.
+pub fn lxprof_stdout(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("running lxprof");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} exited {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Under `CI=true` a missing facility fails the test; elsewhere it skips
 /// with the reason printed.
 pub fn skip_or_fail(why: &str) {
@@ -100,4 +120,37 @@ impl Drop for LocalS3 {
             .env("LXPROF_S3_STATE", &self.state)
             .status();
     }
+}
+
+/// Sends `signal` to `child` (an `lxprof run|record --lambda` with piped
+/// stdout and stderr) once its first invocation finished (its first REPORT
+/// line on stderr, within 60 s), then waits for it: what it wrote, and how it
+/// ended. A fixed delay instead raced the cold start under load.
+pub fn signal_after_first_report(
+    mut child: std::process::Child,
+    signal: i32,
+) -> std::process::Output {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("REPORT RequestId") {
+                let _ = tx.send(());
+            }
+            all.extend_from_slice(line.as_bytes());
+            all.push(b'\n');
+        }
+        all
+    });
+    let _ = rx.recv_timeout(std::time::Duration::from_secs(60));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let mut output = child.wait_with_output().expect("lxprof exits");
+    output.stderr = reader.join().unwrap_or_default();
+    output
 }

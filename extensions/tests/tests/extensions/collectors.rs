@@ -129,6 +129,11 @@ fn csharp_aot_event_collector_stores_one_object_per_invoke() {
 }
 
 #[test]
+fn dotnet_event_collector_stores_one_object_per_invoke() {
+    stores_one_object_per_invoke("dotnet-event-collector");
+}
+
+#[test]
 fn node_event_collector_stores_one_object_per_invoke() {
     stores_one_object_per_invoke("node-event-collector");
 }
@@ -267,6 +272,11 @@ fn csharp_event_collector_survives_a_down_endpoint() {
 #[test]
 fn csharp_aot_event_collector_survives_a_down_endpoint() {
     survives_a_down_endpoint("csharp-aot-event-collector");
+}
+
+#[test]
+fn dotnet_event_collector_survives_a_down_endpoint() {
+    survives_a_down_endpoint("dotnet-event-collector");
 }
 
 #[test]

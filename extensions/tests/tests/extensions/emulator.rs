@@ -140,6 +140,12 @@ fn csharp_aot_event_collector_through_the_emulator() {
     twenty_invocations_store_twenty_objects("csharp-aot-event-collector");
 }
 
+/// The same C# on .NET CoreCLR 3.1 (runtime and libssl 1.1 inside the layer).
+#[test]
+fn dotnet_event_collector_through_the_emulator() {
+    twenty_invocations_store_twenty_objects("dotnet-event-collector");
+}
+
 #[test]
 fn node_event_collector_through_the_emulator() {
     twenty_invocations_store_twenty_objects("node-event-collector");

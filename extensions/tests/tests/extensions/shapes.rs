@@ -12,7 +12,7 @@ pub enum Shape {
 }
 
 pub fn shape_of(collector: &str) -> Shape {
-    if collector.starts_with("csharp") {
+    if collector.starts_with("csharp") || collector.starts_with("dotnet") {
         Shape::RawInvoke
     } else {
         Shape::Metadata
@@ -154,5 +154,6 @@ fn shapes_accept_the_documented_bodies_and_reject_others() {
         .is_err()
     );
     assert_eq!(shape_of("csharp-aot-event-collector"), Shape::RawInvoke);
+    assert_eq!(shape_of("dotnet-event-collector"), Shape::RawInvoke);
     assert_eq!(shape_of("node-event-collector"), Shape::Metadata);
 }

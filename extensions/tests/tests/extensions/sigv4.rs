@@ -1,4 +1,5 @@
-//! The hand-written C# SigV4 signer (extensions/csharp/SigV4.cs), run on Mono.
+//! The hand-written C# SigV4 signer (extensions/csharp/SigV4.cs), run on Mono (and once on
+//! .NET CoreCLR, whose crypto goes through the layer's libssl 1.1).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -36,6 +37,39 @@ fn csharp_sigv4_reproduces_aws_published_examples() {
         return;
     };
     let out = Command::new("mono").arg(&exe).output().expect("run mono");
+    check_published_examples(&out);
+}
+
+/// The same checks with the assembly on .NET CoreCLR 3.1: HMAC-SHA256 and SHA-256 through the
+/// runtime's OpenSSL shim and the layer's libssl 1.1 (the host has only OpenSSL 3).
+#[test]
+fn csharp_sigv4_reproduces_aws_published_examples_on_dotnet() {
+    let test = "csharp_sigv4_reproduces_aws_published_examples_on_dotnet";
+    let Some(exe) = sigv4_test_exe(test) else {
+        return;
+    };
+    let layer = layout::layer_dir("dotnet-event-collector").join("dotnet-event-collector");
+    let rt = layer.join("dotnet");
+    if !facility::require(
+        rt.join("dotnet").is_file(),
+        test,
+        "the .NET runtime is not built: run extensions/build.sh dotnet",
+    ) {
+        return;
+    }
+    let out = Command::new(rt.join("dotnet"))
+        .arg("exec")
+        .arg("--runtimeconfig")
+        .arg(layer.join("EventCollector.runtimeconfig.json"))
+        .arg(&exe)
+        .env("DOTNET_ROOT", &rt)
+        .env("LD_LIBRARY_PATH", rt.join("lib"))
+        .output()
+        .expect("run dotnet");
+    check_published_examples(&out);
+}
+
+fn check_published_examples(out: &std::process::Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

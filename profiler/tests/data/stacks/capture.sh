@@ -4,7 +4,8 @@
 # lxprof's eBPF sampler sees them), symbolize with `perf script` (ELF symbols,
 # kallsyms and the runtimes' /tmp/perf-PID.map JIT maps) and reduce the result
 # with reduce.py. Needs root (or perf_event_paranoid <= 1), linux-perf, mono
-# 6.8 + mono-runtime-dbg, node 20, OpenJDK 17 and gcc.
+# 6.8 + mono-runtime-dbg, node 20, OpenJDK 17, gcc, and for coreclr the .NET runtime that
+# `extensions/build.sh dotnet` installs in extensions/build/dotnet.
 #
 #   profiler/tests/data/stacks/capture.sh            # all fixtures
 #   profiler/tests/data/stacks/capture.sh mono node  # some of them
@@ -36,6 +37,19 @@ capture_mono() {
         record mono mono mono-sgen -- mono "$WORK/JitAlloc.exe" 20000 150
 }
 
+capture_coreclr() {
+    local rt="${LXPROF_DOTNET:-$HERE/../../../../extensions/build/dotnet}"
+    [ -x "$rt/dotnet" ] || { echo "no .NET runtime in $rt: run extensions/build.sh dotnet" >&2; exit 1; }
+    mcs -out:"$WORK/JitAlloc.exe" "$PROGS/JitAlloc.cs" >&2
+    echo '{"runtimeOptions":{"tfm":"netcoreapp3.1","framework":{"name":"Microsoft.NETCore.App","version":"3.1.0"},"configProperties":{"System.Globalization.Invariant":true}}}' \
+        >"$WORK/JitAlloc.runtimeconfig.json"
+    # 3.1 reads COMPlus_* only; workstation non-concurrent GC keeps collections on the
+    # allocating thread, as in a small Lambda environment (one CPU or less).
+    COMPlus_PerfMapEnabled=1 COMPlus_gcConcurrent=0 DOTNET_ROOT="$rt" LD_LIBRARY_PATH="$rt/lib" \
+        record coreclr coreclr dotnet -- "$rt/dotnet" exec --runtimeconfig "$WORK/JitAlloc.runtimeconfig.json" \
+        "$WORK/JitAlloc.exe" 6000 25
+}
+
 capture_node() {
     record node v8 node -- node --perf-basic-prof-only-functions --interpreted-frames-native-stack \
         "$PROGS/jit_alloc.js" 3000 1000
@@ -54,5 +68,5 @@ capture_native() {
 }
 
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(mono node java native)
+[ ${#targets[@]} -eq 0 ] && targets=(mono node java native coreclr)
 for t in "${targets[@]}"; do "capture_$t"; done

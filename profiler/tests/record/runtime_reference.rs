@@ -1,0 +1,326 @@
+//! JIT and GC shares against the runtime's own accounting of the same run: lxprof's
+//! `jit_ns` / `gc_ns` (stack samples classified by whole stacks) within ±15 % of
+//! Mono's `--stats` "Total time spent JITting" and of its GC log's stop-the-world
+//! pauses plus the SGen worker's CPU.
+//!
+//! Mono times JIT and pauses by the clock, lxprof counts CPU. On a loaded machine (two
+//! cores shared) the main thread, which compiles and collects, waits for a CPU while
+//! runnable, and the clock runs on. So the runtime's clock figures are converted to
+//! CPU with the main thread's own on-CPU fraction while runnable, from the kernel's
+//! `/proc/thread-self/schedstat` (run time, run-queue wait) that the program prints
+//! at its end: `clock × run / (run + wait)`. On an idle machine the factor is ~1.
+
+use super::*;
+use std::process::Command;
+
+/// sampling.rs's program: `jit N` (N dynamic methods, each compiled once) and `gc N`
+/// (N rounds of short-lived arrays) modes.
+use super::sampling::CS_PROGRAM;
+
+/// The program built with mcs, or None (skip; panics under CI) without Mono.
+fn mono_program() -> Option<std::path::PathBuf> {
+    if !tools_available(&["mono", "mcs"]) {
+        return None;
+    }
+    let exe = build_cs("reference-mono-src", CS_PROGRAM);
+    Some(exe)
+}
+
+/// Records `sh -c SCRIPT` at 499 Hz; returns the report's process of the command
+/// (the shell exec's into the runtime) and what the runtime printed into `out`.
+fn record_script(name: &str, script: String, out: &std::path::Path) -> (Value, String) {
+    let mut opts = RecordOptions::new(Target::Command(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        script.into(),
+    ]));
+    opts.output_dir = Some(scratch(name));
+    opts.freq = Some(499);
+    let outcome = record(&opts).expect("record");
+    assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(outcome.output_dir.join("report.json")).expect("report"),
+    )
+    .expect("json");
+    let p = processes(&report)
+        .iter()
+        .find(|p| p["role"] == "command")
+        .cloned()
+        .unwrap_or_else(|| panic!("no command process: {report:#}"));
+    (p, std::fs::read_to_string(out).expect("runtime output"))
+}
+
+fn ns(p: &Value, category: &str) -> f64 {
+    p["categories"][category]
+        .as_u64()
+        .unwrap_or_else(|| panic!("categories.{category} missing: {p:#}")) as f64
+}
+
+/// CPU ns of the threads whose name starts with `prefix`.
+fn thread_cpu(p: &Value, prefix: &str) -> f64 {
+    p["threads"]
+        .as_array()
+        .expect("threads")
+        .iter()
+        .filter(|t| t["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .map(|t| t["cpu_ns"].as_u64().unwrap_or(0) as f64)
+        .sum()
+}
+
+/// The main thread's on-CPU fraction while runnable, from the `schedstat: RUN WAIT N`
+/// line the program printed (see the module doc).
+fn on_cpu_fraction(text: &str) -> f64 {
+    let fields: Vec<f64> = text
+        .lines()
+        .find_map(|l| l.strip_prefix("schedstat: "))
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let [run, wait, ..] = fields[..] else {
+        panic!("no schedstat line in the program's output:\n{text}");
+    };
+    let f = run / (run + wait);
+    eprintln!(
+        "main thread: {:.1} ms on CPU, {:.1} ms waiting for one: factor {f:.3}",
+        run / 1e6,
+        wait / 1e6
+    );
+    f
+}
+
+fn assert_within(what: &str, lxprof: f64, reference: f64, p: &Value) {
+    let ratio = lxprof / reference;
+    eprintln!(
+        "{what}: lxprof {:.1} ms, runtime {:.1} ms: ratio {ratio:.3} (process CPU {:.1} ms, categories {})",
+        lxprof / 1e6,
+        reference / 1e6,
+        p["cpu_ns"].as_u64().unwrap_or(0) as f64 / 1e6,
+        p["categories"]
+    );
+    assert!(
+        (0.85..=1.15).contains(&ratio),
+        "{what}: lxprof {lxprof:.0} ns vs the runtime's {reference:.0} ns (ratio {ratio:.3})"
+    );
+}
+
+#[test]
+fn mono_jit_share_matches_mono_stats() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(exe) = mono_program() else { return };
+    let out = scratch("reference-mono-jit-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("stats.txt");
+    let script = format!(
+        "exec mono --stats {} jit 3000 > {}",
+        exe.display(),
+        out.display()
+    );
+    let (p, text) = record_script("reference-mono-jit", script, &out);
+    // "Total time spent JITting            : 496.19 ms"
+    let mono_ms: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Total time spent JITting"))
+        .and_then(|rest| {
+            rest.trim_start_matches([' ', ':'])
+                .split_whitespace()
+                .next()
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no JIT time in mono --stats output:\n{text}"));
+    let factor = on_cpu_fraction(&text);
+    assert_within("Mono JIT", ns(&p, "jit_ns"), mono_ms * 1e6 * factor, &p);
+}
+
+#[test]
+fn mono_gc_share_matches_its_gc_log() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(exe) = mono_program() else { return };
+    let out = scratch("reference-mono-gc-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("gc.log");
+    let script = format!(
+        "MONO_LOG_MASK=gc MONO_LOG_LEVEL=debug exec mono {} gc 3000 > {} 2>&1",
+        exe.display(),
+        out.display()
+    );
+    let (p, text) = record_script("reference-mono-gc", script, &out);
+    // "Mono: GC_MINOR: (Nursery full) time 2.87ms, stw 2.87ms promoted …"
+    let (pauses, count) = text
+        .lines()
+        .filter_map(|l| {
+            l.split_once(" stw ")?
+                .1
+                .split("ms")
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold((0.0, 0), |(s, n), ms| (s + ms * 1e6, n + 1));
+    assert!(count > 10, "{count} collections logged:\n{text}");
+    let worker = thread_cpu(&p, "SGen worker");
+    eprintln!(
+        "Mono GC log: {count} pauses, {:.1} ms; SGen worker CPU {:.1} ms",
+        pauses / 1e6,
+        worker / 1e6
+    );
+    let factor = on_cpu_fraction(&text);
+    assert_within("Mono GC", ns(&p, "gc_ns"), pauses * factor + worker, &p);
+}
+
+/// HotSpot: a JIT-heavy mode (`jit N`: N rounds over 400 methods, each compiled by
+/// C1 then C2) and an allocation-heavy one (`gc N`), then the kernel's schedstat of
+/// every thread (`schedstat: NAME\tRUN WAIT N`).
+fn java_program() -> String {
+    const METHODS: usize = 400;
+    let mut s = String::from("import java.nio.file.*;\nimport java.util.*;\npublic class P {\n");
+    for i in 0..METHODS {
+        s += &format!(
+            "  static long m{i}(long x) {{ long s = x; for (int j = 0; j < 50; j++) {{ \
+             s = s * {} + (s >>> {}) ^ j; if ((s & {}) == 0) s += leaf{i}(s); }} return s; }}\n  \
+             static long leaf{i}(long x) {{ return x * {} + {i}; }}\n",
+            i + 3,
+            i % 13 + 1,
+            i + 7,
+            i + 1
+        );
+    }
+    s += "  static long run(long s, int k) {\n";
+    for i in 0..METHODS {
+        s += &format!("    s += m{i}(s + k);\n");
+    }
+    s += "    return s;\n  }\n";
+    s += r#"
+  static long jit(int rounds) { long s = 1; for (int k = 0; k < rounds; k++) s += run(s, k); return s; }
+  static long gc(int rounds) {
+    long n = 0;
+    for (int r = 0; r < rounds; r++) {
+      List<byte[]> l = new ArrayList<>();
+      for (int i = 0; i < 1000; i++) l.add(new byte[512 + (i % 7) * 64]);
+      n += l.size();
+    }
+    return n;
+  }
+  public static void main(String[] a) throws Exception {
+    int n = Integer.parseInt(a[1]);
+    System.out.println(a[0].equals("jit") ? jit(n) : gc(n));
+    try (DirectoryStream<Path> tasks = Files.newDirectoryStream(Paths.get("/proc/self/task"))) {
+      for (Path t : tasks) {
+        String comm = Files.readString(t.resolve("comm")).trim();
+        System.out.println("schedstat: " + comm + "\t" + Files.readString(t.resolve("schedstat")).trim());
+      }
+    }
+  }
+}
+"#;
+    s
+}
+
+/// The class directory, or None (skip; panics under CI) without java/javac.
+fn java_class() -> Option<std::path::PathBuf> {
+    if !tools_available(&["java", "javac"]) {
+        return None;
+    }
+    let dir = scratch("reference-java-src");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("P.java"), java_program()).expect("write java");
+    let st = Command::new("javac")
+        .arg(dir.join("P.java"))
+        .status()
+        .expect("javac");
+    assert!(st.success(), "javac failed");
+    Some(dir)
+}
+
+/// `sh -c` script running the class with lxprof's JVM settings (perf map, frame pointers).
+fn java_script(dir: &std::path::Path, flags: &str, args: &str, out: &std::path::Path) -> String {
+    let env: String = lxprof::runtime_env::profiling_env("java")
+        .into_iter()
+        .map(|(k, v)| format!("{k}='{v}' "))
+        .collect();
+    format!(
+        "{env}exec java -Xmx256m -XX:-UseDynamicNumberOfCompilerThreads {flags} -cp {} P {args} > {} 2>&1",
+        dir.display(),
+        out.display()
+    )
+}
+
+/// Run time (ns) of the threads whose name starts with `prefix`, per the kernel's
+/// schedstat lines the program printed.
+fn schedstat_run(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("schedstat: "))
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(name, _)| name.starts_with(prefix))
+        .filter_map(|(_, v)| v.split_whitespace().next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// HotSpot compiles on its compiler threads: `-XX:+CITime`'s total (a clock figure)
+/// or, when the machine is loaded and the clock ran on while they waited for a CPU,
+/// their CPU time per the kernel (schedstat), whichever is smaller.
+#[test]
+fn hotspot_jit_share_matches_citime() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(dir) = java_class() else { return };
+    let out = scratch("reference-java-jit-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("citime.txt");
+    let script = java_script(&dir, "-XX:+CITime", "jit 3000", &out);
+    let (p, text) = record_script("reference-java-jit", script, &out);
+    // "  Total compilation time   :   0.603 s"
+    let citime: f64 = text
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("Total compilation time"))
+        .and_then(|rest| {
+            rest.trim_start_matches([' ', ':'])
+                .split_whitespace()
+                .next()
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|s| s * 1e9)
+        .unwrap_or_else(|| panic!("no total compilation time in -XX:+CITime output:\n{text}"));
+    let compilers =
+        schedstat_run(&text, "C1 CompilerThre") + schedstat_run(&text, "C2 CompilerThre");
+    eprintln!(
+        "CITime {:.1} ms; compiler threads on CPU {:.1} ms",
+        citime / 1e6,
+        compilers / 1e6
+    );
+    assert_within("HotSpot JIT", ns(&p, "jit_ns"), citime.min(compilers), &p);
+}
+
+/// Serial GC collects on the VM thread: the pauses of `-Xlog:gc` (clock) or, under
+/// load, the VM thread's CPU time per the kernel, whichever is smaller.
+#[test]
+fn hotspot_serial_gc_share_matches_gc_log() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(dir) = java_class() else { return };
+    let out = scratch("reference-java-gc-out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let out = out.join("gc.log");
+    let script = java_script(&dir, "-XX:+UseSerialGC -Xlog:gc", "gc 15000", &out);
+    let (p, text) = record_script("reference-java-gc", script, &out);
+    // "[0.262s][info][gc] GC(3) Pause Young (Allocation Failure) 17M->1M(29M) 0.458ms"
+    let (pauses, count) = text
+        .lines()
+        .filter(|l| l.contains("[gc]") && l.contains(" Pause "))
+        .filter_map(|l| {
+            l.rsplit(' ')
+                .next()?
+                .strip_suffix("ms")?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold((0.0, 0), |(s, n), ms| (s + ms * 1e6, n + 1));
+    assert!(count > 10, "{count} pauses logged:\n{text}");
+    let vm_thread = schedstat_run(&text, "VM Thread");
+    eprintln!(
+        "-Xlog:gc: {count} pauses, {:.1} ms; VM Thread on CPU {:.1} ms",
+        pauses / 1e6,
+        vm_thread / 1e6
+    );
+    assert_within("HotSpot GC", ns(&p, "gc_ns"), pauses.min(vm_thread), &p);
+}

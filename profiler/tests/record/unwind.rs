@@ -1,0 +1,186 @@
+//! Stacks a person can read: a call chain main → outer → middle → inner → leaf in a C
+//! program built without frame pointers, in a Mono C# program and in a Node script is
+//! whole in ≥ 90 % of the samples taken in it, and ≤ 5 % of the sample weight carries
+//! an unresolved frame (`[unknown]`, `[truncated]`, `[no unwind info: …]`).
+
+use super::*;
+use std::process::Command;
+
+/// The chain programs (`profiler/tests/data/chain/`): ROUNDS calls of `outer`.
+const C_PROGRAM: &str = include_str!("../data/chain/chain.c");
+const CS_PROGRAM: &str = include_str!("../data/chain/chain.cs");
+/// Run with `--no-turbo-inlining`: each function keeps its own frame.
+const JS_PROGRAM: &str = include_str!("../data/chain/chain.js");
+
+/// What the folded stacks of one role say about a chain.
+#[derive(Debug)]
+struct ChainStats {
+    /// Weight of the samples whose stack holds the chain's leaf.
+    in_chain: u64,
+    /// Of those, the weight whose stack holds the whole chain in order.
+    whole: u64,
+    /// Weight of the samples with an unresolved frame.
+    unresolved: u64,
+    total: u64,
+}
+
+/// A folded frame without the category annotation (`name [jit]`, `name [kernel]`).
+fn frame_name(f: &str) -> &str {
+    match f.rsplit_once(" [") {
+        Some((name, tag)) if tag.ends_with(']') && !name.is_empty() => name,
+        _ => f,
+    }
+}
+
+fn is_unresolved(f: &str) -> bool {
+    let f = frame_name(f);
+    f == "[unknown]" || f.starts_with("[truncated]") || f.starts_with("[no unwind info")
+}
+
+/// `chain`: root first, each entry a substring of its frame's name (consecutive frames).
+fn chain_stats(folded: &str, chain: &[&str]) -> ChainStats {
+    let mut s = ChainStats {
+        in_chain: 0,
+        whole: 0,
+        unresolved: 0,
+        total: 0,
+    };
+    let leaf = chain.last().expect("chain");
+    for line in folded.lines() {
+        let Some((stack, w)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(w) = w.parse::<u64>() else { continue };
+        let frames: Vec<&str> = stack.split(';').collect();
+        s.total += w;
+        if frames.iter().any(|f| is_unresolved(f)) {
+            s.unresolved += w;
+        }
+        if !frames.iter().any(|f| frame_name(f).contains(leaf)) {
+            continue;
+        }
+        s.in_chain += w;
+        let whole = frames.windows(chain.len()).any(|win| {
+            win.iter()
+                .zip(chain)
+                .all(|(f, c)| frame_name(f).contains(c))
+        });
+        if whole {
+            s.whole += w;
+        }
+    }
+    s
+}
+
+/// Records `argv` (sampling at 499 Hz) and checks the chain in the command's flamegraph.
+fn check_chain(name: &str, argv: Vec<std::ffi::OsString>, chain: &[&str]) {
+    let mut opts = RecordOptions::new(Target::Command(argv));
+    opts.output_dir = Some(scratch(name));
+    opts.freq = Some(499);
+    let outcome = record(&opts).expect("record");
+    assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
+    let folded = std::fs::read_to_string(outcome.output_dir.join("flamegraphs/command.folded"))
+        .expect("folded");
+    let s = chain_stats(&folded, chain);
+    let whole = s.whole as f64 / s.in_chain.max(1) as f64;
+    let unresolved = s.unresolved as f64 / s.total.max(1) as f64;
+    eprintln!(
+        "{name}: {:.1} % of the chain's weight has the whole chain; {:.1} % of all weight has an \
+         unresolved frame ({s:?})",
+        100.0 * whole,
+        100.0 * unresolved
+    );
+    let sample_lines: String = folded.lines().take(12).collect::<Vec<_>>().join("\n");
+    assert!(
+        s.in_chain > s.total / 3,
+        "the chain's leaf is in too few samples:\n{sample_lines}"
+    );
+    assert!(
+        whole >= 0.90,
+        "whole chain in {:.1} %:\n{sample_lines}",
+        100.0 * whole
+    );
+    assert!(
+        unresolved <= 0.05,
+        "unresolved frames in {:.1} %:\n{sample_lines}",
+        100.0 * unresolved
+    );
+}
+
+#[test]
+fn c_chain_without_frame_pointers_is_whole() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(cc) = first_tool(&["gcc", "clang-19", "cc"]) else {
+        return;
+    };
+    let src = scratch("unwind-c-src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("chain.c"), C_PROGRAM).expect("write c");
+    let exe = src.join("chain");
+    let st = Command::new(&cc)
+        .args(["-O2", "-fomit-frame-pointer", "-o"])
+        .arg(&exe)
+        .arg(src.join("chain.c"))
+        .status()
+        .expect("cc");
+    assert!(st.success(), "{cc} failed");
+    check_chain(
+        "unwind-c",
+        vec![exe.into_os_string(), "4000".into()],
+        &[
+            "main",
+            "chain_outer",
+            "chain_middle",
+            "chain_inner",
+            "chain_leaf",
+        ],
+    );
+}
+
+#[test]
+fn mono_chain_is_whole() {
+    let Some(_g) = bpf_available() else { return };
+    if !tools_available(&["mono", "mcs"]) {
+        return;
+    }
+    let exe = build_cs("unwind-mono-src", CS_PROGRAM);
+    check_chain(
+        "unwind-mono",
+        vec!["mono".into(), exe.into_os_string(), "8000".into()],
+        &[
+            "P:Main",
+            "P:ChainOuter",
+            "P:ChainMiddle",
+            "P:ChainInner",
+            "P:ChainLeaf",
+        ],
+    );
+}
+
+#[test]
+fn node_chain_is_whole() {
+    let Some(_g) = bpf_available() else { return };
+    if !tools_available(&["node"]) {
+        return;
+    }
+    let src = scratch("unwind-node-src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let script = src.join("chain.js");
+    std::fs::write(&script, JS_PROGRAM).expect("write js");
+    check_chain(
+        "unwind-node",
+        vec![
+            "node".into(),
+            "--no-turbo-inlining".into(),
+            script.into_os_string(),
+            "2000".into(),
+        ],
+        &[
+            "main",
+            "chainOuter",
+            "chainMiddle",
+            "chainInner",
+            "chainLeaf",
+        ],
+    );
+}
