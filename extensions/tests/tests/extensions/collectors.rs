@@ -212,6 +212,11 @@ fn node_event_collector_stores_over_https() {
     stores_over_https("node-event-collector");
 }
 
+#[test]
+fn dotnet_event_collector_stores_over_https() {
+    stores_over_https("dotnet-event-collector");
+}
+
 /// The S3 endpoint refuses connections: each INVOKE still ends with a next within the
 /// collectors' bound (5 s per PutObject, retries included), and the error is logged.
 fn survives_a_down_endpoint(name: &str) {
