@@ -16,6 +16,10 @@ APT_PACKAGES=(
   nodejs npm python3-venv linux-perf hyperfine bpftrace
   # JVM runtime for symbolization tests (perf maps, frame pointers)
   openjdk-17-jdk-headless
+  # the suite's report (suite.html) is checked by a real browser engine, headless
+  chromium
+  # the local S3 server's TLS certificates (scripts/local-s3.sh start --tls)
+  openssl
 )
 
 # Disk: a first build and test run fills ~4.5 GiB (target/, the moto venv, the

@@ -17,8 +17,12 @@ pub struct EmulatorConfig {
     pub timeout: Duration,
     /// Number of invocations.
     pub invocations: u32,
-    /// Number of environments running side by side.
+    /// Requests in flight: this many clients each send a request, wait for its response and
+    /// send the next (see [`crate::driver`]).
     pub concurrency: u32,
+    /// Most environments Lambda may create (its concurrency limit); a new one starts only when
+    /// every existing one is busy. `None`: `concurrency`.
+    pub max_environments: Option<u32>,
     /// Event payload; `None` = the default API Gateway proxy event.
     pub event: Option<Vec<u8>>,
     /// Extra environment variables for the function and extensions.
@@ -46,6 +50,7 @@ impl EmulatorConfig {
             timeout: Duration::from_secs(3),
             invocations: 1,
             concurrency: 1,
+            max_environments: None,
             event: None,
             env: Vec::new(),
             cpu_cap: true,
@@ -67,7 +72,7 @@ impl EmulatorConfig {
         if self.timeout.is_zero() || self.timeout > Duration::from_secs(900) {
             return Err(ConfigError::Timeout(self.timeout));
         }
-        if self.invocations == 0 || self.concurrency == 0 {
+        if self.invocations == 0 || self.concurrency == 0 || self.max_environments == Some(0) {
             return Err(ConfigError::Load);
         }
         let bootstrap = self.function.join("bootstrap");
@@ -127,7 +132,7 @@ pub enum ConfigError {
     #[error("timeout {0:?} must be between 1 ms and 900 s")]
     Timeout(Duration),
     /// Zero invocations or environments.
-    #[error("invocations and concurrency must be at least 1")]
+    #[error("invocations, concurrency and max environments must be at least 1")]
     Load,
     /// The function directory has no bootstrap.
     #[error(

@@ -6,8 +6,12 @@
 use crate::environment::Environment;
 use crate::metrics::{InvocationMetrics, LambdaReport, Summary};
 use crate::{EmulatorConfig, EmulatorError, RunObserver};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Tokens of the runs in progress (for [`request_shutdown`]).
@@ -28,6 +32,97 @@ impl Drop for Registered {
         RUNS.lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// The load, as Lambda sees it: `concurrency` clients each send a request, wait for its
+/// response (the runtime's, not the end of the invoke phase: extensions may still be working)
+/// and send the next, arriving [`CLIENT_ROUND_TRIP`] later, until `invocations` were sent. A request goes to an idle environment
+/// (the lowest-numbered); only when every existing one is busy is a new one created (a cold
+/// start), up to `max_environments` (default: `concurrency`); beyond that it waits for one to
+/// become idle. With more environments allowed than requests in flight, an extension still
+/// working after the response makes Lambda start new environments, as at AWS.
+struct Dispatch {
+    /// Requests the clients have yet to send.
+    unsent: u32,
+    /// Sent requests waiting for an environment: when each reaches Lambda.
+    pending: VecDeque<Instant>,
+    /// Created environments that are idle (their invoke phase ended).
+    idle: BTreeSet<usize>,
+    /// Environments created so far (indices `0..started`).
+    started: usize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// From a response leaving Lambda to the same client's next request reaching it (through API
+/// Gateway and back at AWS). A phase that ends within this after the response (extensions
+/// already done) frees its environment for that next request.
+pub const CLIENT_ROUND_TRIP: Duration = Duration::from_millis(20);
+
+/// A client got its response: it sends its next request, if any is left.
+fn client_sends_next(dispatch: &Mutex<Dispatch>, changed: &Notify) {
+    let mut d = lock(dispatch);
+    if d.unsent > 0 {
+        d.unsent -= 1;
+        d.pending.push_back(Instant::now() + CLIENT_ROUND_TRIP);
+    }
+    drop(d);
+    changed.notify_waiters();
+}
+
+/// Waits until environment `i` should take a pending request (true), or until none is left
+/// or the run is cancelled (false).
+async fn take_request(
+    i: usize,
+    dispatch: &Mutex<Dispatch>,
+    changed: &Notify,
+    cancel: &CancellationToken,
+) -> bool {
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut arrives = None;
+        {
+            let mut d = lock(dispatch);
+            if cancel.is_cancelled() || (d.unsent == 0 && d.pending.is_empty()) {
+                return false;
+            }
+            match d.pending.front().copied() {
+                Some(t) if t <= Instant::now() => {
+                    let mine = match d.idle.first() {
+                        Some(&first) => first == i,
+                        // Every created environment is busy: the next one starts.
+                        None => d.started == i,
+                    };
+                    if mine {
+                        d.pending.pop_front();
+                        d.idle.remove(&i);
+                        d.started = d.started.max(i + 1);
+                        drop(d);
+                        // Another pending request may be for another environment.
+                        changed.notify_waiters();
+                        return true;
+                    }
+                }
+                Some(t) => arrives = Some(t),
+                None => {}
+            }
+        }
+        let arrival = async {
+            match arrives {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut notified => {}
+            () = arrival => {}
+            () = cancel.cancelled() => return false,
+        }
     }
 }
 
@@ -61,37 +156,55 @@ pub async fn run_cancellable(
         .event
         .clone()
         .unwrap_or_else(crate::event::default_event);
+    let clients = cfg.concurrency.min(cfg.invocations);
+    let max_envs = cfg.max_environments.unwrap_or(cfg.concurrency);
     let mut envs = Vec::new();
-    for i in 0..cfg.concurrency.min(cfg.invocations) {
+    for i in 0..max_envs.min(cfg.invocations) {
         envs.push(Environment::create(i as usize, Arc::clone(&cfg)).await?);
     }
-    let next = AtomicU32::new(0);
+    let total = cfg.invocations;
+    let dispatch = Mutex::new(Dispatch {
+        unsent: total - clients,
+        pending: (0..clients).map(|_| Instant::now()).collect(),
+        idle: BTreeSet::new(),
+        started: 0,
+    });
+    let changed = Notify::new();
     let done = AtomicU32::new(0);
     let results: Mutex<Vec<InvocationMetrics>> = Mutex::new(Vec::new());
     let errors: Mutex<Option<EmulatorError>> = Mutex::new(None);
-    let total = cfg.invocations;
     let loops = envs.iter_mut().map(|env| {
-        let (next, done, results, event, cfg, errors, cancel) =
-            (&next, &done, &results, &event, &cfg, &errors, &cancel);
+        let (dispatch, changed, done, results, event, cfg, errors, cancel) = (
+            &dispatch, &changed, &done, &results, &event, &cfg, &errors, &cancel,
+        );
         async move {
+            let i = env.index();
             loop {
-                if cancel.is_cancelled() || next.fetch_add(1, Ordering::SeqCst) >= total {
+                if !take_request(i, dispatch, changed, cancel).await {
                     break;
                 }
+                let responded = AtomicBool::new(false);
+                let on_response = || {
+                    if !responded.swap(true, Ordering::SeqCst) {
+                        client_sends_next(dispatch, changed);
+                    }
+                };
                 let r = tokio::select! {
-                    r = env.invoke(event, observer) => r,
+                    r = env.invoke_notifying(event, observer, &on_response) => r,
                     () = cancel.cancelled() => {
                         env.kill(observer);
                         break;
                     }
                 };
+                // A client whose invocation ended without a response (error, timeout) gets
+                // its answer now, and sends its next request.
+                on_response();
+                lock(dispatch).idle.insert(i);
+                changed.notify_waiters();
                 let m = match r {
                     Ok(m) => m,
                     Err(e) => {
-                        errors
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .get_or_insert(e);
+                        lock(errors).get_or_insert(e);
                         cancel.cancel();
                         break;
                     }
@@ -105,7 +218,7 @@ pub async fn run_cancellable(
                 if cfg.print_reports && total >= 50 && n % (total / 10).max(1) == 0 {
                     eprintln!("lxprof: {n}/{total} invocations done");
                 }
-                results.lock().unwrap_or_else(|p| p.into_inner()).push(m);
+                lock(results).push(m);
             }
             let reason = if cancel.is_cancelled() {
                 "failure"

@@ -153,6 +153,11 @@ impl Environment {
         })
     }
 
+    /// The environment's number in its run.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
     /// `127.0.0.1:PORT` of the APIs while the environment is live.
     pub fn api_address(&self) -> Option<String> {
         self.live.as_ref().map(|l| l.addr.to_string())
@@ -373,6 +378,18 @@ impl Environment {
         event: &[u8],
         obs: &dyn RunObserver,
     ) -> Result<InvocationMetrics, EmulatorError> {
+        self.invoke_notifying(event, obs, &|| {}).await
+    }
+
+    /// [`Self::invoke`] that calls `responded` as soon as the runtime has posted its response
+    /// (when the client gets it, while extensions may still be working); not called when the
+    /// invocation ends without a response.
+    pub async fn invoke_notifying(
+        &mut self,
+        event: &[u8],
+        obs: &dyn RunObserver,
+        responded: &(dyn Fn() + Send + Sync),
+    ) -> Result<InvocationMetrics, EmulatorError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let (index, print_logs) = (self.index, self.cfg.print_logs);
         let mut cold = None;
@@ -491,10 +508,17 @@ impl Environment {
         );
         let wait = shared.wait_for(|s| invoke_progress(&s.core, &s.exited, s.all_waiting_ns));
         let mut rx = std::mem::replace(&mut self.notes_rx, mpsc::unbounded_channel().1);
+        let answered = async {
+            shared.wait_for(|s| (s.answer_ns != 0).then_some(())).await;
+            responded();
+            std::future::pending::<InvokeEnd>().await
+        };
         let end = pump(&mut rx, index, obs, print_logs, &self.memory, async {
-            tokio::time::timeout(timeout, wait)
-                .await
-                .unwrap_or(InvokeEnd::Timeout)
+            tokio::select! {
+                biased;
+                r = tokio::time::timeout(timeout, wait) => r.unwrap_or(InvokeEnd::Timeout),
+                r = answered => r,
+            }
         })
         .await;
         let cgroup_cpu_ns = cpu_since(&sandbox, cpu0);

@@ -9,5 +9,6 @@ mod lambda {
     mod diagnostics;
     mod faults;
     mod happy;
+    mod load;
     mod observer;
 }

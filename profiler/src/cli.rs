@@ -109,9 +109,15 @@ pub struct LambdaArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub invocations: u32,
 
-    /// Execution environments running side by side (each cold-starts once).
-    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Requests in flight: C clients each send a request, wait for its response and send the
+    /// next; a new environment (a cold start) only when every existing one is busy.
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
+
+    /// Most environments (Lambda's concurrency limit) [default: C]. Above C, an extension
+    /// still working after the response makes new environments start, as at AWS.
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_environments: Option<u32>,
 
     /// Event JSON file [default: an API Gateway REST proxy event].
     #[arg(long, value_name = "FILE")]
@@ -152,6 +158,7 @@ impl LambdaArgs {
         o.ephemeral_storage_mb = a.ephemeral_storage;
         o.invocations = a.invocations;
         o.concurrency = a.concurrency;
+        o.max_environments = a.max_environments;
         o.event = a.event.clone();
         o.env = a.env.clone();
         o.s3_endpoint = a.s3_endpoint.clone();
@@ -172,6 +179,7 @@ impl LambdaArgs {
             || self.ephemeral_storage != 512
             || self.invocations != 1
             || self.concurrency != 1
+            || self.max_environments.is_some()
             || self.event.is_some()
             || !self.env.is_empty()
             || self.s3_endpoint.is_some()
@@ -369,13 +377,18 @@ pub struct SuiteArgs {
           value_parser = clap::value_parser!(u32).range(128..=10240))]
     pub memory: Vec<u32>,
 
-    /// Invocations per scenario.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Requests per scenario (the seed sent 5,000).
+    #[arg(long, value_name = "N", default_value_t = lxprof::suite::DEFAULT_INVOCATIONS, value_parser = clap::value_parser!(u32).range(1..))]
     pub invocations: u32,
 
-    /// Concurrent environments per scenario.
-    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Requests in flight per scenario (the seed had 250); a new environment (a cold start)
+    /// only when every existing one is busy.
+    #[arg(long, value_name = "C", default_value_t = lxprof::suite::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub concurrency: u32,
+
+    /// Most environments per scenario (Lambda's concurrency limit) [default: 2 × C].
+    #[arg(long, value_name = "M", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_environments: Option<u32>,
 
     /// Extra environment variable for the function and extensions (repeatable).
     #[arg(long = "env", value_name = "K=V", value_parser = parse_env)]
@@ -412,6 +425,9 @@ impl SuiteArgs {
         o.memory_mb = self.memory.clone();
         o.invocations = self.invocations;
         o.concurrency = self.concurrency;
+        o.max_environments = self
+            .max_environments
+            .unwrap_or(self.concurrency.saturating_mul(2));
         o.timeout = self.timeout;
         o.env = self.env.clone();
         o.s3_endpoint = self.s3_endpoint.clone();
@@ -477,7 +493,7 @@ mod tests {
         let o = args.to_options();
         assert_eq!(o.memory_mb, vec![128, 512]);
         assert_eq!(o.scenarios, lxprof::suite::Scenario::defaults());
-        assert_eq!((o.invocations, o.freq), (10, Some(499)));
+        assert_eq!((o.invocations, o.freq), (200, Some(499)));
         let Command::Suite(args) = Cli::try_parse_from([
             "lxprof",
             "suite",

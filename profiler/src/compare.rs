@@ -143,16 +143,10 @@ pub fn compare(a: &Path, b: &Path, opts: &CompareOptions) -> Result<CompareOutpu
             let Some(fb) = rb.folded.get(role) else {
                 continue;
             };
-            let fopts = FlameOptions {
-                title: format!("{role}: {} → {}", ra.label, rb.label),
-                subtitle: Some(
-                    "red: more in B, blue: less in B (B normalized to A's total)".into(),
-                ),
-                ..FlameOptions::default()
-            };
-            let svg = match flamegraph::differential(fa, fb, &fopts) {
-                Ok(svg) => svg,
-                Err(FlameError::Empty { .. }) => continue,
+            let title = format!("{role}: {} → {}", ra.label, rb.label);
+            let svg = match differential_svg(&title, &ra.label, &rb.label, fa, fb) {
+                Ok(Some(svg)) => svg,
+                Ok(None) => continue,
                 Err(source) => {
                     return Err(CompareError::Flame {
                         role: role.clone(),
@@ -171,6 +165,30 @@ pub fn compare(a: &Path, b: &Path, opts: &CompareOptions) -> Result<CompareOutpu
         markdown: markdown(&ra, &rb, &diffs),
         diffs,
     })
+}
+
+/// The differential flamegraph of `after` against `before` (folded stacks;
+/// `after`'s shape, red where it spends more, blue less, normalised to
+/// `before`'s total). None when both are empty.
+pub fn differential_svg(
+    title: &str,
+    before_label: &str,
+    after_label: &str,
+    before: &str,
+    after: &str,
+) -> Result<Option<Vec<u8>>, FlameError> {
+    let fopts = FlameOptions {
+        title: title.to_string(),
+        subtitle: Some(format!(
+            "red: more in {after_label}, blue: less in {after_label} (normalized to {before_label}'s total)"
+        )),
+        ..FlameOptions::default()
+    };
+    match flamegraph::differential(before, after, &fopts) {
+        Ok(svg) => Ok(Some(svg)),
+        Err(FlameError::Empty { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 fn dir_label(p: &Path) -> String {

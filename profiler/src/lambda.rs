@@ -42,7 +42,10 @@ pub struct LambdaRunOptions {
     /// Size of `/tmp` in MB (Lambda's ephemeral storage).
     pub ephemeral_storage_mb: u32,
     pub invocations: u32,
+    /// Requests in flight.
     pub concurrency: u32,
+    /// Most environments; None: `concurrency`.
+    pub max_environments: Option<u32>,
     /// Event file; default: an API Gateway REST proxy event.
     pub event: Option<PathBuf>,
     /// Extra environment for the function and extensions.
@@ -75,6 +78,7 @@ impl LambdaRunOptions {
             ephemeral_storage_mb: 512,
             invocations: 1,
             concurrency: 1,
+            max_environments: None,
             event: None,
             env: Vec::new(),
             s3_endpoint: None,
@@ -171,6 +175,7 @@ pub fn emulator_config(opts: &LambdaRunOptions) -> Result<EmulatorConfig, Lambda
     config.ephemeral_storage_mb = opts.ephemeral_storage_mb;
     config.invocations = opts.invocations;
     config.concurrency = opts.concurrency;
+    config.max_environments = opts.max_environments;
     config.cpu_cap = opts.cpu_cap;
     config.print_logs = opts.print_logs;
     config.print_reports = opts.print_reports;
@@ -230,12 +235,21 @@ fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunErr
     let wants_s3 = collector.is_some() || own;
     let user_endpoint =
         has_env(&opts.env, "AWS_ENDPOINT_URL_S3") || has_env(&opts.env, "AWS_ENDPOINT_URL");
+    let local = local_s3_text();
+    let local_endpoint = local.as_deref().and_then(parse_s3_state);
     let endpoint = match &opts.s3_endpoint {
         Some(url) => Some((url.clone(), opts.bucket.clone())),
-        None if wants_s3 && !user_endpoint => {
-            local_s3_state().map(|(url, bucket)| (url, opts.bucket.clone().or(bucket)))
-        }
+        None if wants_s3 && !user_endpoint => local_endpoint
+            .clone()
+            .map(|(url, bucket)| (url, opts.bucket.clone().or(bucket))),
         None => None,
+    };
+    // A local server over TLS: its CA, trusted through each runtime's standard setting.
+    let trust = match (&endpoint, &local_endpoint, local.as_deref()) {
+        (Some((url, _)), Some((local_url, _)), Some(text)) if url == local_url => {
+            parse_s3_trust(text)
+        }
+        _ => Vec::new(),
     };
     let mut env = Vec::new();
     let bucket = opts
@@ -246,6 +260,11 @@ fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunErr
         Some((url, b)) => {
             env.push(("AWS_ENDPOINT_URL_S3".into(), url));
             env.push(("EVENT_COLLECTOR_BUCKET".into(), b.unwrap_or(bucket)));
+            for (k, v) in trust {
+                if !has_env(&opts.env, &k) {
+                    env.push((k, v));
+                }
+            }
             // A local S3 accepts any credentials; real ones from the caller win.
             for (k, default) in [
                 ("AWS_ACCESS_KEY_ID", "test"),
@@ -285,23 +304,46 @@ fn s3_env(opts: &LambdaRunOptions) -> Result<Vec<(String, String)>, LambdaRunErr
     Ok(env)
 }
 
-/// The endpoint and bucket of a running `scripts/local-s3.sh` server, if any.
-fn local_s3_state() -> Option<(String, Option<String>)> {
+/// The endpoint of a running `scripts/local-s3.sh` server, if any.
+pub(crate) fn local_s3_endpoint() -> Option<String> {
+    parse_s3_state(&local_s3_text()?).map(|(url, _)| url)
+}
+
+/// The state file of `scripts/local-s3.sh` (`LXPROF_S3_STATE` or its default), if any.
+fn local_s3_text() -> Option<String> {
     let path = std::env::var_os("LXPROF_S3_STATE")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("lxprof-local-s3.state"));
-    parse_s3_state(&std::fs::read_to_string(path).ok()?)
+    std::fs::read_to_string(path).ok()
+}
+
+/// A TLS server's trust settings from its state file: SSL_CERT_FILE (the system's CAs plus
+/// its CA: rustls-native-certs, OpenSSL, .NET), NODE_EXTRA_CA_CERTS (Node) and
+/// XDG_CONFIG_HOME (Mono's certificate store). Empty for plain HTTP.
+fn parse_s3_trust(text: &str) -> Vec<(String, String)> {
+    let get = |key: &str| state_value(text, key);
+    [
+        ("SSL_CERT_FILE", "CA_BUNDLE"),
+        ("NODE_EXTRA_CA_CERTS", "CA_FILE"),
+        ("XDG_CONFIG_HOME", "MONO_CONFIG_HOME"),
+    ]
+    .into_iter()
+    .filter_map(|(var, key)| Some((var.to_string(), get(key)?)))
+    .collect()
+}
+
+/// `KEY=value` (or `export KEY="value"`) of a shell-sourceable state file.
+fn state_value(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let l = l.trim().trim_start_matches("export ");
+        let v = l.strip_prefix(key)?.strip_prefix('=')?;
+        Some(v.trim_matches(|c| c == '"' || c == '\'').to_string())
+    })
 }
 
 /// Parses the shell-sourceable state file; only a live PID counts.
 fn parse_s3_state(text: &str) -> Option<(String, Option<String>)> {
-    let get = |key: &str| {
-        text.lines().find_map(|l| {
-            let l = l.trim().trim_start_matches("export ");
-            let v = l.strip_prefix(key)?.strip_prefix('=')?;
-            Some(v.trim_matches(|c| c == '"' || c == '\'').to_string())
-        })
-    };
+    let get = |key: &str| state_value(text, key);
     let pid: i32 = get("PID")?.parse().ok()?;
     // SAFETY: kill with signal 0 only checks that the process exists.
     if unsafe { libc::kill(pid, 0) } != 0 {
@@ -693,6 +735,21 @@ mod tests {
         // pid_max is at most 2^22 on Linux: this pid cannot exist.
         assert_eq!(parse_s3_state("PID=99999999\nENDPOINT=http://x\n"), None);
         assert_eq!(parse_s3_state("garbage"), None);
+    }
+
+    #[test]
+    fn a_tls_state_gives_each_runtime_its_trust_setting() {
+        let tls = "PID=1\nENDPOINT=https://127.0.0.1:5\nCA_FILE=/v/ca.pem\n\
+                   CA_BUNDLE=/v/bundle.pem\nMONO_CONFIG_HOME=/v/mono\n";
+        assert_eq!(
+            parse_s3_trust(tls),
+            vec![
+                ("SSL_CERT_FILE".to_string(), "/v/bundle.pem".to_string()),
+                ("NODE_EXTRA_CA_CERTS".to_string(), "/v/ca.pem".to_string()),
+                ("XDG_CONFIG_HOME".to_string(), "/v/mono".to_string()),
+            ]
+        );
+        assert!(parse_s3_trust("PID=1\nENDPOINT=http://127.0.0.1:5\n").is_empty());
     }
 
     #[test]

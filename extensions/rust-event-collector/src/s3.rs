@@ -32,7 +32,9 @@ pub async fn client_from_env() -> Client {
         .timeout_config(timeouts)
         .load()
         .await;
-    let path_style = shared.endpoint_url().is_some();
+    // `endpoint_url()` is only the global AWS_ENDPOINT_URL; the S3 one is applied below.
+    let path_style = shared.endpoint_url().is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty());
     let config = aws_sdk_s3::config::Builder::from(&shared)
         .force_path_style(path_style)
         .build();

@@ -37,6 +37,12 @@ pub struct LocalS3 {
     pid: u32,
     port: u16,
     bucket: String,
+    /// `http://…` or, with TLS, `https://…`.
+    endpoint: String,
+    /// With TLS: the CA, the system's CAs plus it, and the Mono store's home.
+    ca_file: Option<PathBuf>,
+    ca_bundle: Option<PathBuf>,
+    mono_home: Option<PathBuf>,
     stopped: bool,
 }
 
@@ -69,11 +75,24 @@ fn run(state: &Path, args: &[&str]) -> Result<String, LocalS3Error> {
 impl LocalS3 {
     /// Starts a server on a free loopback port with `bucket` created.
     pub fn start(bucket: &str) -> Result<Self, LocalS3Error> {
+        Self::start_with(bucket, false)
+    }
+
+    /// The same over HTTPS, with a certificate from a CA made at start.
+    pub fn start_tls(bucket: &str) -> Result<Self, LocalS3Error> {
+        Self::start_with(bucket, true)
+    }
+
+    fn start_with(bucket: &str, tls: bool) -> Result<Self, LocalS3Error> {
         let dir =
             std::env::temp_dir().join(format!("lxprof-s3-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir).map_err(LocalS3Error::TempDir)?;
         let state = dir.join("state");
-        run(&state, &["start", bucket])?;
+        if tls {
+            run(&state, &["start", "--tls", bucket])?;
+        } else {
+            run(&state, &["start", bucket])?;
+        }
         let text = std::fs::read_to_string(&state).unwrap_or_default();
         let fields: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
         let field = |name: &'static str| {
@@ -90,7 +109,12 @@ impl LocalS3 {
             path: state.clone(),
             field: "PORT",
         })?;
+        let path = |name: &str| fields.get(name).map(PathBuf::from);
         Ok(Self {
+            endpoint: field("ENDPOINT")?.to_string(),
+            ca_file: path("CA_FILE"),
+            ca_bundle: path("CA_BUNDLE"),
+            mono_home: path("MONO_CONFIG_HOME"),
             bucket: field("BUCKET")?.to_string(),
             dir,
             state,
@@ -113,7 +137,12 @@ impl LocalS3 {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.endpoint.clone()
+    }
+
+    /// The CA that signed the server's certificate (TLS only).
+    pub fn ca_file(&self) -> Option<&Path> {
+        self.ca_file.as_deref()
     }
 
     pub fn state_file(&self) -> &Path {
@@ -131,7 +160,24 @@ impl LocalS3 {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(self.trust_env())
         .collect()
+    }
+
+    /// With TLS, each runtime's standard setting to trust the CA: SSL_CERT_FILE (Rust's
+    /// rustls-native-certs, OpenSSL, .NET), NODE_EXTRA_CA_CERTS, and XDG_CONFIG_HOME for
+    /// Mono's certificate store.
+    pub fn trust_env(&self) -> Vec<(String, String)> {
+        let mut env = Vec::new();
+        let mut put = |k: &str, v: &Option<PathBuf>| {
+            if let Some(p) = v {
+                env.push((k.to_string(), p.display().to_string()));
+            }
+        };
+        put("SSL_CERT_FILE", &self.ca_bundle);
+        put("NODE_EXTRA_CA_CERTS", &self.ca_file);
+        put("XDG_CONFIG_HOME", &self.mono_home);
+        env
     }
 
     /// Stops the server by PID (through the script) and removes its state.

@@ -4,7 +4,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::{Client, config::Credentials, error::DisplayErrorContext};
 use aws_smithy_http_client::{
     Builder,
-    tls::{Provider, rustls_provider::CryptoMode},
+    tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode},
 };
 
 /// Errors of the S3 reader.
@@ -41,13 +41,38 @@ pub fn read_objects(
     bucket: &str,
     prefix: &str,
 ) -> Result<Vec<StoredObject>, S3ReadError> {
+    read_objects_trusting(endpoint, bucket, prefix, None)
+}
+
+/// [`read_objects`] over HTTPS trusting the CA certificate `ca_pem` (besides the system's).
+pub fn read_objects_trusting(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    ca_pem: Option<&[u8]>,
+) -> Result<Vec<StoredObject>, S3ReadError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(S3ReadError::Runtime)?;
     runtime.block_on(async {
+        let mut trust = TrustStore::default();
+        if let Some(pem) = ca_pem {
+            trust = trust.with_pem_certificate(pem.to_vec());
+        }
         let http = Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
+            .tls_context(
+                TlsContext::builder()
+                    .with_trust_store(trust)
+                    .build()
+                    .map_err(|e| S3ReadError::List {
+                        endpoint: endpoint.to_string(),
+                        bucket: bucket.to_string(),
+                        prefix: prefix.to_string(),
+                        message: format!("TLS settings: {e}"),
+                    })?,
+            )
             .build_https();
         let config = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::results::{Agg, ScenarioMetrics};
+use super::why::{Chart, Diff};
 use super::{ScenarioResult, ScenarioStatus, SuiteSettings};
 
 /// Lambda gives one vCPU at this memory size.
@@ -25,7 +26,7 @@ pub(crate) fn ms(v: f64) -> String {
     }
 }
 
-fn bytes(b: u64) -> String {
+pub(crate) fn bytes(b: u64) -> String {
     let b = b as f64;
     if b >= 1e6 {
         format!("{:.1} MB", b / 1e6)
@@ -47,8 +48,15 @@ fn avg_max(a: &Agg, scale: f64) -> String {
     format!("{:.0} ({:.0})", a.avg / scale, a.max / scale)
 }
 
-/// The whole suite.md.
-pub fn render(settings: &SuiteSettings, results: &[ScenarioResult]) -> String {
+/// The whole suite.md: per memory size the dashboard, where each
+/// extension's CPU goes (with `charts` and `diffs`), per-role figures; then
+/// the seed's published figures beside ours.
+pub fn render(
+    settings: &SuiteSettings,
+    results: &[ScenarioResult],
+    charts: &[Chart],
+    diffs: &[Diff],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -57,13 +65,16 @@ pub fn render(settings: &SuiteSettings, results: &[ScenarioResult]) -> String {
     );
     let _ = writeln!(
         out,
-        "{} invocation{} per scenario, {} environment{} side by side, timeout {} s; recorded with \
+        "{} request{} per scenario, {} in flight (each client sends its next request when it \
+         gets its response), at most {} environment{} (a new one, a cold start, only when every \
+         existing one is busy); timeout {} s; recorded with \
          `lxprof record --lambda` (stack sampling {}, allocation probes `{}`). Each scenario's \
          recording is in `<memory>mb/<scenario>/` (trace.json, report.json, flamegraphs).\n",
         settings.invocations,
         plural(settings.invocations as usize),
         settings.concurrency,
-        plural(settings.concurrency as usize),
+        settings.max_environments,
+        plural(settings.max_environments as usize),
         settings.timeout_s,
         settings
             .freq
@@ -82,9 +93,11 @@ pub fn render(settings: &SuiteSettings, results: &[ScenarioResult]) -> String {
             continue;
         }
         dashboard_table(&mut out, mem, &rows);
-        roles_table(&mut out, &rows);
         failures(&mut out, &rows);
+        super::why::render(&mut out, mem, &rows, charts, diffs);
+        roles_table(&mut out, &rows);
     }
+    super::versus::render(&mut out, settings, results);
     let _ = writeln!(
         out,
         "Duration covers the whole invoke phase (extensions included); \
@@ -101,7 +114,8 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-fn name(r: &ScenarioResult) -> String {
+/// A scenario's row name (`no extension` for the suite's function alone).
+pub(crate) fn name(r: &ScenarioResult) -> String {
     match &r.extension {
         None if r.scenario == super::NO_EXTENSION => "no extension".to_string(),
         _ => r.scenario.clone(),
@@ -279,10 +293,14 @@ mod tests {
             memory_mb: vec![128, 512],
             invocations: 5,
             concurrency: 1,
+            max_environments: 1,
             timeout_s: 30.0,
             freq: Some(499),
             alloc: "syscalls".into(),
             interrupted: false,
+            s3: None,
+            cpu: None,
+            cpus: 2,
         }
     }
 
@@ -315,6 +333,7 @@ mod tests {
                         max: 22.0,
                     },
                     lost_events: 3,
+                    series: Vec::new(),
                     roles: vec![RoleFigures {
                         role: "function".into(),
                         billed: true,
@@ -344,7 +363,7 @@ mod tests {
             ..ok(128, "csharp-aot-event-collector", 0.0)
         });
         results.push(ok(512, "rust-blank", 505.0));
-        let md = render(&settings(), &results);
+        let md = render(&settings(), &results, &[], &[]);
         assert!(md.contains("## 128 MB (7.2 % of a vCPU)"), "{md}");
         assert!(md.contains("## 512 MB (28.9 % of a vCPU)"), "{md}");
         assert!(md.contains("| no extension | 510 ms / 1.02 s |"), "{md}");
@@ -360,8 +379,14 @@ mod tests {
         );
         assert!(md.contains("1 of 5 invocations did not succeed: timeout (Sandbox.Timedout)"));
         assert!(md.contains("- rust-blank: 3 kernel events lost"), "{md}");
-        // Every table has 8 columns (escaped pipes are not separators).
-        for line in md.lines().filter(|l| l.starts_with("| ")) {
+        // Every table of a memory size has 8 columns (escaped pipes are not
+        // separators); the seed comparison has its own.
+        let (ours, seed) = md.split_once("## Beside the seed's").expect("seed section");
+        assert!(
+            seed.contains("| rust-blank (blank-extension-128) |"),
+            "{seed}"
+        );
+        for line in ours.lines().filter(|l| l.starts_with("| ")) {
             assert_eq!(line.matches(" |").count(), 8, "{line}");
         }
     }

@@ -9,9 +9,15 @@
 //! stops after the current scenario (a recording in progress shuts its
 //! environments down) and the tables still hold what finished.
 
+pub mod charts;
+pub mod html;
+pub mod insight;
 pub mod markdown;
 pub mod results;
 pub mod scenario;
+pub mod seed;
+pub mod versus;
+pub mod why;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,6 +33,14 @@ use crate::record::SignalGuard;
 use crate::record::lambda::{LambdaRecordError, LambdaRecordOptions, record_lambda};
 
 pub use results::ScenarioMetrics;
+
+/// The main job's load: requests per scenario and how many in flight. The
+/// seed sent 5,000 with 250 in flight; on a 2-core machine 200 with 10 in
+/// flight keeps `scripts/demo.sh` within 10 minutes and still cold-starts
+/// 10 or more environments per scenario (`--invocations 5000 --concurrency
+/// 250` runs the seed's load where a machine allows).
+pub const DEFAULT_INVOCATIONS: u32 = 200;
+pub const DEFAULT_CONCURRENCY: u32 = 10;
 pub use scenario::{DEFAULT_SCENARIOS, DEFAULT_SUITE_FUNCTION, NO_EXTENSION, Scenario};
 
 /// Options of `lxprof suite`.
@@ -40,8 +54,10 @@ pub struct SuiteOptions {
     pub memory_mb: Vec<u32>,
     /// Invocations per scenario.
     pub invocations: u32,
-    /// Environments side by side per scenario.
+    /// Requests in flight per scenario.
     pub concurrency: u32,
+    /// Most environments per scenario (Lambda's concurrency limit).
+    pub max_environments: u32,
     /// Function timeout (the whole invoke phase).
     pub timeout: Duration,
     /// Extra environment for every function and extension.
@@ -61,16 +77,19 @@ pub struct SuiteOptions {
 }
 
 impl SuiteOptions {
-    /// The AWS experiment: every scenario at 128 and 512 MB, 10 invocations,
-    /// one environment, a 30 s timeout (slow extensions show as long
-    /// durations rather than timeouts), default recording settings.
+    /// The AWS experiment scaled to one machine: every scenario at 128 and
+    /// 512 MB, [`DEFAULT_INVOCATIONS`] requests with [`DEFAULT_CONCURRENCY`]
+    /// in flight and up to twice that many environments, a 30 s timeout (slow
+    /// extensions show as long durations rather than timeouts), default
+    /// recording settings.
     pub fn new() -> SuiteOptions {
         SuiteOptions {
             function: DEFAULT_SUITE_FUNCTION.to_string(),
             scenarios: Scenario::defaults(),
             memory_mb: vec![128, 512],
-            invocations: 10,
-            concurrency: 1,
+            invocations: DEFAULT_INVOCATIONS,
+            concurrency: DEFAULT_CONCURRENCY,
+            max_environments: 2 * DEFAULT_CONCURRENCY,
             timeout: Duration::from_secs(30),
             env: Vec::new(),
             s3_endpoint: None,
@@ -91,6 +110,7 @@ impl SuiteOptions {
         run.timeout = self.timeout;
         run.invocations = self.invocations;
         run.concurrency = self.concurrency;
+        run.max_environments = Some(self.max_environments);
         run.env = self.env.clone();
         run.s3_endpoint = self.s3_endpoint.clone();
         run.bucket = self.bucket.clone();
@@ -152,11 +172,19 @@ pub struct SuiteSettings {
     pub memory_mb: Vec<u32>,
     pub invocations: u32,
     pub concurrency: u32,
+    pub max_environments: u32,
     pub timeout_s: f64,
     pub freq: Option<u32>,
     pub alloc: String,
     /// Ctrl-C stopped the suite early.
     pub interrupted: bool,
+    /// Where the event collectors wrote (the endpoint's scheme and host, or
+    /// "AWS S3"); None when not known.
+    pub s3: Option<String>,
+    /// This machine's CPU model (`/proc/cpuinfo`).
+    pub cpu: Option<String>,
+    /// CPUs this process may run on.
+    pub cpus: usize,
 }
 
 /// What a finished (or interrupted) suite produced.
@@ -259,12 +287,37 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         memory_mb: memory,
         invocations: opts.invocations,
         concurrency: opts.concurrency,
+        max_environments: opts.max_environments,
         timeout_s: opts.timeout.as_secs_f64(),
         freq: opts.freq.filter(|&f| f > 0),
         alloc: format!("{:?}", opts.alloc).to_lowercase(),
         interrupted,
+        s3: s3_description(opts),
+        cpu: cpu_model(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let summary = markdown::render(&settings, &results);
+    let (diffs, notes) = why::write_diffs(out.path(), &results);
+    for n in &notes {
+        eprintln!("lxprof suite: {n}");
+    }
+    let mut charts = Vec::new();
+    for &mem in &settings.memory_mb {
+        let rows: Vec<&ScenarioResult> = results.iter().filter(|r| r.memory_mb == mem).collect();
+        charts.extend(why::charts(mem, &rows));
+    }
+    if !charts.is_empty() {
+        let dir = OutputDir::create(Some(out.path().join("charts")))?;
+        for c in &charts {
+            let name = c.file.strip_prefix("charts/").unwrap_or(&c.file);
+            dir.write_atomic(name, c.svg.as_bytes())?;
+        }
+    }
+    let summary = markdown::render(&settings, &results, &charts, &diffs);
+    let page = html::render(
+        &format!("lxprof suite: {}", settings.function),
+        &summary,
+        &charts,
+    );
     let json = serde_json::to_vec_pretty(&SuiteJson {
         lxprof_version: env!("CARGO_PKG_VERSION"),
         command: &command,
@@ -275,6 +328,10 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         (
             "suite".to_string(),
             out.write_atomic("suite.md", summary.as_bytes())?,
+        ),
+        (
+            "suite-html".to_string(),
+            out.write_atomic("suite.html", page.as_bytes())?,
         ),
         (
             "suite-json".to_string(),
@@ -288,6 +345,29 @@ pub fn run_suite(opts: &SuiteOptions, command: Vec<String>) -> Result<SuiteOutco
         summary,
         interrupted,
     })
+}
+
+/// Where the collectors write: the scheme and host of the endpoint given or
+/// found (a running `scripts/local-s3.sh`), else real S3.
+fn s3_description(opts: &SuiteOptions) -> Option<String> {
+    let url = opts
+        .s3_endpoint
+        .clone()
+        .or_else(crate::lambda::local_s3_endpoint)?;
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next().unwrap_or(rest);
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The CPU model of this machine, as `/proc/cpuinfo` names it.
+fn cpu_model() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let model = text.lines().find_map(|l| {
+        l.strip_prefix("model name")?
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_string())
+    })?;
+    Some(model)
 }
 
 #[derive(Serialize)]
@@ -407,7 +487,8 @@ mod tests {
         let sc = Scenario::parse("rust-event-collector");
         let r = o.record_options(&sc, 512, "/tmp/x".into());
         assert_eq!(r.run.extensions, vec!["rust-event-collector".to_string()]);
-        assert_eq!((r.run.memory_mb, r.run.invocations), (512, 10));
+        assert_eq!((r.run.memory_mb, r.run.invocations), (512, 200));
+        assert_eq!((r.run.concurrency, r.run.max_environments), (10, Some(20)));
         assert_eq!(r.run.env, o.env);
         assert_eq!(r.run.s3_endpoint.as_deref(), Some("http://127.0.0.1:9"));
         assert!(!r.run.progress);

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::classify::CategoryTotals;
+
 /// avg / p50 / p99 / max of a series (the emulator's `Stats`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -64,6 +66,11 @@ pub struct RoleFigures {
     pub alloc_count: Agg,
     pub cold_starts: u64,
     pub init_cpu_ns: Agg,
+    /// The invocations' CPU split app / JIT / GC / runtime / kernel (sums
+    /// over every invocation; None when the recording had no samples).
+    pub categories: Option<CategoryTotals>,
+    /// The same for the role's processes in the cold starts' inits (sums).
+    pub init_categories: Option<CategoryTotals>,
 }
 
 /// What the suite reports of one finished scenario.
@@ -85,6 +92,22 @@ pub struct ScenarioMetrics {
     pub roles: Vec<RoleFigures>,
     /// Kernel records the recording lost (ring buffer full): per-role figures are low.
     pub lost_events: u64,
+    /// Every invocation in start order, for the charts.
+    pub series: Vec<Point>,
+}
+
+/// One invocation as the charts show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Point {
+    /// Environment index (each cold-starts on its first invocation).
+    pub environment: usize,
+    pub cold: bool,
+    pub duration_ms: f64,
+    pub post_runtime_extensions_duration_ms: f64,
+    /// CPU of the extension roles in the invoke phase (all of them, summed).
+    pub extension_cpu_ms: f64,
+    /// CPU of the function in the invoke phase.
+    pub function_cpu_ms: f64,
 }
 
 /// Why a scenario's report.json could not be read.
@@ -133,6 +156,12 @@ struct Invocation {
     #[serde(default)]
     status: String,
     #[serde(default)]
+    environment: usize,
+    #[serde(default)]
+    duration_ms: f64,
+    #[serde(default)]
+    post_runtime_extensions_duration_ms: f64,
+    #[serde(default)]
     error_type: Option<String>,
     #[serde(default)]
     cold: bool,
@@ -149,6 +178,7 @@ struct Usage {
     page_faults: f64,
     alloc_bytes: f64,
     alloc_count: f64,
+    categories: Option<CategoryTotals>,
 }
 
 /// Reads `report.json` of a scenario directory.
@@ -195,7 +225,27 @@ pub fn parse_report(bytes: &[u8]) -> Result<ScenarioMetrics, String> {
         max_memory_used_mb: l.summary.max_memory_used_mb,
         roles,
         lost_events: file.lost_events,
+        series: l.invocations.iter().map(point).collect(),
     })
+}
+
+fn point(i: &Invocation) -> Point {
+    let cpu = |pick: fn(&str) -> bool| -> f64 {
+        i.by_role
+            .iter()
+            .filter(|(role, _)| pick(role))
+            .map(|(_, u)| u.cpu_ns)
+            .sum::<f64>()
+            / 1e6
+    };
+    Point {
+        environment: i.environment,
+        cold: i.cold,
+        duration_ms: i.duration_ms,
+        post_runtime_extensions_duration_ms: i.post_runtime_extensions_duration_ms,
+        extension_cpu_ms: cpu(|r| r.starts_with("extension")),
+        function_cpu_ms: cpu(|r| r == "function"),
+    }
 }
 
 /// Function first, then extensions, others, the emulator last.
@@ -234,9 +284,25 @@ fn roles_from_invocations(invocations: &[Invocation]) -> Vec<RoleFigures> {
                 alloc_count: col(|u| u.alloc_count),
                 cold_starts: invocations.iter().filter(|i| i.cold).count() as u64,
                 init_cpu_ns: Agg::default(),
+                categories: sum_categories(
+                    invocations
+                        .iter()
+                        .filter_map(|i| i.by_role.get(name).and_then(|u| u.categories)),
+                ),
+                init_categories: None,
             }
         })
         .collect()
+}
+
+/// The sum of some splits (None when there is none).
+fn sum_categories(parts: impl Iterator<Item = CategoryTotals>) -> Option<CategoryTotals> {
+    parts.reduce(|mut a, b| {
+        for c in crate::stacks::Category::ALL {
+            a.add(c, b.get(c));
+        }
+        a
+    })
 }
 
 #[cfg(test)]

@@ -101,6 +101,18 @@ impl LocalS3 {
     }
 }
 
+impl LocalS3 {
+    /// The `ENDPOINT=` of its state file.
+    pub fn endpoint(&self) -> String {
+        let text = std::fs::read_to_string(&self.state).expect("local S3 state file");
+        text.lines()
+            .find_map(|l| l.strip_prefix("ENDPOINT="))
+            .expect("ENDPOINT in the state file")
+            .trim_matches('"')
+            .to_string()
+    }
+}
+
 impl Drop for LocalS3 {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("scripts/local-s3.sh"))

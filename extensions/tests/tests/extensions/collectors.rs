@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lxprof_extension_tests::driver::{DriveReport, drive};
 use lxprof_extension_tests::local_s3::LocalS3;
-use lxprof_extension_tests::s3_reader::read_objects;
+use lxprof_extension_tests::s3_reader::{read_objects, read_objects_trusting};
 use lxprof_extension_tests::{facility, layout};
 
 use crate::shapes::{check_object, shape_of};
@@ -136,6 +136,85 @@ fn dotnet_event_collector_stores_one_object_per_invoke() {
 #[test]
 fn node_event_collector_stores_one_object_per_invoke() {
     stores_one_object_per_invoke("node-event-collector");
+}
+
+/// Over HTTPS, as real S3: the server's certificate comes from a CA made at start, which the
+/// collector trusts only through its runtime's standard setting (SSL_CERT_FILE,
+/// NODE_EXTRA_CA_CERTS, Mono's store under XDG_CONFIG_HOME); every PutObject lands.
+fn stores_over_https(name: &str) {
+    let test = format!("{name}_stores_over_https");
+    if !ready(&test, name)
+        || !facility::require(
+            std::process::Command::new("openssl")
+                .arg("version")
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            &test,
+            "openssl not installed (scripts/setup.sh installs it)",
+        )
+    {
+        return;
+    }
+    let s3 = LocalS3::start_tls(&format!("{name}-tls")).expect("local S3 over TLS");
+    assert!(s3.endpoint().starts_with("https://"), "{}", s3.endpoint());
+    let ca = std::fs::read(s3.ca_file().expect("CA file")).expect("read CA");
+    let function = format!("fn-{name}");
+    let report = drive(
+        &layout::extension_file(name),
+        &function,
+        &s3.env(),
+        3,
+        Duration::from_secs(55),
+    )
+    .unwrap_or_else(|e| panic!("{test}: {e}"));
+    assert_eq!(report.invoke_durations.len(), 3, "{report:#?}");
+    assert!(
+        !report.stderr.contains("failed") && !report.stdout.contains("failed"),
+        "{}\n{}",
+        report.stdout,
+        report.stderr
+    );
+    let objects = read_objects_trusting(
+        &s3.endpoint(),
+        s3.bucket(),
+        &format!("{function}/"),
+        Some(&ca),
+    )
+    .expect("read S3 over HTTPS");
+    assert_eq!(
+        objects.len(),
+        3,
+        "objects: {:?}",
+        objects.iter().map(|o| &o.key).collect::<Vec<_>>()
+    );
+    // Without the CA the same server is refused: the trust is what made it work.
+    assert!(read_objects(&s3.endpoint(), s3.bucket(), "").is_err());
+    s3.stop().expect("stop S3");
+}
+
+#[test]
+fn rust_event_collector_stores_over_https() {
+    stores_over_https("rust-event-collector");
+}
+
+#[test]
+fn csharp_event_collector_stores_over_https() {
+    stores_over_https("csharp-event-collector");
+}
+
+// Not csharp-aot-event-collector: under `mono --full-aot` (Mono 6.8) every HTTPS request
+// fails with "ExecutionEngineException: Attempting to JIT compile method '(wrapper
+// native-to-managed) Mono.Btls.MonoBtlsSslCtx:NativeVerifyCallback'": the TLS stack's
+// certificate callback is never compiled ahead of time. It writes over plain HTTP only.
+
+#[test]
+fn node_event_collector_stores_over_https() {
+    stores_over_https("node-event-collector");
+}
+
+#[test]
+fn dotnet_event_collector_stores_over_https() {
+    stores_over_https("dotnet-event-collector");
 }
 
 /// The S3 endpoint refuses connections: each INVOKE still ends with a next within the
