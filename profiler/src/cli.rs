@@ -275,6 +275,13 @@ pub struct RecordArgs {
     #[arg(long, value_name = "US", default_value_t = 1000)]
     pub oncpu_window_us: u64,
 
+    /// Also count the launched command's tree with inherited perf-event
+    /// software counters (task-clock, faults, context switches), printed beside
+    /// lxprof's figures as a cross-check. Off by default: they cost every
+    /// context switch of the tree (~20 % of a pipe ping-pong).
+    #[arg(long)]
+    pub perf_counters: bool,
+
     /// Bytes of user stack copied with each sample and unwound with the
     /// programs' unwind tables (frame pointers in JIT code). Deeper stacks end
     /// in a `[truncated]` frame. At most 262144.
@@ -333,6 +340,7 @@ impl RecordArgs {
         opts.stack_bytes = Some(self.stack_bytes);
         opts.alloc = self.alloc.into();
         opts.oncpu_window_ns = Some(self.oncpu_window_us.saturating_mul(1000));
+        opts.perf_counters = self.perf_counters;
         Ok(opts)
     }
 

@@ -136,6 +136,7 @@ mod cpu {
             cmd.into(),
         ]));
         opts.output_dir = Some(scratch("burn"));
+        opts.perf_counters = true;
         let outcome = record(&opts).expect("record");
         let printed: Value =
             serde_json::from_slice(&std::fs::read(&out).expect("stdout")).expect("json");
@@ -667,6 +668,7 @@ mod throughput {
         ));
         opts.output_dir = Some(scratch("mixed"));
         opts.oncpu_window_ns = Some(0);
+        opts.perf_counters = true;
         let outcome = record(&opts).expect("record");
         let report: Value = serde_json::from_slice(
             &std::fs::read(outcome.output_dir.join("report.json")).expect("report.json"),
