@@ -113,6 +113,10 @@ pub struct ExtensionCost {
     /// CPU of a cold start's init, ms (avg over cold starts; 0 without).
     pub init_cpu_ms: f64,
     pub init_split: Option<Split>,
+    /// Of the JIT figures, the part re-compiling hot methods at tier 1 (.NET's
+    /// tiered compilation), ms per invocation and per cold start.
+    pub tier1_ms: f64,
+    pub init_tier1_ms: f64,
     pub cold_starts: u64,
     pub invocations: usize,
 }
@@ -144,6 +148,12 @@ impl ExtensionCost {
             split: r.categories.map(|c| split_ms(&c, invocations as f64)),
             init_cpu_ms: r.init_cpu_ns.avg / 1e6,
             init_split: r.init_categories.map(|c| split_ms(&c, cold)),
+            tier1_ms: r.categories.map_or(0.0, |c| {
+                c.jit_tier1_ns as f64 / 1e6 / (invocations as f64).max(1.0)
+            }),
+            init_tier1_ms: r
+                .init_categories
+                .map_or(0.0, |c| c.jit_tier1_ns as f64 / 1e6 / cold),
             cold_starts: r.cold_starts,
             invocations,
         }
@@ -229,9 +239,23 @@ impl ExtensionCost {
                 "a runtime-free build (Native AOT, Rust) does not pay it",
             ),
         };
+        // .NET's tiered compilation: the part of the JIT re-compiling hot methods.
+        let tier1 =
+            self.tier1_ms * self.invocations as f64 + self.init_tier1_ms * self.cold_starts as f64;
+        let tiered = if Category::ALL[i] == Category::Jit && tier1 > 0.0 {
+            format!(
+                ", {:.0} % of its CPU re-compiling hot methods at tier 1 ({:.2} ms of each \
+                 invocation; TieredCompilation, TieredPGO and ReadyToRun decide it)",
+                pct(tier1),
+                self.tier1_ms
+            )
+        } else {
+            String::new()
+        };
         format!(
             "{head}; its largest avoidable cost is {what}: {:.0} % of its CPU over the run \
-             ({per_init:.1} ms of each cold start, {per_inv:.2} ms of each invocation); {remedy}.",
+             ({per_init:.1} ms of each cold start, {per_inv:.2} ms of each invocation){tiered}; \
+             {remedy}.",
             pct(v)
         )
     }
@@ -321,6 +345,25 @@ mod tests {
             ..RoleFigures::default()
         };
         ExtensionCost::of_role("csharp-event-collector", &r, 10)
+    }
+
+    #[test]
+    fn tiered_recompilation_is_named_in_the_jit_sentence() {
+        let mut c = cost(
+            [10_000_000, 40_000_000, 0, 10_000_000, 10_000_000],
+            [10_000_000, 40_000_000, 0, 10_000_000, 10_000_000],
+        );
+        // 2 ms of each invocation's 4 ms of JIT re-compile at tier 1 (20 of 140 ms).
+        c.tier1_ms = 2.0;
+        let s = c.sentence();
+        assert!(
+            s.contains(
+                "14 % of its CPU re-compiling hot methods at tier 1 (2.00 ms of each invocation"
+            ),
+            "{s}"
+        );
+        c.tier1_ms = 0.0;
+        assert!(!c.sentence().contains("tier 1"));
     }
 
     #[test]
