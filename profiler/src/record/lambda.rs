@@ -217,8 +217,7 @@ fn record_into(
         start_ns,
         &out.path().join("events.bin"),
         opts.freq.is_some_and(|f| f > 0),
-    )
-    .map_err(RecordError::from)?;
+    );
     // lxprof itself is the emulator; this thread only reads the ring buffer.
     let self_pid = std::process::id();
     sink.skip_tid = Some(gettid());

@@ -312,7 +312,7 @@ fn record_into(
         start_ns,
         &out.path().join("events.bin"),
         opts.freq.is_some_and(|f| f > 0),
-    )?;
+    );
     sink.set_alloc(opts.alloc);
     let Started {
         mut launched,

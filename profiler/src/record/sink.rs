@@ -78,13 +78,10 @@ impl StackCapture {
 }
 
 impl Sink {
-    /// A sink writing the raw log to `raw_path` (its first record: the start
-    /// time); `sampling` keeps what symbolizing the samples needs.
-    pub fn new(
-        start_ns: u64,
-        raw_path: &std::path::Path,
-        sampling: bool,
-    ) -> Result<Sink, RawLogError> {
+    /// A sink keeping the raw log in memory (`raw_path`: the `events.bin` it
+    /// becomes, for errors; its first record: the start time); `sampling`
+    /// keeps what symbolizing the samples needs.
+    pub fn new(start_ns: u64, raw_path: &std::path::Path, sampling: bool) -> Sink {
         let mut sink = Sink {
             raw: RawLogWriter::in_memory(raw_path),
             raw_error: None,
@@ -102,7 +99,7 @@ impl Sink {
         if let Err(e) = sink.raw.write_meta(&Meta::Start { start_ns }) {
             sink.raw_error.get_or_insert(e);
         }
-        Ok(sink)
+        sink
     }
 
     /// The allocation probes attached (call once, before the first drain):
