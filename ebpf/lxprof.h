@@ -116,25 +116,26 @@ struct lxprof_comm {
 };
 
 /*
- * User-mode page faults of one thread (exceptions/page_fault_user), counted in
- * the kernel: one record per thread per LXPROF_FAULT_BUCKET_NS of faulting,
- * and at each switch-out of a thread that faulted, instead of one per fault.
- * header.ts_ns is the last fault's time; every fault counted lies in
- * [first_ns, header.ts_ns]. Kinds from the fault's error code.
+ * Page faults of one thread, from the kernel's own per-task counters
+ * (task->min_flt + task->maj_flt, the figures behind getrusage's
+ * ru_minflt/ru_majflt): read at the thread's switch-outs and samples, so no
+ * probe runs per fault. Sent with the thread's ON_CPU records, and while it
+ * stays on a CPU at a cpu-clock sample once LXPROF_FAULT_BUCKET_NS passed.
+ * header.ts_ns is when the counters were read; every fault counted lies in
+ * [first_ns, header.ts_ns] (on a CPU in that span).
  */
 struct lxprof_faults {
 	struct lxprof_event_header header;
-	u64 first_ns; /* time of the first fault counted */
-	u32 count;    /* faults counted */
-	u32 write;    /* of which on a write access */
-	u32 exec;     /* of which on an instruction fetch */
-	u32 present;  /* of which on a present page (protection faults: COW, ...) */
+	u64 first_ns; /* start of the span the faults lie in */
+	u32 count;    /* faults counted (minor + major) */
+	u32 major;    /* of which major (needed I/O) */
 };
 
-/* A thread's faults are sent at least this often while it faults. */
+/* A thread on a CPU has its faults sent at a sample once this old. */
 #define LXPROF_FAULT_BUCKET_NS (1000 * 1000)
 
-/* RSS counters of mm member types (kmem/rss_stat), for the current process. */
+/* RSS counters of mm member types (mm->rss_stat), of a process: read when
+ * its threads' records go out and at a thread's exit (memory.bpf.h). */
 enum lxprof_rss_member {
 	LXPROF_RSS_FILE = 0,  /* MM_FILEPAGES */
 	LXPROF_RSS_ANON = 1,  /* MM_ANONPAGES */
@@ -202,8 +203,9 @@ struct lxprof_stack_copy {
 };
 
 /* RSS records are sent when a counter moved by at least this much since the
- * last one sent (or dropped to 0): one record per 64 pages instead of one per
- * page fault. The recorded peak may be low by less than this step. */
+ * last one sent (or dropped to 0), and at every thread exit whatever it moved.
+ * Between two reads the counters are not seen: a peak that lasted less than
+ * a thread's stint (or a sample period) may be low by what it rose meanwhile. */
 #define LXPROF_RSS_STEP_BYTES (256 * 1024)
 
 /* Value of the `traced` map (key: u32 pid). */
@@ -228,12 +230,12 @@ struct lxprof_thread {
 	u32 batch_flags;    /* their enum lxprof_on_cpu_flag */
 	u32 batch_state;    /* the last one's prev_state */
 	u32 pid;            /* its process (tgid) */
-	u64 fault_first_ns; /* faults not yet sent: first one's time */
-	u64 fault_last_ns;  /* and last one's time */
+	u64 fault_first_ns; /* faults not yet sent: start of their span */
+	u64 fault_last_ns;  /* and its end (when the counters were read) */
+	u64 flt_seen;       /* task min_flt + maj_flt when last read */
+	u64 maj_seen;       /* task maj_flt when last read */
 	u32 faults;         /* faults not yet sent */
-	u32 faults_write;
-	u32 faults_exec;
-	u32 faults_present;
+	u32 faults_major;   /* of which major */
 	u32 on_cpu_unseen;  /* kernel-owned: 1 when first seen on a CPU (its switch-in was before) */
 	u32 _pad;
 	u64 task; /* kernel-owned: the task_struct it belongs to (a reused tid is another

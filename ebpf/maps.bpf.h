@@ -133,6 +133,8 @@ lxprof_thread_new(struct task_struct *task, u32 tid, bool running, u64 start_ns)
 	e.on_cpu_unseen = running;
 	e.start_ns = start_ns;
 	e.cpu_seen_ns = sum;
+	e.maj_seen = task->maj_flt;
+	e.flt_seen = task->min_flt + e.maj_seen;
 	if (running && lxprof_fair_policy(task->policy)) {
 		u64 prev = task->se.prev_sum_exec_runtime;
 		if (prev <= sum)

@@ -9,6 +9,8 @@
 #define LXPROF_PROCESS_BPF_H
 
 #include "maps.bpf.h"
+#include "faults.bpf.h"
+#include "memory.bpf.h"
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
@@ -39,8 +41,12 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	u32 pid = p->tgid;
-	if (!lxprof_traced_pid(pid))
+	struct lxprof_traced *t = lxprof_traced_pid(pid);
+	if (!t)
 		return 0;
+	/* A new mm: its RSS counts from 0 (as the model's does). */
+	for (int i = 0; i < 4; i++)
+		t->rss_sent[i] = 0;
 	/* A non-leader thread exec'd and took the leader's tid: its state moves along. */
 	u32 old_tid = old_pid, tid = p->pid;
 	if (old_tid != tid) {
@@ -71,8 +77,19 @@ int BPF_PROG(sched_process_exit, struct task_struct *p, bool group_dead)
 	u32 pid = p->tgid;
 	if (!lxprof_traced_pid(pid))
 		return 0;
-	struct lxprof_exit *r = LXPROF_RESERVE(lxprof_exit, LXPROF_EVENT_EXIT, pid, p->pid,
-					       bpf_ktime_get_ns());
+	u64 now = bpf_ktime_get_ns();
+	/* The last look at the RSS while the thread holds the mm (this
+	 * tracepoint precedes exit_mm since Linux 6.16; before, mm is NULL). */
+	lxprof_rss_check(p, pid, p->pid, now, true);
+	/* Faults so far go before EXIT, whose counters include them: those
+	 * after it (the exit path's own) follow with the last switch-out. */
+	u32 tid = p->pid;
+	struct lxprof_thread *e = lxprof_thread_of(p, tid);
+	if (e) {
+		lxprof_faults_take(e, p, e->start_ns, now);
+		lxprof_faults_flush(e, pid, tid);
+	}
+	struct lxprof_exit *r = LXPROF_RESERVE(lxprof_exit, LXPROF_EVENT_EXIT, pid, p->pid, now);
 	if (r) {
 		r->exit_code = p->exit_code;
 		r->group_dead = group_dead ? 1 : 0;

@@ -26,6 +26,7 @@
 #define LXPROF_SAMPLES_BPF_H
 
 #include "maps.bpf.h"
+#include "faults.bpf.h"
 
 #define LXPROF_EFAULT 14
 
@@ -149,11 +150,12 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	if (tid == 0 || !lxprof_traced_pid(pid))
 		return 0;
 	lxprof_stack_error(3);
+	struct task_struct *task = bpf_get_current_task_btf();
+	lxprof_faults_sample(task, pid, tid, bpf_ktime_get_ns());
 	u32 cpu = bpf_get_smp_processor_id();
 	struct lxprof_stack_scratch *b = bpf_map_lookup_elem(&stack_scratch, &cpu);
 	if (!b)
 		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	u64 ip = BPF_CORE_READ(regs, ip);
 	u64 sp = BPF_CORE_READ(regs, sp);

@@ -12,15 +12,17 @@
  * (se.sum_exec_runtime - se.prev_sum_exec_runtime, fair class).
  *
  * Stints less than lxprof_oncpu_window_ns apart share a record (see
- * struct lxprof_on_cpu). A thread's faults not yet sent (faults.bpf.h) go out
- * before its ON_CPU record, and its entry is removed at its last switch-out
- * (TASK_DEAD).
+ * struct lxprof_on_cpu). A thread's page faults (the kernel's counters, read
+ * at each switch-out: faults.bpf.h) go out before its ON_CPU record, its
+ * process's RSS after it (memory.bpf.h), and its entry is removed at its last
+ * switch-out (TASK_DEAD).
  */
 #ifndef LXPROF_SCHED_BPF_H
 #define LXPROF_SCHED_BPF_H
 
 #include "maps.bpf.h"
 #include "faults.bpf.h"
+#include "memory.bpf.h"
 
 #define LXPROF_TASK_DEAD 0x80
 
@@ -94,6 +96,7 @@ static __always_inline void lxprof_switch_out(struct task_struct *prev, unsigned
 	/* Pending stints a window before this one go out on their own. */
 	if (e->batch_stints && start - e->batch_first_ns >= lxprof_oncpu_window_ns)
 		lxprof_oncpu_flush(e, pid, tid);
+	lxprof_faults_take(e, prev, start, now);
 	if (!e->batch_stints)
 		e->batch_first_ns = start;
 	e->batch_last_ns = now;
@@ -107,8 +110,10 @@ static __always_inline void lxprof_switch_out(struct task_struct *prev, unsigned
 	e->cpu_seen_ns = sum;
 	e->start_ns = 0;
 	e->on_cpu_unseen = 0;
-	if (dead || now - e->batch_first_ns >= lxprof_oncpu_window_ns)
+	if (dead || now - e->batch_first_ns >= lxprof_oncpu_window_ns) {
 		lxprof_oncpu_flush(e, pid, tid);
+		lxprof_rss_check(prev, pid, tid, now, false);
+	}
 	if (dead)
 		bpf_map_delete_elem(&threads, &tid);
 }

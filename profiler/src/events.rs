@@ -122,19 +122,16 @@ pub struct Comm {
     pub comm: String,
 }
 
-/// `count` user page faults of a thread between `first_ns` and
-/// `header.ts_ns` (counted in the kernel, `struct lxprof_faults`).
+/// `count` page faults of a thread between `first_ns` and `header.ts_ns`
+/// (the kernel's per-task counters, `struct lxprof_faults`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Faults {
     pub header: Header,
     pub first_ns: u64,
+    /// Minor and major.
     pub count: u32,
-    /// Of which on a write access.
-    pub write: u32,
-    /// Of which on an instruction fetch.
-    pub exec: u32,
-    /// Of which on a present page (protection faults: copy-on-write, ...).
-    pub present: u32,
+    /// Of which major (the page needed I/O).
+    pub major: u32,
 }
 
 /// Which RSS counter changed (`enum lxprof_rss_member`).
@@ -319,9 +316,7 @@ impl Event {
                     header: header(&r.header),
                     first_ns: r.first_ns,
                     count: r.count,
-                    write: r.write,
-                    exec: r.exec,
-                    present: r.present,
+                    major: r.major,
                 })
             }
             k if k == K::LXPROF_EVENT_RSS as u32 => {

@@ -295,6 +295,16 @@ pub fn thread_cpu_ns(pid: u32, tid: u32) -> Option<u64> {
     s.split_whitespace().next()?.parse().ok()
 }
 
+/// Page faults of thread `tid` of process `pid` so far, `(minor, major)`:
+/// the task counters (fields 10 and 12 of `stat`) the kernel side reads at
+/// each switch-out. None when the thread is gone.
+pub fn thread_faults(pid: u32, tid: u32) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some((fields.get(7)?.parse().ok()?, fields.get(9)?.parse().ok()?))
+}
+
 /// `pid` and all its current descendants, parents before children.
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let parents = all_parents();

@@ -93,9 +93,7 @@ fn synthetic_events() -> Vec<Event> {
             header: h(cpu, us, pid, tid),
             first_ns: T0 + us * 1000 + 7,
             count: 1,
-            write: 1,
-            exec: 0,
-            present: 0,
+            major: 0,
         })
     };
     let rss = |us, pid, member, pages: u64| {

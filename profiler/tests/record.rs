@@ -352,7 +352,10 @@ mod memory {
     fn touched_pages_are_faults_and_rss() {
         let Some(_g) = bpf_available() else { return };
         let n: u64 = 20_000;
-        let (_outcome, report) = run("touch", &["touch", "--pages", &n.to_string()]);
+        let (_outcome, report) = run(
+            "touch",
+            &["touch", "--pages", &n.to_string(), "--threads", "3"],
+        );
         let p = processes(&report)
             .iter()
             .find(|p| p["comm"] == "workload")
@@ -362,6 +365,29 @@ mod memory {
         eprintln!("touched {n} pages: {minor} minor faults, max rss {rss}");
         assert!(minor >= n, "{minor} < {n}");
         assert!(rss >= n * 4096, "{rss} < {}", n * 4096);
+        // The faults streamed while each thread ran (FAULTS records, read
+        // from the kernel's task counters) against the same counters at the
+        // thread's exit (EXIT record): a thread born while traced has both
+        // from its first fault. Only the exit path's own faults (after the
+        // EXIT record) may add to the streamed ones.
+        let threads = p["threads"].as_array().expect("threads");
+        let mut spawned = 0;
+        for t in threads.iter().filter(|t| t["tid"] != p["pid"]) {
+            let streamed = t["page_fault_events"].as_u64().expect("events");
+            let at_exit = t["page_faults_minor"].as_u64().expect("exit minor")
+                + t["page_faults_major"].as_u64().expect("exit major");
+            eprintln!(
+                "thread {}: {streamed} streamed, {at_exit} at exit",
+                t["tid"]
+            );
+            assert!(
+                (at_exit..=at_exit + 2).contains(&streamed),
+                "thread {}: {streamed} faults streamed, {at_exit} counted at its exit",
+                t["tid"]
+            );
+            spawned += 1;
+        }
+        assert_eq!(spawned, 3, "{threads:#?}");
     }
 }
 

@@ -9,10 +9,11 @@
 //! `cpu_ns_sched` is the sum of the kernel's lifetime CPU time of the threads
 //! (EXIT records), `null` unless the process exited. `page_faults_*` are the
 //! kernel's per-thread counters from EXIT records, plus, for threads still
-//! alive at the end, the PAGE_FAULT records seen (counted as minor);
-//! `page_faults_exact` tells which. For processes that existed before the
+//! alive at the end, the same counters' growth since the thread was first
+//! seen (FAULTS records); `page_faults_exact` is true when every thread
+//! exited (the EXIT counters cover each thread's whole life). For processes that existed before the
 //! recording, EXIT counters cover their whole life. `max_rss_bytes` is the
-//! highest file + anon + shmem seen in kmem/rss_stat since the process's
+//! highest file + anon + shmem seen in the RSS records since the process's
 //! latest exec (members never updated since count as 0).
 //!
 //! `alloc` (only when allocations were recorded, `--alloc syscalls|full`):

@@ -65,6 +65,8 @@ struct ThreadState {
     thread: Thread,
     /// Faults of FAULTS records not yet covered by an EXIT record's counters.
     uncovered_faults: u64,
+    /// Of which major.
+    uncovered_major: u64,
     /// The thread's lifetime CPU when first seen (what its ON_CPU records
     /// count from) and at its latest record: the kernel's own figures.
     cpu_first_ns: Option<u64>,
@@ -332,16 +334,17 @@ impl ModelBuilder {
                     filename: e.filename,
                     comm: e.comm.clone(),
                 });
-                let mut moved = 0;
+                let (mut moved, mut moved_major) = (0, 0);
                 if e.old_tid != h.pid
                     && let Some(old) = p.threads.get_mut(&e.old_tid)
                 {
                     old.thread.became_leader_ns = Some(rel);
                     old.thread.end_ns = rel;
                     moved = std::mem::take(&mut old.uncovered_faults);
+                    moved_major = std::mem::take(&mut old.uncovered_major);
                 }
                 // The new image has a new mm: counters start again (the
-                // next rss_stat record of each member gives its new value).
+                // next RSS record of each member gives its new value).
                 p.rss = RssSample {
                     ts_ns: rel,
                     ..RssSample::default()
@@ -353,6 +356,7 @@ impl ModelBuilder {
                 p.process.max_rss_bytes = 0;
                 let leader = thread(p, h.pid, rel);
                 leader.uncovered_faults += moved;
+                leader.uncovered_major += moved_major;
                 leader.thread.exited = false;
                 rename(&mut leader.thread, &e.comm);
             }
@@ -366,6 +370,7 @@ impl ModelBuilder {
                 t.exit_maj_flt += e.maj_flt;
                 t.exit_cpu_ns += e.sum_exec_runtime_ns;
                 t.uncovered_faults = 0;
+                t.uncovered_major = 0;
                 if e.group_dead {
                     p.process.exit = Some(ExitStatus::from_wait_status(e.exit_code));
                     p.process.end_ns = rel;
@@ -390,6 +395,7 @@ impl ModelBuilder {
                 let t = thread(p, h.tid, rel);
                 t.thread.fault_events += count;
                 t.uncovered_faults += count;
+                t.uncovered_major += u64::from(e.major);
             }
             Event::Rss(e) => {
                 let p = self.process(h.pid, rel);
@@ -502,8 +508,8 @@ impl ModelBuilder {
                 th.exit_maj_flt = Some(t.exit_maj_flt);
             }
             process.cpu_ns += th.cpu_ns;
-            process.page_faults_minor += t.exit_min_flt + t.uncovered_faults;
-            process.page_faults_major += t.exit_maj_flt;
+            process.page_faults_minor += t.exit_min_flt + t.uncovered_faults - t.uncovered_major;
+            process.page_faults_major += t.exit_maj_flt + t.uncovered_major;
             exit_cpu += t.exit_cpu_ns;
             uncovered += t.uncovered_faults;
             process.threads.push(t.thread);

@@ -70,9 +70,7 @@ fn fault(ms: u64, pid: u32, tid: u32) -> Event {
         header: h(ms, pid, tid),
         first_ns: T0 + ms * MS,
         count: 1,
-        write: 1,
-        exec: 0,
-        present: 0,
+        major: 0,
     })
 }
 

@@ -11,8 +11,6 @@
 //! and unloads every program: nothing stays loaded after lxprof exits.
 
 mod alloc;
-mod faults;
-mod memory;
 mod process;
 mod ring;
 mod samples;
@@ -224,11 +222,7 @@ fn attach_btf(ebpf: &mut Ebpf, p: &BtfProgram, btf: &Btf) -> Result<(), ProbeErr
 }
 
 fn families() -> impl Iterator<Item = &'static BtfProgram> {
-    sched::PROGRAMS
-        .iter()
-        .chain(process::PROGRAMS)
-        .chain(faults::PROGRAMS)
-        .chain(memory::PROGRAMS)
+    sched::PROGRAMS.iter().chain(process::PROGRAMS)
 }
 
 impl Probes {
@@ -335,21 +329,25 @@ impl Probes {
 
     /// Seeds the kernel's state of thread `tid` of process `pid`, alive
     /// before it was traced (`--pid`): its CPU counts from `cpu_total_ns`
-    /// (its lifetime CPU now, `/proc/.../schedstat`), and it is on a CPU
-    /// since `on_cpu_since_ns` when running. A state the kernel already made
-    /// (the thread ran in between) is kept.
+    /// (its lifetime CPU now, `/proc/.../schedstat`) and its page faults
+    /// from `faults` (`(minor, major)` so far, `/proc/.../stat`), and it is
+    /// on a CPU since `on_cpu_since_ns` when running. A state the kernel
+    /// already made (the thread ran in between) is kept.
     pub fn seed_thread(
         &mut self,
         pid: u32,
         tid: u32,
         on_cpu_since_ns: Option<u64>,
         cpu_total_ns: u64,
+        faults: (u64, u64),
     ) {
         const BPF_NOEXIST: u64 = 1;
         let v = lxprof_thread {
             pid,
             start_ns: on_cpu_since_ns.unwrap_or(0),
             cpu_seen_ns: cpu_total_ns,
+            flt_seen: faults.0 + faults.1,
+            maj_seen: faults.1,
             ..Default::default()
         };
         let _ = self.threads.insert(tid, v, BPF_NOEXIST);

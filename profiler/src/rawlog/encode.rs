@@ -80,9 +80,7 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
             header: hdr(&e.header, K::LXPROF_EVENT_FAULTS),
             first_ns: e.first_ns,
             count: e.count,
-            write: e.write,
-            exec: e.exec,
-            present: e.present,
+            major: e.major,
         }),
         Event::Rss(e) => bytes(&raw::lxprof_rss {
             header: hdr(&e.header, K::LXPROF_EVENT_RSS),

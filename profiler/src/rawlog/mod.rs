@@ -21,9 +21,13 @@ pub use encode::encode_event;
 
 /// First bytes of every raw log.
 pub const MAGIC: &[u8; 8] = b"LXPROFEV";
-/// Format version written; readers accept only this one.
+/// Format version written; readers also accept [`OLDEST_VERSION`] on.
 /// 2: ON_CPU carries the scheduler's CPU time; FAULTS replaced PAGE_FAULT.
-pub const VERSION: u32 = 2;
+/// 3: FAULTS from the task counters (count and major, no access kinds).
+pub const VERSION: u32 = 3;
+/// The oldest version read: a version 2 FAULTS record (count, then write,
+/// exec and present counts) is read as version 3's with no major faults.
+pub const OLDEST_VERSION: u32 = 2;
 /// Longest payload accepted (kernel records are a few hundred bytes).
 pub const MAX_RECORD_LEN: u32 = 16 << 20;
 
@@ -44,7 +48,7 @@ pub enum RawLogError {
     )]
     BadMagic { path: PathBuf },
     #[error(
-        "{path}: event log version {version}, this lxprof reads version {VERSION}; use the lxprof that recorded it"
+        "{path}: event log version {version}, this lxprof reads versions {OLDEST_VERSION} to {VERSION}; use the lxprof that recorded it"
     )]
     UnsupportedVersion { path: PathBuf, version: u32 },
     #[error("{path}: truncated at byte {offset} (the recording was cut short?)")]
@@ -224,6 +228,7 @@ pub struct RawLogReader<R = BufReader<File>> {
     input: R,
     offset: u64,
     done: bool,
+    version: u32,
 }
 
 impl RawLogReader {
@@ -238,6 +243,19 @@ impl RawLogReader {
     }
 }
 
+/// A version 2 kernel record in version 3's layout: FAULTS lost its three
+/// access-kind counts (48 bytes) for a major count (40 bytes), taken as 0.
+fn upgrade_v2(payload: &mut Vec<u8>) {
+    const FAULTS: u32 = crate::events::raw::lxprof_event_kind::LXPROF_EVENT_FAULTS as u32;
+    let kind = payload
+        .get(..4)
+        .map(|k| u32::from_le_bytes([k[0], k[1], k[2], k[3]]));
+    if kind == Some(FAULTS) && payload.len() == 48 {
+        payload.truncate(40);
+        payload[36..40].fill(0);
+    }
+}
+
 impl<R: Read> RawLogReader<R> {
     /// Reads from any byte source; `path` names it in errors.
     pub fn new(path: PathBuf, input: R) -> Result<RawLogReader<R>, RawLogError> {
@@ -246,6 +264,7 @@ impl<R: Read> RawLogReader<R> {
             input,
             offset: 0,
             done: false,
+            version: VERSION,
         };
         let mut magic = [0u8; 8];
         if !r.read_exact(&mut magic)? || &magic != MAGIC {
@@ -256,12 +275,13 @@ impl<R: Read> RawLogReader<R> {
             return Err(r.truncated());
         }
         let version = u32::from_le_bytes(v);
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(RawLogError::UnsupportedVersion {
                 path: r.path,
                 version,
             });
         }
+        r.version = version;
         Ok(r)
     }
 
@@ -324,6 +344,9 @@ impl<R: Read> RawLogReader<R> {
             return Err(self.truncated());
         }
         if tag == TAG_KERNEL {
+            if self.version == 2 {
+                upgrade_v2(&mut payload);
+            }
             return Ok(Some(Record::Kernel(payload)));
         }
         serde_json::from_slice(&payload)

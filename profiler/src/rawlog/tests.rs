@@ -43,9 +43,7 @@ fn sample_events() -> Vec<Event> {
             header: hd(1_700, 11, 11),
             first_ns: 1_650,
             count: 3,
-            write: 2,
-            exec: 1,
-            present: 0,
+            major: 1,
         }),
         Event::Rss(ev::Rss {
             header: hd(1_800, 11, 11),

@@ -224,8 +224,10 @@ fn start_target(
                         for (tid, _) in &seed.threads {
                             let now = monotonic_ns();
                             let running = launch::thread_state(*tid) == Some('R');
-                            if let Some(cpu) = launch::thread_cpu_ns(p, *tid) {
-                                probes.seed_thread(p, *tid, running.then_some(now), cpu);
+                            let cpu = launch::thread_cpu_ns(p, *tid);
+                            if let (Some(cpu), Some(faults)) = (cpu, launch::thread_faults(p, *tid))
+                            {
+                                probes.seed_thread(p, *tid, running.then_some(now), cpu, faults);
                             }
                         }
                         sink.meta(Meta::Seed(seed));
@@ -593,17 +595,31 @@ fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::E
             pid: st.pid,
             tid,
         };
-        if st.faults > 0 {
+        // Faults not yet sent, and those made since the kernel last read
+        // the thread's counters (it is on a CPU now, or just exited).
+        let (mut count, mut major) = (u64::from(st.faults), u64::from(st.faults_major));
+        let mut last_ns = st.fault_last_ns;
+        if let Some((min, maj)) = launch::thread_faults(st.pid, tid) {
+            let newer = (min + maj).saturating_sub(st.flt_seen);
+            if newer > 0 {
+                count += newer;
+                major += maj.saturating_sub(st.maj_seen);
+                last_ns = end_ns;
+            }
+        }
+        if count > 0 {
             out.push(Event::Faults(Faults {
                 header: Header {
-                    ts_ns: st.fault_last_ns,
+                    ts_ns: last_ns,
                     ..header
                 },
-                first_ns: st.fault_first_ns,
-                count: st.faults,
-                write: st.faults_write,
-                exec: st.faults_exec,
-                present: st.faults_present,
+                first_ns: if st.faults > 0 {
+                    st.fault_first_ns
+                } else {
+                    st.fault_last_ns.max(st.start_ns).min(last_ns)
+                },
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+                major: u32::try_from(major).unwrap_or(u32::MAX),
             }));
         }
         // Stints the kernel keeps for the thread's next record.
