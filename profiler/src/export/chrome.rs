@@ -28,7 +28,6 @@
 //! One event per line, so the file diffs and greps well.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
@@ -63,20 +62,54 @@ pub fn process_label(p: &Process) -> String {
     format!("{} [{}] {}", p.comm, p.role, p.pid)
 }
 
+/// Nanoseconds as trace microseconds, serialized as [`us`] writes them.
+#[derive(Clone, Copy)]
+struct Us(u64);
+
+impl serde::Serialize for Us {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_multiple_of(1000) {
+            s.serialize_u64(self.0 / 1000)
+        } else {
+            s.serialize_f64(self.0 as f64 / 1000.0)
+        }
+    }
+}
+
+/// An on-CPU slice: the bulk of a trace, so serialized from a struct rather
+/// than through a `Value` (its fields in the order a `Value` writes them).
+#[derive(serde::Serialize)]
+struct CpuSlice {
+    cat: &'static str,
+    dur: Us,
+    name: &'static str,
+    ph: &'static str,
+    pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tdur: Option<Us>,
+    tid: u32,
+    ts: Us,
+}
+
 /// Trace events serialized as they are produced, one per line (no big
 /// intermediate tree: a long recording has millions of slices).
 struct Events {
-    out: String,
+    out: Vec<u8>,
     count: usize,
 }
 
 impl Events {
     fn push(&mut self, event: Value) {
+        self.push_ser(&event);
+    }
+
+    fn push_ser(&mut self, event: &impl serde::Serialize) {
         if self.count > 0 {
-            self.out.push_str(",\n");
+            self.out.extend_from_slice(b",\n");
         }
         self.count += 1;
-        let _ = write!(self.out, "{event}");
+        // Writing into a Vec cannot fail; the events serialize infallibly.
+        let _ = serde_json::to_writer(&mut self.out, event);
     }
 }
 
@@ -89,7 +122,7 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
 /// tracks) appended after the processes' own.
 pub fn to_json_with(rec: &Recording, extra: &[Value]) -> Vec<u8> {
     let mut events = Events {
-        out: String::from("{\"traceEvents\":[\n"),
+        out: b"{\"traceEvents\":[\n".to_vec(),
         count: 0,
     };
     let root = rec.info.root_pid;
@@ -113,8 +146,8 @@ pub fn to_json_with(rec: &Recording, extra: &[Value]) -> Vec<u8> {
         "clock": "CLOCK_MONOTONIC, relative to the start of the recording",
     });
     let mut out = events.out;
-    let _ = write!(out, "\n],\n\"metadata\":{metadata}}}\n");
-    out.into_bytes()
+    out.extend_from_slice(format!("\n],\n\"metadata\":{metadata}}}\n").as_bytes());
+    out
 }
 
 fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
@@ -141,14 +174,19 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
     }
     for t in &p.threads {
         for i in &t.intervals {
-            let mut slice = json!({"ph": "X", "name": "on-CPU", "cat": "cpu", "pid": pid,
-                "tid": t.tid, "ts": us(i.start_ns), "dur": us(i.end_ns - i.start_ns)});
             // Stints a window apart share an interval: its CPU time is less
             // than its length (Perfetto shows `tdur` as the slice's thread time).
-            if i.cpu_ns.abs_diff(i.len_ns()) >= 1_000 {
-                slice["tdur"] = json!(us(i.cpu_ns));
-            }
-            ev.push(slice);
+            let tdur = (i.cpu_ns.abs_diff(i.len_ns()) >= 1_000).then_some(Us(i.cpu_ns));
+            ev.push_ser(&CpuSlice {
+                cat: "cpu",
+                dur: Us(i.end_ns - i.start_ns),
+                name: "on-CPU",
+                ph: "X",
+                pid,
+                tdur,
+                tid: t.tid,
+                ts: Us(i.start_ns),
+            });
         }
     }
     category_runs(p, ev);

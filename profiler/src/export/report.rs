@@ -344,7 +344,7 @@ mod tests {
             tid: 5,
         };
         for (op, size) in [(ev::AllocOp::Malloc, 100), (ev::AllocOp::Brk, 4096)] {
-            b.push(&Event::Alloc(ev::Alloc {
+            b.push(Event::Alloc(ev::Alloc {
                 header,
                 op,
                 size,

@@ -39,7 +39,8 @@ enum Item {
 struct Queued {
     ts: u64,
     seq: u64,
-    item: Item,
+    /// Boxed: the heap moves its entries at every push and pop.
+    item: Box<Item>,
 }
 
 impl PartialEq for Queued {
@@ -174,10 +175,10 @@ impl ModelBuilder {
 
     /// One decoded kernel record. Records may arrive out of order by up to
     /// [`REORDER_WINDOW_NS`].
-    pub fn push(&mut self, event: &Event) {
+    pub fn push(&mut self, event: Event) {
         let ts = event.header().ts_ns;
         self.max_ts = self.max_ts.max(ts);
-        self.enqueue(ts, Item::Event(event.clone()));
+        self.enqueue(ts, Item::Event(event));
         while let Some(Reverse(first)) = self.queue.peek() {
             if first.ts.saturating_add(REORDER_WINDOW_NS) > self.max_ts {
                 break;
@@ -198,7 +199,7 @@ impl ModelBuilder {
         self.queue.push(Reverse(Queued {
             ts,
             seq: self.seq,
-            item,
+            item: Box::new(item),
         }));
     }
 
@@ -220,7 +221,7 @@ impl ModelBuilder {
     fn apply(&mut self, q: Queued) {
         let rel = self.rel(q.ts);
         self.last_rel = self.last_rel.max(rel);
-        match q.item {
+        match *q.item {
             Item::Event(ev) => self.apply_event(ev, rel),
             Item::Seed(seed) => self.apply_seed(seed),
             Item::Cmdline(pid, cmdline) => {

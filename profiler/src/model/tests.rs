@@ -120,7 +120,7 @@ fn build(events: &[Event], seed: bool) -> Recording {
         });
     }
     for e in events {
-        b.push(e);
+        b.push(e.clone());
     }
     b.finish(T0 + 20 * MS, info(100))
 }
@@ -200,10 +200,10 @@ fn out_of_order_events_give_the_same_model() {
 #[test]
 fn events_older_than_the_window_are_applied_as_they_stream() {
     let mut b = ModelBuilder::new(T0);
-    b.push(&fork(1, 100, 100, 101, 101, "a"));
+    b.push(fork(1, 100, 100, 101, 101, "a"));
     // Far later: the fork must be applied by now (bounded memory).
     let late_ms = 1 + REORDER_WINDOW_NS / MS + 1;
-    b.push(&comm(late_ms, 101, 101, "b"));
+    b.push(comm(late_ms, 101, 101, "b"));
     assert_eq!(b.pending(), 1);
     let r = b.finish(T0 + (late_ms + 1) * MS, info(100));
     assert_eq!(r.process(101).unwrap().comm, "b");
@@ -222,7 +222,7 @@ fn exec_from_a_non_leader_thread() {
         exit(9, 200, 200, 0, true, 11),
     ];
     let mut b = ModelBuilder::new(T0);
-    events.iter().for_each(|e| b.push(e));
+    events.iter().for_each(|e| b.push(e.clone()));
     let r = b.finish(T0 + 10 * MS, info(200));
     let p = r.process(200).unwrap();
     let old = &p.threads[1];
@@ -255,7 +255,7 @@ fn overlapping_and_early_intervals_are_clamped() {
         on_cpu(300, 300, 18, 30), // runs past the end
     ];
     let mut b = ModelBuilder::new(T0);
-    events.iter().for_each(|e| b.push(e));
+    events.iter().for_each(|e| b.push(e.clone()));
     let r = b.finish(T0 + 20 * MS, info(300));
     let t = &r.process(300).unwrap().threads[0];
     let spans: Vec<_> = t
@@ -282,7 +282,7 @@ fn rss_keeps_the_latest_of_each_member() {
         rss(7, 400, RssMember::Anon, 3),
     ];
     let mut b = ModelBuilder::new(T0);
-    events.iter().for_each(|e| b.push(e));
+    events.iter().for_each(|e| b.push(e.clone()));
     let r = b.finish(T0 + 10 * MS, info(400));
     let p = r.process(400).unwrap();
     assert_eq!(p.max_rss_bytes, 3 * 4096, "the peak since the exec");
@@ -308,8 +308,8 @@ fn wait_status_decoding() {
 #[test]
 fn proc_facts_apply_after_the_events_already_seen() {
     let mut b = ModelBuilder::new(T0);
-    b.push(&fork(1, 500, 500, 501, 501, "sh"));
-    b.push(&exec(2, 501, 501, "py", "/usr/bin/python3"));
+    b.push(fork(1, 500, 500, 501, 501, "sh"));
+    b.push(exec(2, 501, 501, "py", "/usr/bin/python3"));
     // The recorder reads /proc after seeing the exec: it must not be undone.
     b.set_cmdline(501, vec!["python3".into(), "x.py".into()]);
     b.set_role(501, "runtime".into());
@@ -333,7 +333,7 @@ fn seeded_cmdline_survives_the_first_exec_only() {
         cmdline: vec!["sleep".into(), "1".into()],
         threads: vec![(600, "lxprof".into())],
     });
-    b.push(&exec(1, 600, 600, "sleep", "/usr/bin/sleep"));
+    b.push(exec(1, 600, 600, "sleep", "/usr/bin/sleep"));
     let r = b.finish(T0 + 2 * MS, info(600));
     let p = r.process(600).unwrap();
     assert_eq!(p.cmdline, ["sleep", "1"]);
@@ -375,15 +375,15 @@ fn cpu_is_the_schedulers_count_and_lost_cpu_is_reported() {
         })
     };
     let mut b = ModelBuilder::new(T0);
-    b.push(&fork(1, 700, 700, 700, 701, "spin"));
-    b.push(&fork(1, 700, 700, 700, 702, "lost"));
-    b.push(&carried(1, 2, 1, 1));
+    b.push(fork(1, 700, 700, 700, 701, "spin"));
+    b.push(fork(1, 700, 700, 700, 702, "lost"));
+    b.push(carried(1, 2, 1, 1));
     // Two stints whose records were missed, carried by the next record.
-    b.push(&carried(5, 6, 3, 4));
+    b.push(carried(5, 6, 3, 4));
     // Thread 702: one record (1 ms, from 1 ms of lifetime CPU), then an exit
     // at 7 ms of lifetime CPU: its last switch-out's record was lost.
-    b.push(&on_cpu(700, 702, 1, 2));
-    b.push(&exit(8, 700, 702, 0, false, 0));
+    b.push(on_cpu(700, 702, 1, 2));
+    b.push(exit(8, 700, 702, 0, false, 0));
     let r = b.finish(T0 + 10 * MS, info(700));
     let p = r.process(700).unwrap();
     let cpu: Vec<_> = p
@@ -421,7 +421,7 @@ fn reused_pids_and_tids_are_separate_processes_and_threads() {
         on_cpu(801, 801, 7, 8),
     ];
     let mut b = ModelBuilder::new(T0);
-    events.iter().for_each(|e| b.push(e));
+    events.iter().for_each(|e| b.push(e.clone()));
     let r = b.finish(T0 + 10 * MS, info(800));
     let both: Vec<_> = r
         .processes
@@ -511,7 +511,7 @@ fn alloc_is_none_unless_recorded() {
     let mut b = ModelBuilder::new(T0);
     b.set_alloc_recorded();
     for e in chain() {
-        b.push(&e);
+        b.push(e);
     }
     let rec = b.finish(T0 + 20 * MS, info(100));
     assert!(

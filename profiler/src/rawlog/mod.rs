@@ -416,7 +416,7 @@ fn feed<R: Read>(
                 match Event::from_bytes(&bytes) {
                     Ok(ev) => {
                         stats.last_ts_ns = stats.last_ts_ns.max(ev.header().ts_ns);
-                        builder.push(&ev);
+                        builder.push(ev);
                     }
                     Err(_) => stats.decode_errors += 1,
                 }

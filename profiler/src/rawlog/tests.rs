@@ -162,7 +162,7 @@ fn replay_rebuilds_the_recording() {
         threads: vec![(10, "parent".into())],
     });
     b.set_alloc_recorded();
-    events.iter().for_each(|e| b.push(e));
+    events.iter().for_each(|e| b.push(e.clone()));
     b.set_role(11, "extension".into());
     let mut info = RecordingInfo {
         command: vec!["parent".into()],
