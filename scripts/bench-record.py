@@ -46,8 +46,9 @@ from benchlib import DOC, last_json, pct, write_doc_section  # noqa: E402
 TOOL = "bench-record"
 die = functools.partial(benchlib.die, TOOL)
 SECTION = "## lxprof record overhead (issues 2 and 13)"
-MODES = ("bare", "lxprof", "perf")
-LABELS = {"bare": "bare", "lxprof": "lxprof record", "perf": "perf record -F 99 -g",
+MODES = ("bare", "lxprof", "lxprof-noalloc", "perf")
+LABELS = {"bare": "bare", "lxprof": "lxprof record",
+          "lxprof-noalloc": "lxprof record --alloc off", "perf": "perf record -F 99 -g",
           "bpftrace": "bpftrace (on-CPU + faults)", "counters": "perf stat, 4 counters"}
 # The peer doing lxprof's core job in bpftrace: per-thread on-CPU time from
 # sched_switch and per-thread page faults, for the command's process.
@@ -209,6 +210,8 @@ def command_for(mode, cmd, lxprof, out_dir, extra=()):
         return cmd
     if mode == "lxprof":
         return [lxprof, "record", "-o", out_dir, *extra, "--"] + cmd
+    if mode == "lxprof-noalloc":
+        return [lxprof, "record", "-o", out_dir, "--alloc", "off", *extra, "--"] + cmd
     os.makedirs(out_dir, exist_ok=True)
     if mode == "perf":
         return ["perf", "record", "-F", "99", "-g", "-q", "-o",
@@ -225,7 +228,7 @@ def run_once(mode, cmd, key, lxprof, tmp, run_id, extra=()):
     """Runs CMD under MODE; returns the workload's JSON line plus the outside
     wall time, the CPU time of the whole tree and, for lxprof, its report figures."""
     env = dict(os.environ)
-    if mode == "lxprof":
+    if mode.startswith("lxprof"):
         env["RUST_LOG"] = "info"  # for the "N records written by the kernel" line
     out_dir = os.path.join(tmp, f"run-{run_id}")
     full = command_for(mode, cmd, lxprof, out_dir, extra)
@@ -252,7 +255,7 @@ def run_once(mode, cmd, key, lxprof, tmp, run_id, extra=()):
     res["workload_cpu_ns"] = res["tree_cpu_ns"] if mode == "bare" else None
     if mode == "counters":
         res["workload_cpu_ns"] = stat_task_clock(os.path.join(out_dir, "stat.csv"))
-    if mode == "lxprof":
+    if mode.startswith("lxprof"):
         with open(os.path.join(out_dir, "report.json")) as f:
             rep = json.load(f)
         procs = rep.get("processes", [])
