@@ -120,7 +120,11 @@ impl Symbolizer {
             return self.observe_process(pid);
         };
         // Until the map exists, follow the live process's /tmp: observed right after fork,
-        // it may since have entered a new mount namespace with a private /tmp.
+        // it may since have entered a new mount namespace with a private /tmp. Only for
+        // a directory that could be opened: a process exiting (its leader past exit_fs,
+        // other threads still running) still has /proc/PID/status but no
+        // /proc/PID/root, and replacing the held directory then would lose a map
+        // written at exit (a JVM's) just before it.
         if !state.perf_map.is_open()
             && let Some(fresh) = perf_map_of(pid)
         {
@@ -198,7 +202,13 @@ impl Symbolizer {
             return addrs.iter().map(|_| unknown(None)).collect();
         };
         // Entries appended since the last refresh, also after exit (the handle is held).
-        let _ = state.perf_map.refresh();
+        let refreshed = state.perf_map.refresh();
+        tracing::debug!(
+            "pid {pid}: perf map {} open {} entries {} ({refreshed:?})",
+            state.perf_map.path().display(),
+            state.perf_map.is_open(),
+            state.perf_map.len()
+        );
         let mut frames: Vec<Option<Frame>> = vec![None; addrs.len()];
         // ELF lookups grouped per file: one blazesym call each.
         let mut groups: HashMap<FileKey, (String, Vec<usize>, Vec<u64>)> = HashMap::new();
@@ -304,13 +314,13 @@ impl Symbolizer {
 }
 
 /// The perf map of a live process: `/proc/PID/root/tmp/perf-NSPID.map`, NSPID being its
-/// pid in its own pid namespace. `None` when the process is gone.
+/// pid in its own pid namespace, with its directory held open. `None` when the process
+/// is gone or exiting (its `/proc/PID/root` is unreadable from its `exit_fs` on).
 fn perf_map_of(pid: u32) -> Option<PerfMap> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let ns_pid = process::namespace_pid(&status, pid);
-    Some(PerfMap::new(format!(
-        "/proc/{pid}/root/tmp/perf-{ns_pid}.map"
-    )))
+    let map = PerfMap::new(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map"));
+    map.has_dir().then_some(map)
 }
 
 /// `[unknown]`, in the mapping's module if any.
@@ -363,6 +373,41 @@ mod tests {
         assert!(
             !frames[1].name.ends_with("a_function_to_find"),
             "{frames:?}"
+        );
+    }
+
+    /// A map written just before exit (as a JVM writes it) is still read when the
+    /// process was refreshed while exiting (a zombie: /proc/PID/status is there,
+    /// /proc/PID/root is not) and symbolized after it was reaped.
+    #[test]
+    fn perf_map_written_at_exit_survives_a_refresh_of_the_exiting_process() {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                "read _ ; echo '7e5700001000 100 written_at_exit' > /tmp/perf-$$.map",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let pid = child.id();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("child maps");
+        drop(child.stdin.take());
+        // A zombie: exited, not reaped.
+        let zombie = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|st| st.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+        });
+        assert!(zombie, "child never became a zombie");
+        let _ = s.refresh(pid);
+        child.wait().expect("reap");
+        let f = &s.symbolize_user(pid, &[0x7e57_0000_1010])[0];
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+        assert_eq!(
+            (f.kind, f.name.as_str()),
+            (FrameKind::Jit, "written_at_exit"),
+            "{f:?}"
         );
     }
 
