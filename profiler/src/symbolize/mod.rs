@@ -59,6 +59,10 @@ struct ProcessState {
     /// Changes whenever `mappings` does (see [`Symbolizer::mappings`]).
     generation: u64,
     perf_map: PerfMap,
+    /// Its parent when first observed (`PPid`), for [`Symbolizer::inherit_parent_mappings`].
+    parent: Option<u32>,
+    /// Whether the parent's mappings were added already.
+    inherited: bool,
 }
 
 /// An ELF file held open: `(dev, inode)` of the mapping → handle.
@@ -101,15 +105,67 @@ impl Symbolizer {
             return self.refresh(pid);
         }
         let perf_map = perf_map_of(pid).unwrap_or_else(|| PerfMap::new("/nonexistent"));
+        let parent = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| process::parent_pid(&status));
         self.processes.insert(
             pid,
             ProcessState {
                 mappings: Vec::new(),
                 generation: 0,
                 perf_map,
+                parent,
+                inherited: false,
             },
         );
         self.refresh(pid)
+    }
+
+    /// Adds to `pid`'s mappings those of its parent that overlap none of its own: the
+    /// image a child runs between fork and exec is its parent's, and a sample taken
+    /// there is unwound after the exec (the mappings read then are the new program's).
+    /// The parent's are those kept of it if observed, else read now. Once per pid (the
+    /// first sample whose instruction is in none of its mappings); true when mappings
+    /// were added. Not for a parent that is init (pid 1): an orphan's, not its own.
+    pub fn inherit_parent_mappings(&mut self, pid: u32) -> bool {
+        let Some(state) = self.processes.get_mut(&pid) else {
+            return false;
+        };
+        if std::mem::replace(&mut state.inherited, true) {
+            return false;
+        }
+        let Some(ppid) = state.parent.filter(|&p| p > 1 && p != pid) else {
+            return false;
+        };
+        let from_parent = match self.processes.get(&ppid) {
+            Some(p) => p.mappings.clone(),
+            None => {
+                let Ok(text) = std::fs::read_to_string(format!("/proc/{ppid}/maps")) else {
+                    return false;
+                };
+                let maps = process::parse_maps(&text);
+                for m in maps.iter().filter(|m| m.is_file()) {
+                    let key = (m.dev.clone(), m.inode);
+                    if !self.files.contains_key(&key)
+                        && let Some(file) = open_mapped_file(ppid, m)
+                    {
+                        self.files.insert(key, file);
+                    }
+                }
+                maps
+            }
+        };
+        let Some(state) = self.processes.get_mut(&pid) else {
+            return false;
+        };
+        let merged = process::merge_mappings(from_parent, state.mappings.clone());
+        if merged == state.mappings {
+            return false;
+        }
+        tracing::trace!("pid {pid}: mappings of parent {ppid} added");
+        state.mappings = merged;
+        state.generation += 1;
+        true
     }
 
     /// Re-reads the mappings (new libraries, keeping unloaded ones) and what was appended
@@ -396,8 +452,10 @@ mod tests {
         // A zombie: exited, not reaped.
         let zombie = (0..500).any(|_| {
             std::thread::sleep(std::time::Duration::from_millis(10));
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|st| st.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, r)| r.starts_with('Z'))
+            })
         });
         assert!(zombie, "child never became a zombie");
         let _ = s.refresh(pid);
@@ -409,6 +467,29 @@ mod tests {
             (FrameKind::Jit, "written_at_exit"),
             "{f:?}"
         );
+    }
+
+    /// A child's address in the image it had from its parent (before its exec)
+    /// resolves once the parent's mappings are inherited; only once.
+    #[test]
+    fn a_child_inherits_its_parents_mappings_once() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        let own = a_function_to_find as *const () as u64;
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("child maps");
+        let before = s.symbolize_user(pid, &[own])[0].kind;
+        let inherited = s.inherit_parent_mappings(pid);
+        let again = s.inherit_parent_mappings(pid);
+        let after = s.symbolize_user(pid, &[own + 1])[0].clone();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(before, FrameKind::Unknown);
+        assert!(inherited && !again);
+        assert!(after.name.ends_with("a_function_to_find"), "{after:?}");
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct ElfUnwindInfo {
     entry: u64,
     /// Functions framehop cannot unwind (see [`super::realign`]), as stated.
     realigned: Vec<Range<u64>>,
+    /// What `.eh_frame`'s FDEs cover, as stated (empty: not known).
+    covered: Vec<Range<u64>>,
 }
 
 impl ElfUnwindInfo {
@@ -112,7 +114,7 @@ impl ElfUnwindInfo {
             .collect();
         let eh_frame = placed(".eh_frame");
         let text = placed(".text");
-        let realigned = match (&eh_frame, &text) {
+        let found = match (&eh_frame, &text) {
             (Some(eh), Some(text)) => super::realign::find(
                 &map[eh.file.clone()],
                 super::realign::Tables {
@@ -120,12 +122,13 @@ impl ElfUnwindInfo {
                     text_svma: text.svma.start,
                 },
             ),
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         Ok(ElfUnwindInfo {
             text,
             eh_frame,
-            realigned,
+            realigned: found.realigned,
+            covered: found.covered,
             eh_frame_hdr: placed(".eh_frame_hdr"),
             debug_frame: placed(".debug_frame"),
             got: placed(".got"),
@@ -160,6 +163,13 @@ impl ElfUnwindInfo {
         /// glibc's `_start` and ld.so's `RTLD_START` are well under this.
         const ENTRY_CODE_BYTES: u64 = 128;
         self.entry != 0 && (self.entry..self.entry + ENTRY_CODE_BYTES).contains(&svma)
+    }
+
+    /// Whether stated address `svma` is code `.eh_frame` says nothing about (between
+    /// its functions: hand-written stubs, V8's embedded builtins). False when the
+    /// file's coverage is not known (no `.eh_frame`).
+    pub fn is_uncovered(&self, svma: u64) -> bool {
+        !self.covered.is_empty() && !super::realign::contains(&self.covered, svma)
     }
 
     /// For a frame at stated address `svma` in a function that realigns its stack:
