@@ -269,7 +269,7 @@ mod tests {
             placed.push((data.len() as u64, bytes.len() as u64));
             data.extend_from_slice(bytes);
         }
-        while data.len() % 8 != 0 {
+        while !data.len().is_multiple_of(8) {
             data.push(0);
         }
         let shoff = data.len() as u64;
