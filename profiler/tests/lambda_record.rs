@@ -311,6 +311,89 @@ fn csharp_collector_costs_more_cpu_than_rust() {
     );
 }
 
+/// A folded frame without its category annotation (`name [jit]`).
+fn frame_name(f: &str) -> &str {
+    match f.rsplit_once(" [") {
+        Some((name, tag)) if tag.ends_with(']') && !name.is_empty() => name,
+        _ => f,
+    }
+}
+
+/// Issue 10: ≤ 5 % of each extension's sample weight has an unresolved frame
+/// (`[unknown]`, `[truncated]`, `[no unwind info: …]`), starts of processes
+/// included: samples in execve, in a child between fork and exec, in code
+/// without unwind tables (V8 builtins), in Mono AOT images. At 1,999 Hz so the
+/// Rust extension, which uses ~2 ms of CPU per invocation, has enough samples.
+#[test]
+#[ignore = "rust-event-collector: 10-15 % [truncated] at 1,999 Hz: its main thread's stack \
+            runs ~144 KiB deep during the S3 put, past the default 128 KiB copy, and \
+            --stack-bytes 262144 fails BPF verification (1M instructions); open in issue 10. \
+            Run: cargo test -p lxprof --test lambda_record -- --ignored extension_stacks"]
+fn extension_stacks_are_resolved() {
+    let _serial = serial();
+    let Some(build) = lambda_facility() else {
+        return;
+    };
+    let dir = scratch("lambda-record-stacks");
+    let state = dir.join("s3.state");
+    let Some(_s3) = LocalS3::start(state.clone(), "lxprof-record-test") else {
+        return;
+    };
+    let state = state.to_string_lossy().into_owned();
+    let extensions = [
+        "csharp-event-collector",
+        "csharp-aot-event-collector",
+        "rust-event-collector",
+        "node-event-collector",
+    ];
+    let mut args = vec!["--memory", "128", "--invocations", "20", "--freq", "1999"];
+    for e in extensions {
+        args.extend(["--extension", e]);
+    }
+    let out = dir.join("out");
+    let (_, stdout) = record(&build, &out, &args, &[("LXPROF_S3_STATE", &state)]);
+    assert!(stdout.contains("20 of 20 succeeded"), "{stdout}");
+    let mut failures = Vec::new();
+    for e in extensions {
+        let path = out
+            .join("flamegraphs")
+            .join(format!("extension_{e}.folded"));
+        let folded = std::fs::read_to_string(&path).expect("folded stacks of the extension");
+        let (mut total, mut unresolved, mut stacks) = (0u64, 0u64, 0usize);
+        let mut worst = Vec::new();
+        for line in folded.lines() {
+            let Some((stack, w)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(w) = w.parse::<u64>() else { continue };
+            total += w;
+            stacks += 1;
+            let bad = stack.split(';').map(frame_name).any(|f| {
+                f == "[unknown]" || f.starts_with("[truncated]") || f.starts_with("[no unwind info")
+            });
+            if bad {
+                unresolved += w;
+                worst.push(line.chars().take(300).collect::<String>());
+            }
+        }
+        let share = unresolved as f64 / total.max(1) as f64;
+        eprintln!(
+            "{e}: {:.1} ms sampled in {stacks} distinct stacks, {:.1} % unresolved",
+            total as f64 / 1e6,
+            100.0 * share
+        );
+        assert!(stacks >= 20, "{e}: too few samples to judge:\n{folded}");
+        if share > 0.05 {
+            failures.push(format!(
+                "{e}: {:.1} % unresolved:\n{}",
+                100.0 * share,
+                worst.join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn ctrl_c_keeps_the_finished_invocations_and_cleans_up() {
     let _serial = serial();

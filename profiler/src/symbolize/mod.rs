@@ -59,6 +59,10 @@ struct ProcessState {
     /// Changes whenever `mappings` does (see [`Symbolizer::mappings`]).
     generation: u64,
     perf_map: PerfMap,
+    /// Its parent when first observed (`PPid`), for [`Symbolizer::inherit_parent_mappings`].
+    parent: Option<u32>,
+    /// Whether the parent's mappings were added already.
+    inherited: bool,
 }
 
 /// An ELF file held open: `(dev, inode)` of the mapping → handle.
@@ -101,15 +105,67 @@ impl Symbolizer {
             return self.refresh(pid);
         }
         let perf_map = perf_map_of(pid).unwrap_or_else(|| PerfMap::new("/nonexistent"));
+        let parent = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| process::parent_pid(&status));
         self.processes.insert(
             pid,
             ProcessState {
                 mappings: Vec::new(),
                 generation: 0,
                 perf_map,
+                parent,
+                inherited: false,
             },
         );
         self.refresh(pid)
+    }
+
+    /// Adds to `pid`'s mappings those of its parent that overlap none of its own: the
+    /// image a child runs between fork and exec is its parent's, and a sample taken
+    /// there is unwound after the exec (the mappings read then are the new program's).
+    /// The parent's are those kept of it if observed, else read now. Once per pid (the
+    /// first sample whose instruction is in none of its mappings); true when mappings
+    /// were added. Not for a parent that is init (pid 1): an orphan's, not its own.
+    pub fn inherit_parent_mappings(&mut self, pid: u32) -> bool {
+        let Some(state) = self.processes.get_mut(&pid) else {
+            return false;
+        };
+        if std::mem::replace(&mut state.inherited, true) {
+            return false;
+        }
+        let Some(ppid) = state.parent.filter(|&p| p > 1 && p != pid) else {
+            return false;
+        };
+        let from_parent = match self.processes.get(&ppid) {
+            Some(p) => p.mappings.clone(),
+            None => {
+                let Ok(text) = std::fs::read_to_string(format!("/proc/{ppid}/maps")) else {
+                    return false;
+                };
+                let maps = process::parse_maps(&text);
+                for m in maps.iter().filter(|m| m.is_file()) {
+                    let key = (m.dev.clone(), m.inode);
+                    if !self.files.contains_key(&key)
+                        && let Some(file) = open_mapped_file(ppid, m)
+                    {
+                        self.files.insert(key, file);
+                    }
+                }
+                maps
+            }
+        };
+        let Some(state) = self.processes.get_mut(&pid) else {
+            return false;
+        };
+        let merged = process::merge_mappings(from_parent, state.mappings.clone());
+        if merged == state.mappings {
+            return false;
+        }
+        tracing::trace!("pid {pid}: mappings of parent {ppid} added");
+        state.mappings = merged;
+        state.generation += 1;
+        true
     }
 
     /// Re-reads the mappings (new libraries, keeping unloaded ones) and what was appended
@@ -120,7 +176,11 @@ impl Symbolizer {
             return self.observe_process(pid);
         };
         // Until the map exists, follow the live process's /tmp: observed right after fork,
-        // it may since have entered a new mount namespace with a private /tmp.
+        // it may since have entered a new mount namespace with a private /tmp. Only for
+        // a directory that could be opened: a process exiting (its leader past exit_fs,
+        // other threads still running) still has /proc/PID/status but no
+        // /proc/PID/root, and replacing the held directory then would lose a map
+        // written at exit (a JVM's) just before it.
         if !state.perf_map.is_open()
             && let Some(fresh) = perf_map_of(pid)
         {
@@ -198,7 +258,13 @@ impl Symbolizer {
             return addrs.iter().map(|_| unknown(None)).collect();
         };
         // Entries appended since the last refresh, also after exit (the handle is held).
-        let _ = state.perf_map.refresh();
+        let refreshed = state.perf_map.refresh();
+        tracing::debug!(
+            "pid {pid}: perf map {} open {} entries {} ({refreshed:?})",
+            state.perf_map.path().display(),
+            state.perf_map.is_open(),
+            state.perf_map.len()
+        );
         let mut frames: Vec<Option<Frame>> = vec![None; addrs.len()];
         // ELF lookups grouped per file: one blazesym call each.
         let mut groups: HashMap<FileKey, (String, Vec<usize>, Vec<u64>)> = HashMap::new();
@@ -304,13 +370,13 @@ impl Symbolizer {
 }
 
 /// The perf map of a live process: `/proc/PID/root/tmp/perf-NSPID.map`, NSPID being its
-/// pid in its own pid namespace. `None` when the process is gone.
+/// pid in its own pid namespace, with its directory held open. `None` when the process
+/// is gone or exiting (its `/proc/PID/root` is unreadable from its `exit_fs` on).
 fn perf_map_of(pid: u32) -> Option<PerfMap> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let ns_pid = process::namespace_pid(&status, pid);
-    Some(PerfMap::new(format!(
-        "/proc/{pid}/root/tmp/perf-{ns_pid}.map"
-    )))
+    let map = PerfMap::new(format!("/proc/{pid}/root/tmp/perf-{ns_pid}.map"));
+    map.has_dir().then_some(map)
 }
 
 /// `[unknown]`, in the mapping's module if any.
@@ -364,6 +430,66 @@ mod tests {
             !frames[1].name.ends_with("a_function_to_find"),
             "{frames:?}"
         );
+    }
+
+    /// A map written just before exit (as a JVM writes it) is still read when the
+    /// process was refreshed while exiting (a zombie: /proc/PID/status is there,
+    /// /proc/PID/root is not) and symbolized after it was reaped.
+    #[test]
+    fn perf_map_written_at_exit_survives_a_refresh_of_the_exiting_process() {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args([
+                "-c",
+                "read _ ; echo '7e5700001000 100 written_at_exit' > /tmp/perf-$$.map",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let pid = child.id();
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("child maps");
+        drop(child.stdin.take());
+        // A zombie: exited, not reaped.
+        let zombie = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|st| {
+                st.rsplit_once(") ")
+                    .is_some_and(|(_, r)| r.starts_with('Z'))
+            })
+        });
+        assert!(zombie, "child never became a zombie");
+        let _ = s.refresh(pid);
+        child.wait().expect("reap");
+        let f = &s.symbolize_user(pid, &[0x7e57_0000_1010])[0];
+        let _ = std::fs::remove_file(format!("/tmp/perf-{pid}.map"));
+        assert_eq!(
+            (f.kind, f.name.as_str()),
+            (FrameKind::Jit, "written_at_exit"),
+            "{f:?}"
+        );
+    }
+
+    /// A child's address in the image it had from its parent (before its exec)
+    /// resolves once the parent's mappings are inherited; only once.
+    #[test]
+    fn a_child_inherits_its_parents_mappings_once() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep");
+        let pid = child.id();
+        let own = a_function_to_find as *const () as u64;
+        let mut s = Symbolizer::new();
+        s.observe_process(pid).expect("child maps");
+        let before = s.symbolize_user(pid, &[own])[0].kind;
+        let inherited = s.inherit_parent_mappings(pid);
+        let again = s.inherit_parent_mappings(pid);
+        let after = s.symbolize_user(pid, &[own + 1])[0].clone();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(before, FrameKind::Unknown);
+        assert!(inherited && !again);
+        assert!(after.name.ends_with("a_function_to_find"), "{after:?}");
     }
 
     #[test]

@@ -56,6 +56,12 @@ impl PerfMap {
         &self.path
     }
 
+    /// Whether the directory holding the map is held open (so the map can still be
+    /// found after the process and its mount namespace are gone).
+    pub fn has_dir(&self) -> bool {
+        self.dir.is_some()
+    }
+
     /// Whether the file was found and is held open.
     pub fn is_open(&self) -> bool {
         self.file.is_some()

@@ -91,6 +91,15 @@ pub fn namespace_pid(status: &str, pid: u32) -> u32 {
         .unwrap_or(pid)
 }
 
+/// The parent pid (`PPid` in `/proc/PID/status`); None when absent or 0.
+pub fn parent_pid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&p| p != 0)
+}
+
 /// Merges a fresh mapping list into an older one: fresh mappings win, older mappings
 /// that overlap none of them are kept (a library unloaded after samples were taken in it).
 pub fn merge_mappings(old: Vec<Mapping>, fresh: Vec<Mapping>) -> Vec<Mapping> {
@@ -150,6 +159,9 @@ mod tests {
         assert_eq!(namespace_pid("Name:\tx\nNSpid:\t4242\t7\n", 4242), 7);
         assert_eq!(namespace_pid("Name:\tx\nNSpid:\t4242\n", 4242), 4242);
         assert_eq!(namespace_pid("", 9), 9);
+        assert_eq!(parent_pid("Name:\tx\nPPid:\t17\n"), Some(17));
+        assert_eq!(parent_pid("Name:\tx\nPPid:\t0\n"), None);
+        assert_eq!(parent_pid(""), None);
     }
 
     #[test]

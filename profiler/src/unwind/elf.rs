@@ -62,6 +62,8 @@ pub struct ElfUnwindInfo {
     entry: u64,
     /// Functions framehop cannot unwind (see [`super::realign`]), as stated.
     realigned: Vec<Range<u64>>,
+    /// What `.eh_frame`'s FDEs cover, as stated (empty: not known).
+    covered: Vec<Range<u64>>,
 }
 
 impl ElfUnwindInfo {
@@ -79,6 +81,12 @@ impl ElfUnwindInfo {
             let (off, size) = s.file_range()?;
             // Compressed sections (.debug_frame with SHF_COMPRESSED) cannot be used as is.
             if s.compressed_file_range().ok()?.format != object::CompressionFormat::None {
+                return None;
+            }
+            // An empty section is no section: framehop takes a present `.eh_frame` over
+            // `.debug_frame`, and Mono's AOT images (`*.dll.so`) have an empty
+            // `.eh_frame` beside the `.debug_frame` that describes all their code.
+            if size == 0 {
                 return None;
             }
             let start = usize::try_from(off).ok()?;
@@ -106,7 +114,7 @@ impl ElfUnwindInfo {
             .collect();
         let eh_frame = placed(".eh_frame");
         let text = placed(".text");
-        let realigned = match (&eh_frame, &text) {
+        let found = match (&eh_frame, &text) {
             (Some(eh), Some(text)) => super::realign::find(
                 &map[eh.file.clone()],
                 super::realign::Tables {
@@ -114,12 +122,13 @@ impl ElfUnwindInfo {
                     text_svma: text.svma.start,
                 },
             ),
-            _ => Vec::new(),
+            _ => Default::default(),
         };
         Ok(ElfUnwindInfo {
             text,
             eh_frame,
-            realigned,
+            realigned: found.realigned,
+            covered: found.covered,
             eh_frame_hdr: placed(".eh_frame_hdr"),
             debug_frame: placed(".debug_frame"),
             got: placed(".got"),
@@ -154,6 +163,13 @@ impl ElfUnwindInfo {
         /// glibc's `_start` and ld.so's `RTLD_START` are well under this.
         const ENTRY_CODE_BYTES: u64 = 128;
         self.entry != 0 && (self.entry..self.entry + ENTRY_CODE_BYTES).contains(&svma)
+    }
+
+    /// Whether stated address `svma` is code `.eh_frame` says nothing about (between
+    /// its functions: hand-written stubs, V8's embedded builtins). False when the
+    /// file's coverage is not known (no `.eh_frame`).
+    pub fn is_uncovered(&self, svma: u64) -> bool {
+        !self.covered.is_empty() && !super::realign::contains(&self.covered, svma)
     }
 
     /// For a frame at stated address `svma` in a function that realigns its stack:
@@ -235,6 +251,68 @@ mod tests {
             "{:x} not in {text:x?}",
             f - base
         );
+    }
+
+    /// A minimal ELF file with the given sections (name, bytes).
+    fn elf_with_sections(sections: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut names = vec![0u8];
+        let mut name_at = Vec::new();
+        for n in std::iter::once(".shstrtab").chain(sections.iter().map(|s| s.0)) {
+            name_at.push(names.len() as u32);
+            names.extend_from_slice(n.as_bytes());
+            names.push(0);
+        }
+        let mut data = vec![0u8; 64];
+        let mut placed = vec![(64u64, names.len() as u64)];
+        data.extend_from_slice(&names);
+        for (_, bytes) in sections {
+            placed.push((data.len() as u64, bytes.len() as u64));
+            data.extend_from_slice(bytes);
+        }
+        while !data.len().is_multiple_of(8) {
+            data.push(0);
+        }
+        let shoff = data.len() as u64;
+        data.extend_from_slice(&[0u8; 64]);
+        for (i, (off, size)) in placed.iter().enumerate() {
+            let typ: u32 = if i == 0 { 3 } else { 1 };
+            data.extend_from_slice(&name_at[i].to_le_bytes());
+            data.extend_from_slice(&typ.to_le_bytes());
+            for v in [0u64, 0, *off, *size] {
+                data.extend_from_slice(&v.to_le_bytes());
+            }
+            data.extend_from_slice(&[0u8; 8]);
+            data.extend_from_slice(&1u64.to_le_bytes());
+            data.extend_from_slice(&0u64.to_le_bytes());
+        }
+        let shnum = placed.len() as u16 + 1;
+        let h = &mut data[..64];
+        h[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+        h[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        h[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86-64
+        h[20..24].copy_from_slice(&1u32.to_le_bytes());
+        h[40..48].copy_from_slice(&shoff.to_le_bytes());
+        h[52..54].copy_from_slice(&64u16.to_le_bytes());
+        h[54..56].copy_from_slice(&56u16.to_le_bytes());
+        h[58..60].copy_from_slice(&64u16.to_le_bytes());
+        h[60..62].copy_from_slice(&shnum.to_le_bytes());
+        h[62..64].copy_from_slice(&1u16.to_le_bytes());
+        data
+    }
+
+    /// Mono's AOT images: an empty `.eh_frame` beside the `.debug_frame` holding all
+    /// their unwind information. The empty section must not hide the other one.
+    #[test]
+    fn an_empty_eh_frame_does_not_hide_debug_frame() {
+        let path = std::env::temp_dir().join(format!("lxprof-elf-{}.so", std::process::id()));
+        let elf = elf_with_sections(&[(".eh_frame", &[]), (".debug_frame", &[0u8; 16])]);
+        std::fs::write(&path, elf).unwrap();
+        let info = ElfUnwindInfo::read(&File::open(&path).unwrap());
+        let _ = std::fs::remove_file(&path);
+        let info = info.unwrap();
+        assert!(info.eh_frame.is_none());
+        assert!(info.debug_frame.is_some());
+        assert!(info.has_cfi());
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! nothing from the process, so samples are unwound as they arrive.
 
 mod elf;
+mod exec;
 mod realign;
 
 use std::collections::HashMap;
@@ -31,6 +32,7 @@ use crate::events::StackCopy;
 use crate::symbolize::Symbolizer;
 use crate::symbolize::process::{self, Mapping};
 pub use elf::{ElfError, ElfUnwindInfo, Section};
+pub use exec::{EXEC, ExecRanges};
 
 /// Deepest user stack kept; deeper ones end in `[truncated]`.
 pub const MAX_FRAMES: usize = 512;
@@ -46,6 +48,34 @@ pub struct Unwound {
     /// `None`: the walk reached the root of the stack. Else the one frame that says
     /// why it stopped: [`TRUNCATED`] or `[no unwind info: MODULE]`.
     pub end: Option<String>,
+}
+
+/// The caller of an interrupted instruction that no FDE of its file covers.
+/// framehop takes the top of the stack as the return address there (right for a
+/// stub that pushed nothing: a PLT entry, a system call wrapper), else follows
+/// the frame pointer. Code without tables that keeps a frame pointer (V8's
+/// embedded builtins, once they set up their frame) has something else on top
+/// of its stack: when the top of the stack is not code and the frame pointer
+/// leads, within the copied stack, to a return address that is, that is the
+/// caller. None: leave the frame to framehop.
+fn uncovered_leaf_step(
+    regs: &mut UnwindRegsX86_64,
+    read_stack: &mut impl FnMut(u64) -> Result<u64, ()>,
+    is_code: impl Fn(u64) -> bool,
+) -> Option<u64> {
+    let (sp, bp) = (regs.sp(), regs.bp());
+    if read_stack(sp).is_ok_and(|top| is_code(top.wrapping_sub(1))) || bp < sp {
+        return None;
+    }
+    let ra = read_stack(bp.checked_add(8)?).ok()?;
+    let caller_bp = read_stack(bp).ok()?;
+    if !is_code(ra.wrapping_sub(1)) {
+        return None;
+    }
+    regs.set_ip(ra);
+    regs.set_sp(bp + 16);
+    regs.set_bp(caller_bp);
+    Some(ra)
 }
 
 /// File offset of `addr` in mapping `m` (for logs).
@@ -67,6 +97,8 @@ pub struct StackUnwinder {
     objects: HashMap<(String, u64), Option<Arc<ElfUnwindInfo>>>,
     processes: HashMap<u32, ProcessUnwinder>,
     cache: CacheX86_64,
+    /// The kernel's exec functions (read at the first sample with a kernel stack).
+    exec: Option<ExecRanges>,
 }
 
 impl Default for StackUnwinder {
@@ -81,6 +113,7 @@ impl StackUnwinder {
             objects: HashMap::new(),
             processes: HashMap::new(),
             cache: CacheX86_64::new(),
+            exec: None,
         }
     }
 
@@ -94,30 +127,49 @@ impl StackUnwinder {
     /// the mappings (code mapped since: a JIT's new code chunk), they are re-read and
     /// the walk is done again. So at most one re-read per batch of samples, and none
     /// for garbage in samples older than the last one.
+    ///
+    /// A sample taken inside `execve` has no user stack: it is the one frame [`EXEC`]
+    /// (see [`exec`]). A sample whose interrupted instruction is in none of the
+    /// process's mappings was taken before its exec, in the image it had from its
+    /// parent (a child between fork and exec: lxprof's own pre-exec set-up of an
+    /// emulated environment, a shell's fork): it is walked again with the parent's
+    /// mappings added where they overlap none of its own (see
+    /// [`Symbolizer::inherit_parent_mappings`]).
     pub fn unwind(&mut self, sym: &mut Symbolizer, pid: u32, copy: &StackCopy) -> Unwound {
-        let (unwound, unmapped) = self.walk(sym, pid, copy);
-        if !unmapped {
-            return unwound;
+        if !copy.kernel.is_empty()
+            && self
+                .exec
+                .get_or_insert_with(ExecRanges::from_kallsyms)
+                .contains_stack(&copy.kernel)
+        {
+            return Unwound {
+                addrs: Vec::new(),
+                end: Some(EXEC.to_string()),
+            };
         }
-        let Some(p) = self.processes.get_mut(&pid) else {
-            return unwound;
-        };
-        if copy.header.ts_ns < p.last_refresh_ns {
-            return unwound;
+        let (mut unwound, unmapped) = self.walk(sym, pid, copy);
+        if unmapped
+            && let Some(p) = self.processes.get_mut(&pid)
+            && copy.header.ts_ns >= p.last_refresh_ns
+        {
+            p.last_refresh_ns = crate::record::monotonic_ns();
+            // A perf map error still leaves the mappings refreshed: walk again anyway.
+            if let Err(e) = sym.refresh(pid) {
+                tracing::trace!("pid {pid}: {e}");
+            }
+            let (again, still) = self.walk(sym, pid, copy);
+            if still {
+                tracing::trace!(
+                    "pid {pid}: {:x?} still outside the mappings",
+                    again.addrs.last()
+                );
+            }
+            unwound = again;
         }
-        p.last_refresh_ns = crate::record::monotonic_ns();
-        // A perf map error still leaves the mappings refreshed: walk again anyway.
-        if let Err(e) = sym.refresh(pid) {
-            tracing::trace!("pid {pid}: {e}");
+        if unwound.addrs.is_empty() && sym.inherit_parent_mappings(pid) {
+            unwound = self.walk(sym, pid, copy).0;
         }
-        let (again, still) = self.walk(sym, pid, copy);
-        if still {
-            tracing::trace!(
-                "pid {pid}: {:x?} still outside the mappings",
-                again.addrs.last()
-            );
-        }
-        again
+        unwound
     }
 
     /// One walk; also says whether it stopped at an address outside the mappings.
@@ -165,18 +217,32 @@ impl StackUnwinder {
                 break;
             }
             out.addrs.push(addr);
-            // framehop walks, except frames of functions that realign their stack.
-            let realigned = process::find(mappings, lookup).and_then(|m| {
+            // framehop walks, except frames of functions that realign their stack,
+            // and an interrupted instruction the tables say nothing about whose top
+            // of stack is no return address (see `uncovered_leaf_step`).
+            let file = process::find(mappings, lookup).and_then(|m| {
                 let info = self.objects.get(&(m.dev.clone(), m.inode))?.as_ref()?;
                 let base = info.base_avma(m.start, m.offset)?;
-                info.realigned_step(lookup.wrapping_sub(base), &mut regs, &mut read_stack)
+                Some((info, lookup.wrapping_sub(base)))
             });
-            let caller = match realigned {
-                Some(Some(ra)) => Ok(Some(ra)),
-                Some(None) => Err(framehop::Error::DidNotAdvance),
-                None => p
-                    .unwinder
-                    .unwind_frame(frame, &mut regs, &mut self.cache, &mut read_stack),
+            let realigned =
+                file.and_then(|(info, svma)| info.realigned_step(svma, &mut regs, &mut read_stack));
+            let leaf = match (&frame, file) {
+                (FrameAddress::InstructionPointer(_), Some((info, svma)))
+                    if realigned.is_none() && info.is_uncovered(svma) =>
+                {
+                    uncovered_leaf_step(&mut regs, &mut read_stack, |a| sym.is_code(pid, a))
+                }
+                _ => None,
+            };
+            let caller = match (realigned, leaf) {
+                (Some(Some(ra)), _) => Ok(Some(ra)),
+                (Some(None), _) => Err(framehop::Error::DidNotAdvance),
+                (None, Some(ra)) => Ok(Some(ra)),
+                (None, None) => {
+                    p.unwinder
+                        .unwind_frame(frame, &mut regs, &mut self.cache, &mut read_stack)
+                }
             };
             match caller {
                 Ok(Some(ra)) => match FrameAddress::from_return_address(ra) {

@@ -32,11 +32,20 @@ impl Tables {
     }
 }
 
-/// Stated address ranges of the functions whose CFA is an expression, sorted.
-pub fn find(eh_frame: &[u8], tables: Tables) -> Vec<Range<u64>> {
+/// What one pass over an `.eh_frame` finds.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Stated address ranges of the functions whose CFA is an expression, sorted.
+    pub realigned: Vec<Range<u64>>,
+    /// Stated address ranges some FDE covers, sorted and merged.
+    pub covered: Vec<Range<u64>>,
+}
+
+/// One pass over the FDEs of an `.eh_frame`.
+pub fn find(eh_frame: &[u8], tables: Tables) -> Found {
     let eh = EhFrame::new(eh_frame, LittleEndian);
     let bases = tables.bases();
-    let mut out = Vec::new();
+    let mut out = Found::default();
     let mut entries = eh.entries(&bases);
     while let Ok(Some(entry)) = entries.next() {
         let CieOrFde::Fde(partial) = entry else {
@@ -45,15 +54,26 @@ pub fn find(eh_frame: &[u8], tables: Tables) -> Vec<Range<u64>> {
         let Ok(fde) = partial.parse(EhFrame::cie_from_offset) else {
             continue;
         };
+        let range = fde.initial_address()..fde.initial_address() + fde.len();
+        out.covered.push(range.clone());
         let mut instructions = fde.instructions(&eh, &bases);
         while let Ok(Some(i)) = instructions.next() {
             if matches!(i, CallFrameInstruction::DefCfaExpression { .. }) {
-                out.push(fde.initial_address()..fde.initial_address() + fde.len());
+                out.realigned.push(range);
                 break;
             }
         }
     }
-    out.sort_by_key(|r| r.start);
+    out.realigned.sort_by_key(|r| r.start);
+    out.covered.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(out.covered.len());
+    for r in out.covered.drain(..) {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    out.covered = merged;
     out
 }
 

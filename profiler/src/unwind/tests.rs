@@ -127,3 +127,39 @@ fn garbage_registers_give_no_garbage_frames() {
     assert!(u.addrs.is_empty(), "{u:?}");
     assert_eq!(u.end.as_deref(), Some(TRUNCATED));
 }
+
+/// A stack as a map of 8-byte slots.
+fn stack_of(slots: &[(u64, u64)]) -> impl FnMut(u64) -> Result<u64, ()> + '_ {
+    move |addr| {
+        slots
+            .iter()
+            .find(|(a, _)| *a == addr)
+            .map(|(_, v)| *v)
+            .ok_or(())
+    }
+}
+
+#[test]
+fn uncovered_leaf_follows_the_frame_pointer_only_when_the_top_is_no_return_address() {
+    let is_code = |a: u64| (0x7000..0x8000).contains(&a);
+    // A frame set up without tables (V8 builtin): context on top, bp → caller.
+    let slots = [(0x1000, 0x5), (0x1010, 0x2000), (0x1018, 0x7777)];
+    let mut regs = UnwindRegsX86_64::new(0x7100, 0x1000, 0x1010);
+    let ra = uncovered_leaf_step(&mut regs, &mut stack_of(&slots), is_code);
+    assert_eq!(ra, Some(0x7777));
+    assert_eq!((regs.sp(), regs.bp()), (0x1020, 0x2000));
+    // A stub that pushed nothing: the top is the return address, framehop's case.
+    let slots = [(0x1000, 0x7300), (0x1010, 0x2000), (0x1018, 0x7777)];
+    let mut regs = UnwindRegsX86_64::new(0x7100, 0x1000, 0x1010);
+    assert_eq!(
+        uncovered_leaf_step(&mut regs, &mut stack_of(&slots), is_code),
+        None
+    );
+    // A frame pointer that leads nowhere: left to framehop.
+    let slots = [(0x1000, 0x5), (0x1010, 0x2000), (0x1018, 0x9999)];
+    let mut regs = UnwindRegsX86_64::new(0x7100, 0x1000, 0x1010);
+    assert_eq!(
+        uncovered_leaf_step(&mut regs, &mut stack_of(&slots), is_code),
+        None
+    );
+}
