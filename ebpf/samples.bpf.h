@@ -108,36 +108,48 @@ static __always_inline u64 lxprof_stack_end(struct task_struct *task, u64 sp, u6
 	return end;
 }
 
-/* State of the page-by-page copy of a user stack with holes (bpf_loop). */
+/* State of the page-by-page copy of a user stack with holes (bpf_loop). The
+ * callback only writes constants into it: the verifier then sees the same
+ * state at every iteration and checks the callback once (a running byte count
+ * made every iteration a new state: 235,000 instructions verified, ~250 ms). */
 struct lxprof_page_copy {
 	struct lxprof_stack_scratch *b;
-	u64 sp, want, got, kbytes, hole;
+	u64 sp, want, kbytes;
+	u32 hole, failed;
 };
 
-/* Copies the next page of the stack (an unreadable one as zeros); 1 ends the loop. */
+/* Copies page `i` of the stack (counted from sp's page; an unreadable one as
+ * zeros); 1 ends the loop. */
 static long lxprof_copy_page(u64 i, void *data)
 {
 	struct lxprof_page_copy *c = data;
-	if (c->got >= c->want)
+	u64 base = (c->sp & ~4095ULL) + i * 4096;
+	u64 end = c->sp + c->want;
+	u64 from = base > c->sp ? base : c->sp;
+	if (from >= end)
 		return 1;
-	u64 len = 4096 - ((c->sp + c->got) & 4095);
-	if (len > c->want - c->got)
-		len = c->want - c->got;
-	u64 off = c->kbytes + c->got;
-	if (off > LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX || len > 4096)
+	u64 to = base + 4096 < end ? base + 4096 : end;
+	u64 len = to - from;
+	u64 off = c->kbytes + (from - c->sp);
+	if (off > LXPROF_KERNEL_STACK_MAX * 8 + LXPROF_STACK_BYTES_MAX || len > 4096 || len == 0) {
+		c->failed = 1;
 		return 1;
+	}
 	struct lxprof_stack_scratch *b = c->b;
-	if (!b)
+	if (!b) {
+		c->failed = 1;
 		return 1;
-	if (bpf_probe_read_user(b->data + off, len, (void *)(c->sp + c->got)) != 0) {
+	}
+	if (bpf_probe_read_user(b->data + off, len, (void *)from) != 0) {
 		u32 zkey = 0;
 		const u8 *zeros = bpf_map_lookup_elem(&stack_zeros, &zkey);
-		if (!zeros)
+		if (!zeros) {
+			c->failed = 1;
 			return 1;
+		}
 		bpf_probe_read_kernel(b->data + off, len, zeros);
 		c->hole = 1;
 	}
-	c->got += len;
 	return 0;
 }
 
@@ -193,12 +205,12 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		/* A page in between is not present (a large local buffer never
 		 * touched): copy page by page, an unreadable page as zeros. */
 		struct lxprof_page_copy c = {
-			.b = b, .sp = sp, .want = want, .got = 0, .kbytes = kbytes, .hole = 0,
+			.b = b, .sp = sp, .want = want, .kbytes = kbytes, .hole = 0, .failed = 0,
 		};
 		/* bpf_loop: the verifier checks the page step once, not once per
 		 * page (an unrolled 65-page loop took ~300 ms to load). */
-		bpf_loop(LXPROF_STACK_BYTES_MAX / 4096 + 1, lxprof_copy_page, &c, 0);
-		got = c.got;
+		bpf_loop(LXPROF_STACK_BYTES_MAX / 4096 + 2, lxprof_copy_page, &c, 0);
+		got = c.failed ? 0 : want;
 		if (c.hole)
 			lxprof_stack_error(2);
 	} else {
