@@ -50,8 +50,8 @@ TOOL = "bench-stacks"
 die = functools.partial(benchlib.die, TOOL)
 SECTION = "## Stack unwinding: lxprof vs perf --call-graph dwarf (issue 10)"
 FREQ = 499
-STACK_SIZES = (8192, 16384, 32768, 65536, 131072)
-STACK = 131072  # lxprof's default --stack-bytes
+STACK_SIZES = (8192, 16384, 32768, 65536, 131072, 262144)
+STACK = 262144  # lxprof's default --stack-bytes
 
 CHAIN_DIR = os.path.join(benchlib.REPO, "profiler", "tests", "data", "chain")
 

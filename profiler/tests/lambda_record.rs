@@ -325,10 +325,6 @@ fn frame_name(f: &str) -> &str {
 /// without unwind tables (V8 builtins), in Mono AOT images. At 1,999 Hz so the
 /// Rust extension, which uses ~2 ms of CPU per invocation, has enough samples.
 #[test]
-#[ignore = "rust-event-collector: 10-15 % [truncated] at 1,999 Hz: its main thread's stack \
-            runs ~144 KiB deep during the S3 put, past the default 128 KiB copy, and \
-            --stack-bytes 262144 fails BPF verification (1M instructions); open in issue 10. \
-            Run: cargo test -p lxprof --test lambda_record -- --ignored extension_stacks"]
 fn extension_stacks_are_resolved() {
     let _serial = serial();
     let Some(build) = lambda_facility() else {

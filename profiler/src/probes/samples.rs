@@ -14,8 +14,9 @@ pub(super) const PROGRAM: &str = "sample_cpu";
 /// Bytes of user stack copied per sample by default (`--stack-bytes`): at most
 /// this much, copies stop at the top of the stack. Chosen by measurement
 /// (docs/BENCHMARKS.md): 16 KiB cut Node's deeper stacks, and async Rust
-/// (tokio + the AWS SDK, the rust-event-collector) runs 70–80 KiB deep.
-pub const DEFAULT_STACK_BYTES: u32 = 128 * 1024;
+/// (tokio + the AWS SDK, the rust-event-collector) runs up to ~144 KiB deep
+/// during an S3 put. A copy costs what the stack holds, not this bound.
+pub const DEFAULT_STACK_BYTES: u32 = 256 * 1024;
 /// Most bytes of user stack a sample can carry (`LXPROF_STACK_BYTES_MAX`).
 pub const MAX_STACK_BYTES: u32 = crate::events::raw::LXPROF_STACK_BYTES_MAX;
 
