@@ -396,9 +396,11 @@ def capacity_run(args, lxprof, workload, tmp):
         return None
     threads = 2 * (os.cpu_count() or 2)
     cmd = [workload, "yield", "--threads", str(threads), "--ms", str(args.capacity_ms)]
-    # One record per context switch (no on-CPU window): the recorder's raw capacity.
+    # One record per context switch (no on-CPU window): the recorder's raw
+    # capacity for kernel records. No stack sampling: on a 2-CPU machine the
+    # samples' unwinding takes CPU from the workload that makes the records.
     res = run_once("lxprof", cmd, "yields", lxprof, tmp, "capacity",
-                   extra=["--oncpu-window-us", "0"])
+                   extra=["--oncpu-window-us", "0", "--freq", "0"])
     tool_cpu_s = (res["tree_cpu_ns"] - (res["workload_cpu_ns"] or 0)) / 1e9
     recs = res["records"] or 0
     rate = recs / (args.capacity_ms / 1e3)
@@ -521,7 +523,7 @@ def render(args, modes, results, load_before, load_after, started, elapsed,
     if capacity:
         c = capacity
         lines.append("")
-        lines.append(f"Event capacity: `lxprof record --oncpu-window-us 0 -- workload yield --threads {c['threads']}"
+        lines.append(f"Event capacity: `lxprof record --oncpu-window-us 0 --freq 0 -- workload yield --threads {c['threads']}"
                      f" --ms {args.capacity_ms}` (sched_yield storm): {c['records']} kernel "
                      f"records, {c['rate'] / 1e6:.2f} M records/s, {c['lost']} lost; lxprof's "
                      f"own process {c['tool_cpu_s']:.2f} CPU-s in all"
