@@ -244,9 +244,11 @@ pub struct RecordArgs {
     #[command(flatten)]
     pub lambda_args: LambdaArgs,
 
-    /// Allocation probes: `syscalls` (mmap/munmap/brk; cost within noise), `full`
-    /// (plus malloc/calloc/realloc/free uprobes on libc: ~5.5 µs per call, paid by
-    /// every process using that libc while recording) or `off`.
+    /// Allocation probes: `syscalls` (mmap/munmap/brk, from the raw syscall
+    /// tracepoints: every syscall of the machine runs a small program, ~10 % on
+    /// a syscall-bound pipe ping-pong), `full` (plus malloc/calloc/realloc/free
+    /// uprobes on libc: ~5.5 µs per call, paid by every process using that libc
+    /// while recording) or `off`.
     #[arg(long, value_enum, value_name = "MODE", default_value = "syscalls")]
     pub alloc: AllocArg,
 
