@@ -59,11 +59,11 @@ struct {
  * failed (other than "no kernel stack": a sample taken in user mode),
  * 2 = user stack copied with a hole (a page not present, copied as zeros) or
  * shortened (no stack end found: halved until readable), 3 = samples of traced
- * threads taken.
+ * threads taken, 4 = samples dropped to leave the ring to the other records.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 4);
+	__uint(max_entries, 5);
 	__type(key, u32);
 	__type(value, u64);
 } stack_errors SEC(".maps");
@@ -243,6 +243,13 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		return 0;
 	u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
 	u64 ring = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE);
+	/* Samples are the large records and the ones a profile can spare: past
+	 * half a ring not yet read, they give way, so the small records (forks,
+	 * execs, CPU, faults) still find room while the reader catches up. */
+	if (avail + size > ring / 2) {
+		lxprof_stack_error(4);
+		return 0;
+	}
 	if (bpf_ringbuf_output(&events, b, size,
 			       avail >= ring / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP)) {
 		lxprof_count(LXPROF_COUNTER_LOST);

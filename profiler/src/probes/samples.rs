@@ -34,6 +34,9 @@ pub struct SampleCounters {
     /// local buffer never touched, copied as zeros) or was shortened (the
     /// stack's end not found: halved until readable).
     pub shortened: u64,
+    /// Samples not sent: the ring buffer was more than half full (samples
+    /// give way to the other records while the reader catches up).
+    pub ring_busy: u64,
 }
 
 /// The attached sampler and its counters.
@@ -89,6 +92,7 @@ impl Sampler {
             kernel_stack_errors: sum(1),
             shortened: sum(2),
             samples: sum(3),
+            ring_busy: sum(4),
         }
     }
 }

@@ -471,6 +471,14 @@ pub(crate) fn stop_recording(
             u.record_bytes / u.samples.max(1),
             u.stack_bytes / u.samples.max(1),
         );
+        if c.ring_busy > 0 {
+            tracing::warn!(
+                "{} of {} samples dropped: the ring buffer was more than half full \
+                 (samples give way to the other records; a larger --ring-mib or a lower --freq keeps them)",
+                c.ring_busy,
+                c.samples
+            );
+        }
         if c.user_stack_errors + c.kernel_stack_errors > c.samples / 20 {
             tracing::warn!(
                 "{} of {} samples lost a stack (user stack unreadable or kernel stack failed)",
