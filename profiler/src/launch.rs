@@ -273,18 +273,25 @@ fn all_parents() -> BTreeMap<u32, u32> {
     out
 }
 
+/// The fields of a `/proc/…/stat` file after the command name (which may
+/// hold spaces and parentheses): the state letter first.
+fn stat_after_comm(path: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    Some(stat.rsplit_once(')')?.1.to_string())
+}
+
 fn read_ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
+    let rest = stat_after_comm(&format!("/proc/{pid}/stat"))?;
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The scheduler state letter of thread `tid` (`R` running or runnable,
 /// `S` sleeping, …) from `/proc/TID/stat`, which exists for every thread.
 pub fn thread_state(tid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
+    stat_after_comm(&format!("/proc/{tid}/stat"))?
+        .trim_start()
+        .chars()
+        .next()
 }
 
 /// Lifetime CPU time of thread `tid` of process `pid` now, in ns: the
@@ -299,8 +306,7 @@ pub fn thread_cpu_ns(pid: u32, tid: u32) -> Option<u64> {
 /// the task counters (fields 10 and 12 of `stat`) the kernel side reads at
 /// each switch-out. None when the thread is gone.
 pub fn thread_faults(pid: u32, tid: u32) -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
+    let rest = stat_after_comm(&format!("/proc/{pid}/task/{tid}/stat"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     Some((fields.get(7)?.parse().ok()?, fields.get(9)?.parse().ok()?))
 }
