@@ -47,11 +47,14 @@ int BPF_PROG(sched_process_exec, struct task_struct *p, pid_t old_pid, struct li
 	/* A new mm: its RSS counts from 0 (as the model's does). */
 	for (int i = 0; i < 4; i++)
 		t->rss_sent[i] = 0;
-	/* A non-leader thread exec'd and took the leader's tid: its state moves along. */
+	/* A non-leader thread exec'd and took the leader's tid: its state moves
+	 * along, but for its stack's range, which was in the old mm. */
 	u32 old_tid = old_pid, tid = p->pid;
-	if (old_tid != tid) {
-		struct lxprof_thread *e = lxprof_thread_of(p, old_tid);
-		if (e) {
+	struct lxprof_thread *e = lxprof_thread_of(p, old_tid);
+	if (e) {
+		e->stack_lo = 0;
+		e->stack_hi = 0;
+		if (old_tid != tid) {
 			struct lxprof_thread moved = *e;
 			bpf_map_delete_elem(&threads, &old_tid);
 			bpf_map_update_elem(&threads, &tid, &moved, BPF_ANY);

@@ -13,10 +13,12 @@
  * The user registers are the thread's saved user pt_regs (bpf_task_pt_regs),
  * which are the interrupted user state whether the sample hit user mode or a
  * syscall/fault in the kernel. The copy is at most `lxprof_stack_bytes` and
- * stops at the end of the stack's VMA (bpf_find_vma), or on the main thread
- * where the argument/environment strings start (mm->arg_start), so the
- * outermost frames (main, start_thread) are not lost to a read crossing the
- * top of the stack, nor the copy spent on strings.
+ * stops at the top of the stack (lxprof_stack_top): on the main thread where
+ * the argument/environment strings start (mm->arg_start), on others at the end
+ * of the stack's VMA (bpf_find_vma; while the mmap lock is held, the one found
+ * at the thread's earlier sample), so the outermost frames (main,
+ * start_thread) are not lost to a read crossing the top of the stack, nor the
+ * copy spent on strings or on the mappings above a thread's stack.
  *
  * The record is built in a per-CPU scratch buffer (`stack_scratch`, one entry
  * per CPU: too large for a per-CPU array) and copied into the ring with
@@ -27,11 +29,9 @@
 
 #include "maps.bpf.h"
 #include "faults.bpf.h"
+#include "stack_top.bpf.h"
 
 #define LXPROF_EFAULT 14
-
-/* Bytes of user stack copied per sample; set by user space before loading. */
-volatile const u32 lxprof_stack_bytes = 131072;
 
 struct lxprof_stack_scratch {
 	struct lxprof_stack_copy rec;
@@ -58,7 +58,7 @@ struct {
  * Per-CPU counts: 0 = user stack not copied (unreadable), 1 = kernel stack
  * failed (other than "no kernel stack": a sample taken in user mode),
  * 2 = user stack copied with a hole (a page not present, copied as zeros) or
- * shortened (no stack end found: halved until readable), 3 = samples of traced
+ * without a known end (copied up to the first unreadable page), 3 = samples of traced
  * threads taken, 4 = samples dropped to leave the ring to the other records.
  */
 struct {
@@ -73,39 +73,6 @@ static __always_inline void lxprof_stack_error(u32 which)
 	u64 *v = bpf_map_lookup_elem(&stack_errors, &which);
 	if (v)
 		__sync_fetch_and_add(v, 1);
-}
-
-struct lxprof_vma_end {
-	u64 start;
-	u64 end;
-};
-
-static long lxprof_stack_vma_end(struct task_struct *task, struct vm_area_struct *vma, void *data)
-{
-	struct lxprof_vma_end *c = data;
-	c->start = vma->vm_start;
-	c->end = vma->vm_end;
-	return 0;
-}
-
-/* Where the stack holding `sp` ends: the end of its VMA, followed across VMAs that
- * continue it (a stack VMA split by mprotect/madvise), up to `want` bytes; 0 when
- * no VMA holds `sp` (or the lookup was busy). */
-static __always_inline u64 lxprof_stack_end(struct task_struct *task, u64 sp, u64 want)
-{
-	u64 end = 0;
-	for (int i = 0; i < 4; i++) {
-		struct lxprof_vma_end v = { .start = 0, .end = 0 };
-		u64 at = i == 0 ? sp : end;
-		if (bpf_find_vma(task, at, lxprof_stack_vma_end, &v, 0) != 0)
-			break;
-		if (i > 0 && v.start != end)
-			break;
-		end = v.end;
-		if (end - sp >= want)
-			break;
-	}
-	return end;
 }
 
 /* State of the page-by-page copy of a user stack with holes (bpf_loop). The
@@ -153,6 +120,27 @@ static long lxprof_copy_page(u64 i, void *data)
 	return 0;
 }
 
+/* State of the search for the readable memory above sp (bpf_loop): `end` is
+ * the first unreadable page, or `limit`. Written only at the end (see above). */
+struct lxprof_probe {
+	u64 sp, limit, end;
+};
+
+/* Reads a byte of the `i`+1-th page above sp's page; 1 ends the loop. */
+static long lxprof_probe_page(u64 i, void *data)
+{
+	struct lxprof_probe *c = data;
+	u64 page = (c->sp & ~4095ULL) + (i + 1) * 4096;
+	u8 byte;
+	if (page >= c->limit)
+		return 1;
+	if (bpf_probe_read_user(&byte, 1, (void *)page) != 0) {
+		c->end = page;
+		return 1;
+	}
+	return 0;
+}
+
 SEC("perf_event")
 int sample_cpu(struct bpf_perf_event_data *ctx)
 {
@@ -184,13 +172,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		kbytes = LXPROF_KERNEL_STACK_MAX * 8;
 
 	u64 want = lxprof_stack_bytes;
-	u64 top = lxprof_stack_end(task, sp, want);
+	u64 top = lxprof_stack_top(task, lxprof_thread_of(task, tid), sp);
 	bool bounded = top > sp;
-	/* On the main thread the top of the stack holds the argument and
-	 * environment strings, above every frame: stop where they start. */
-	u64 arg_start = BPF_CORE_READ(task, mm, arg_start);
-	if (bounded && sp < arg_start && arg_start < top)
-		top = arg_start;
 	if (bounded && top - sp < want)
 		want = top - sp;
 	if (want > LXPROF_STACK_BYTES_MAX)
@@ -213,16 +196,18 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		got = c.failed ? 0 : want;
 		if (c.hole)
 			lxprof_stack_error(2);
-	} else {
-		/* No stack end known: halve until readable. */
+	} else if (want >= 8) {
+		/* No stack end known (a thread's first sample while the mmap lock
+		 * is held): copy up to the first unreadable page, and say the top
+		 * is unknown (that page may be a hole inside the stack). */
 		lxprof_stack_error(2);
-		for (int i = 0; i < 6 && want >= 8; i++) {
-			if (bpf_probe_read_user(b->data + kbytes, want, (void *)sp) == 0) {
-				got = want;
-				break;
-			}
-			want >>= 1;
-		}
+		struct lxprof_probe pr = { .sp = sp, .limit = sp + want, .end = sp + want };
+		bpf_loop(LXPROF_STACK_BYTES_MAX / 4096 + 1, lxprof_probe_page, &pr, 0);
+		want = pr.end > sp ? pr.end - sp : 0;
+		if (want > LXPROF_STACK_BYTES_MAX)
+			want = LXPROF_STACK_BYTES_MAX;
+		if (want >= 8 && bpf_probe_read_user(b->data + kbytes, want, (void *)sp) == 0)
+			got = want;
 	}
 	if (got == 0 && want >= 8)
 		lxprof_stack_error(0);

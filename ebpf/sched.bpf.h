@@ -23,6 +23,7 @@
 #include "maps.bpf.h"
 #include "faults.bpf.h"
 #include "memory.bpf.h"
+#include "stack_top.bpf.h"
 
 #define LXPROF_TASK_DEAD 0x80
 
@@ -129,10 +130,13 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev,
 	if (next_tid == 0)
 		return 0;
 	struct lxprof_thread *e = lxprof_thread_of(next, next_tid);
-	if (e)
+	if (e) {
 		e->start_ns = now;
-	else if (lxprof_traced_pid(next->tgid))
-		lxprof_thread_new(next, next_tid, false, now);
+	} else if (lxprof_traced_pid(next->tgid)) {
+		e = lxprof_thread_new(next, next_tid, false, now);
+		if (e)
+			lxprof_stack_seed(next, e);
+	}
 	return 0;
 }
 

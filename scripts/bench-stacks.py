@@ -71,7 +71,7 @@ def build(work, rounds):
     if not cc:
         die("no C compiler (gcc, clang-19 or cc)")
     exe = os.path.join(work, "chain")
-    subprocess.run([cc, "-O2", "-fomit-frame-pointer", "-o", exe, os.path.join(CHAIN_DIR, "chain.c")],
+    subprocess.run([cc, "-O2", "-fomit-frame-pointer", "-pthread", "-o", exe, os.path.join(CHAIN_DIR, "chain.c")],
                    check=True)
     subprocess.run(["mcs", "-out:" + os.path.join(work, "chain.exe"), os.path.join(CHAIN_DIR, "chain.cs")],
                    check=True, stdout=subprocess.DEVNULL)

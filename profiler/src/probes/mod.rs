@@ -253,12 +253,14 @@ impl Probes {
                 .max(1) as u32,
             None => 1,
         };
+        // 0 without sampling: the kernel then keeps no stack ranges (stack_top.bpf.h).
+        let stack_bytes: u32 = if freq.is_some() { opts.stack_bytes } else { 0 };
         let load_span = tracing::info_span!("load_object").entered();
         let mut ebpf = EbpfLoader::new()
             .btf(Some(&btf))
             .map_max_entries("events", bytes)
             .map_max_entries("stack_scratch", cpu_slots)
-            .override_global("lxprof_stack_bytes", &opts.stack_bytes, true)
+            .override_global("lxprof_stack_bytes", &stack_bytes, true)
             .override_global("lxprof_oncpu_window_ns", &opts.oncpu_window_ns, true)
             .load(OBJECT)
             .map_err(ProbeError::Load)?;
