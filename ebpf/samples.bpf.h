@@ -141,6 +141,28 @@ static long lxprof_probe_page(u64 i, void *data)
 	return 0;
 }
 
+/* Bytes of a uprobe's out-of-line slot (x86's UPROBE_XOL_SLOT_BYTES). */
+#define LXPROF_XOL_SLOT_BYTES 128
+
+/* A thread stepping a probed instruction out of line is, for its stack, at that
+ * instruction: uprobes copy it into a slot of the `[uprobes]` page, which no
+ * unwind table covers, and single-step it there (and trap, and fix the ip up
+ * afterwards). So an ip in the slot of a step in progress becomes the probed
+ * address plus its offset in the slot. --alloc full's malloc/free probes (and
+ * any other tool's uprobes) send most of a malloc-heavy program's samples there. */
+static __always_inline u64 lxprof_uprobe_ip(struct task_struct *task, u64 ip)
+{
+	struct uprobe_task *ut = BPF_CORE_READ(task, utask);
+	if (!ut)
+		return ip;
+	if (BPF_CORE_READ(ut, state) == bpf_core_enum_value(enum uprobe_task_state, UTASK_RUNNING))
+		return ip;
+	u64 xol = BPF_CORE_READ(ut, xol_vaddr);
+	if (ip < xol || ip >= xol + LXPROF_XOL_SLOT_BYTES)
+		return ip;
+	return BPF_CORE_READ(ut, vaddr) + (ip - xol);
+}
+
 SEC("perf_event")
 int sample_cpu(struct bpf_perf_event_data *ctx)
 {
@@ -157,7 +179,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 	if (!b)
 		return 0;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	u64 ip = BPF_CORE_READ(regs, ip);
+	u64 ip = lxprof_uprobe_ip(task, BPF_CORE_READ(regs, ip));
 	u64 sp = BPF_CORE_READ(regs, sp);
 	u64 bp = BPF_CORE_READ(regs, bp);
 
