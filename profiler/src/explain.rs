@@ -67,6 +67,37 @@ fn unsampled_share(p: &Process, total: u64) -> u64 {
     unsampled / total.max(1)
 }
 
+/// A return address is looked up at `addr - 1` (the call), but a signal handler
+/// "returns" to the first byte of the signal trampoline (glibc's `__restore_rt`, with a
+/// byte of padding before it that no function covers): such a lookup in a file, naming
+/// nothing, is done again at `addr`.
+fn name_signal_trampolines(
+    p: &Process,
+    sym: &mut Symbolizer,
+    samples: &[(&str, u32, u64, &StackSample)],
+    user: &mut HashMap<u64, Frame>,
+) {
+    let unnamed: Vec<u64> = samples
+        .iter()
+        .flat_map(|(_, _, _, s)| lookup_addrs(&s.user).skip(1))
+        .filter(|a| {
+            user.get(a)
+                .is_some_and(|f| f.kind == FrameKind::Unknown && f.module.is_some())
+        })
+        .collect::<HashSet<u64>>()
+        .into_iter()
+        .collect();
+    if unnamed.is_empty() {
+        return;
+    }
+    let at: Vec<u64> = unnamed.iter().map(|a| a + 1).collect();
+    for (a, f) in unnamed.into_iter().zip(sym.symbolize_user(p.pid, &at)) {
+        if f.kind == FrameKind::Native {
+            user.insert(a, f);
+        }
+    }
+}
+
 /// Symbolizes every sample of `p` (kernel frames first, then user frames).
 fn resolve_process(
     p: &Process,
@@ -96,11 +127,12 @@ fn resolve_process(
         .collect::<HashSet<u64>>()
         .into_iter()
         .collect();
-    let user: HashMap<u64, Frame> = unique
+    let mut user: HashMap<u64, Frame> = unique
         .iter()
         .copied()
         .zip(sym.symbolize_user(p.pid, &unique))
         .collect();
+    name_signal_trampolines(p, sym, &samples, &mut user);
     samples
         .into_iter()
         .map(|(name, tid, weight, s)| {

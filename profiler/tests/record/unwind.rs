@@ -10,6 +10,8 @@ use std::process::Command;
 
 /// The chain programs (`profiler/tests/data/chain/`): ROUNDS calls of `outer`.
 const C_PROGRAM: &str = include_str!("../data/chain/chain.c");
+/// A signal handler burning CPU (main → spin → raise; on_signal → handler_leaf).
+const C_SIGNAL_PROGRAM: &str = include_str!("../data/chain/signal.c");
 const CS_PROGRAM: &str = include_str!("../data/chain/chain.cs");
 /// Run with `--no-turbo-inlining`: each function keeps its own frame.
 const JS_PROGRAM: &str = include_str!("../data/chain/chain.js");
@@ -119,15 +121,22 @@ fn check_chains(name: &str, argv: Vec<std::ffi::OsString>, chains: &[&[&str]]) {
 
 /// chain.c built with `-O2 -fomit-frame-pointer`, or None (skip; panics under CI).
 fn c_chain_program() -> Option<std::path::PathBuf> {
+    c_program("chain", C_PROGRAM)
+}
+
+/// C source `text` built as `name` with `-O2 -fomit-frame-pointer`, or None (skip;
+/// panics under CI).
+fn c_program(name: &str, text: &str) -> Option<std::path::PathBuf> {
     let cc = first_tool(&["gcc", "clang-19", "cc"])?;
     let src = scratch("unwind-c-src");
     std::fs::create_dir_all(&src).expect("mkdir");
-    std::fs::write(src.join("chain.c"), C_PROGRAM).expect("write c");
-    let exe = src.join("chain");
+    let c = src.join(format!("{name}.c"));
+    std::fs::write(&c, text).expect("write c");
+    let exe = src.join(name);
     let st = Command::new(&cc)
         .args(["-O2", "-fomit-frame-pointer", "-pthread", "-o"])
         .arg(&exe)
-        .arg(src.join("chain.c"))
+        .arg(&c)
         .status()
         .expect("cc");
     assert!(st.success(), "{cc} failed");
@@ -173,6 +182,26 @@ fn c_chains_are_whole_while_a_thread_holds_the_mmap_lock() {
             "map".into(),
         ],
         &[C_CHAIN, &["mapper", "map_outer", "map_inner"]],
+    );
+}
+
+/// A signal handler's samples go through the kernel's signal frame to the
+/// interrupted code, and the trampoline between is named: a handler "returns" to the
+/// first byte of glibc's `__restore_rt`, and the byte before it (where a return
+/// address is looked up) is in no function (it came out `[unknown]`).
+#[test]
+fn c_signal_handler_chain_is_whole() {
+    let Some(_g) = bpf_available() else { return };
+    let Some(exe) = c_program("signal", C_SIGNAL_PROGRAM) else {
+        return;
+    };
+    check_chains(
+        "unwind-c-signal",
+        vec![exe.into_os_string(), "2000".into()],
+        &[
+            &["main", "spin"],
+            &["__restore_rt", "on_signal", "handler_leaf"],
+        ],
     );
 }
 
