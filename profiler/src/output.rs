@@ -102,6 +102,16 @@ impl OutputDir {
     /// in the same directory, fsync, rename over `name`, fsync of the
     /// directory. Returns the final path.
     pub fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<PathBuf, OutputError> {
+        self.write_atomic_with(name, |f| f.write_all(bytes))
+    }
+
+    /// [`OutputDir::write_atomic`] of what `write` writes into the temporary
+    /// file (a large output streamed, never held whole in memory).
+    pub fn write_atomic_with(
+        &self,
+        name: &str,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<PathBuf, OutputError> {
         if name.is_empty() || name.contains('/') || name == "." || name == ".." {
             return Err(OutputError::BadName {
                 name: name.to_string(),
@@ -111,7 +121,7 @@ impl OutputDir {
         let tmp = self.temp_path(name);
         let result = (|| {
             let mut f = File::create(&tmp)?;
-            f.write_all(bytes)?;
+            write(&mut f)?;
             f.sync_all()?;
             drop(f);
             fs::rename(&tmp, &target)?;

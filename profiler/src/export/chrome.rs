@@ -28,6 +28,7 @@
 //! One event per line, so the file diffs and greps well.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 
 use serde_json::{Value, json};
 
@@ -62,54 +63,100 @@ pub fn process_label(p: &Process) -> String {
     format!("{} [{}] {}", p.comm, p.role, p.pid)
 }
 
-/// Nanoseconds as trace microseconds, serialized as [`us`] writes them.
-#[derive(Clone, Copy)]
-struct Us(u64);
+/// Writes `ns` as trace microseconds, the bytes [`us`] serializes to: whole
+/// microseconds as an integer, else up to three decimals without trailing zeros
+/// (the shortest form of `ns / 1000.0`, exact below 2^53 ns).
+fn write_us(out: &mut Vec<u8>, ns: u64) {
+    let (whole, frac) = (ns / 1000, ns % 1000);
+    // Writing into a Vec cannot fail.
+    let _ = if frac == 0 {
+        write!(out, "{whole}")
+    } else if frac % 100 == 0 {
+        write!(out, "{whole}.{}", frac / 100)
+    } else if frac % 10 == 0 {
+        write!(out, "{whole}.{:02}", frac / 10)
+    } else {
+        write!(out, "{whole}.{frac:03}")
+    };
+}
 
-impl serde::Serialize for Us {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0.is_multiple_of(1000) {
-            s.serialize_u64(self.0 / 1000)
-        } else {
-            s.serialize_f64(self.0 as f64 / 1000.0)
+/// An on-CPU slice: the bulk of a trace, so written directly rather than
+/// through serde (the bytes a `Value` of it would serialize to, its fields
+/// in that order: `{"cat":"cpu","dur":…,"name":"on-CPU","ph":"X","pid":…,
+/// "tdur":…,"tid":…,"ts":…}`, `tdur` only when known).
+struct CpuSlice {
+    dur_ns: u64,
+    pid: u32,
+    tdur_ns: Option<u64>,
+    tid: u32,
+    ts_ns: u64,
+}
+
+impl CpuSlice {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(b"{\"cat\":\"cpu\",\"dur\":");
+        write_us(out, self.dur_ns);
+        let _ = write!(
+            out,
+            ",\"name\":\"on-CPU\",\"ph\":\"X\",\"pid\":{}",
+            self.pid
+        );
+        if let Some(t) = self.tdur_ns {
+            out.extend_from_slice(b",\"tdur\":");
+            write_us(out, t);
         }
+        let _ = write!(out, ",\"tid\":{},\"ts\":", self.tid);
+        write_us(out, self.ts_ns);
+        out.push(b'}');
     }
 }
 
-/// An on-CPU slice: the bulk of a trace, so serialized from a struct rather
-/// than through a `Value` (its fields in the order a `Value` writes them).
-#[derive(serde::Serialize)]
-struct CpuSlice {
-    cat: &'static str,
-    dur: Us,
-    name: &'static str,
-    ph: &'static str,
-    pid: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tdur: Option<Us>,
-    tid: u32,
-    ts: Us,
-}
+/// Bytes of serialized events held before they go to the writer.
+const FLUSH_BYTES: usize = 1 << 20;
 
-/// Trace events serialized as they are produced, one per line (no big
-/// intermediate tree: a long recording has millions of slices).
-struct Events {
+/// Trace events serialized as they are produced, one per line, and written out
+/// a MiB at a time (no big intermediate tree nor buffer: a long recording has
+/// millions of slices, hundreds of MB). The first write error is kept.
+struct Events<'w> {
     out: Vec<u8>,
     count: usize,
+    sink: &'w mut dyn Write,
+    error: Option<std::io::Error>,
 }
 
-impl Events {
+impl Events<'_> {
     fn push(&mut self, event: Value) {
         self.push_ser(&event);
     }
 
     fn push_ser(&mut self, event: &impl serde::Serialize) {
+        self.separate();
+        // Writing into a Vec cannot fail; the events serialize infallibly.
+        let _ = serde_json::to_writer(&mut self.out, event);
+    }
+
+    fn push_slice(&mut self, slice: &CpuSlice) {
+        self.separate();
+        slice.write(&mut self.out);
+    }
+
+    fn separate(&mut self) {
+        if self.out.len() >= FLUSH_BYTES {
+            self.flush();
+        }
         if self.count > 0 {
             self.out.extend_from_slice(b",\n");
         }
         self.count += 1;
-        // Writing into a Vec cannot fail; the events serialize infallibly.
-        let _ = serde_json::to_writer(&mut self.out, event);
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && let Err(e) = self.sink.write_all(&self.out)
+        {
+            self.error = Some(e);
+        }
+        self.out.clear();
     }
 }
 
@@ -121,10 +168,30 @@ pub fn to_json(rec: &Recording) -> Vec<u8> {
 /// The trace as JSON bytes, with `extra` events (e.g. the Lambda phase
 /// tracks) appended after the processes' own.
 pub fn to_json_with(rec: &Recording, extra: &[Value]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = write_json_with(rec, extra, &mut out);
+    out
+}
+
+/// Writes the trace as JSON to `sink` as it is serialized.
+pub fn write_json(rec: &Recording, sink: &mut dyn Write) -> std::io::Result<()> {
+    write_json_with(rec, &[], sink)
+}
+
+/// [`write_json`], with `extra` events appended after the processes' own.
+pub fn write_json_with(
+    rec: &Recording,
+    extra: &[Value],
+    sink: &mut dyn Write,
+) -> std::io::Result<()> {
     let mut events = Events {
-        out: b"{\"traceEvents\":[\n".to_vec(),
+        out: Vec::with_capacity(FLUSH_BYTES + (64 << 10)),
         count: 0,
+        sink,
+        error: None,
     };
+    events.out.extend_from_slice(b"{\"traceEvents\":[\n");
     let root = rec.info.root_pid;
     let mut sort: Vec<u32> = rec.processes.iter().map(|p| p.pid).collect();
     sort.sort_by_key(|&pid| (Some(pid) != root, pid));
@@ -145,9 +212,11 @@ pub fn to_json_with(rec: &Recording, extra: &[Value]) -> Vec<u8> {
         "decode_errors": rec.info.decode_errors,
         "clock": "CLOCK_MONOTONIC, relative to the start of the recording",
     });
-    let mut out = events.out;
-    out.extend_from_slice(format!("\n],\n\"metadata\":{metadata}}}\n").as_bytes());
-    out
+    events
+        .out
+        .extend_from_slice(format!("\n],\n\"metadata\":{metadata}}}\n").as_bytes());
+    events.flush();
+    events.error.map_or(Ok(()), Err)
 }
 
 fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
@@ -176,16 +245,13 @@ fn process_events(p: &Process, sort: &[u32], ev: &mut Events) {
         for i in &t.intervals {
             // Stints a window apart share an interval: its CPU time is less
             // than its length (Perfetto shows `tdur` as the slice's thread time).
-            let tdur = (i.cpu_ns.abs_diff(i.len_ns()) >= 1_000).then_some(Us(i.cpu_ns));
-            ev.push_ser(&CpuSlice {
-                cat: "cpu",
-                dur: Us(i.end_ns - i.start_ns),
-                name: "on-CPU",
-                ph: "X",
+            let tdur_ns = (i.cpu_ns.abs_diff(i.len_ns()) >= 1_000).then_some(i.cpu_ns);
+            ev.push_slice(&CpuSlice {
+                dur_ns: i.end_ns - i.start_ns,
                 pid,
-                tdur,
+                tdur_ns,
                 tid: t.tid,
-                ts: Us(i.start_ns),
+                ts_ns: i.start_ns,
             });
         }
     }
@@ -433,6 +499,47 @@ pub fn validate(trace: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The directly written slices are the bytes serde writes for the same `Value`.
+    #[test]
+    fn cpu_slices_are_written_as_serde_writes_them() {
+        let mut ns: Vec<u64> = vec![0, 1, 10, 100, 999, 1000, 1001, 1010, 1100, 123_456_789];
+        // A spread of magnitudes and fractions (a fixed LCG: the same every run).
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ns.push((x >> 11) % 10u64.pow(1 + (x % 14) as u32));
+        }
+        for &n in &ns {
+            let mut out = Vec::new();
+            write_us(&mut out, n);
+            assert_eq!(out, serde_json::to_vec(&us(n)).expect("json"), "{n} ns");
+        }
+        for (tdur, n) in [
+            (None, 1_234_567u64),
+            (Some(2_000), 7),
+            (Some(999), 1_000_000),
+        ] {
+            let slice = CpuSlice {
+                dur_ns: n,
+                pid: 7,
+                tdur_ns: tdur,
+                tid: 8,
+                ts_ns: n * 3 + 1,
+            };
+            let mut v = json!({"cat": "cpu", "dur": us(n), "name": "on-CPU", "ph": "X",
+                "pid": 7, "tid": 8, "ts": us(n * 3 + 1)});
+            if let Some(t) = tdur {
+                v["tdur"] = us(t);
+            }
+            let mut out = Vec::new();
+            slice.write(&mut out);
+            assert_eq!(
+                String::from_utf8(out).expect("utf8"),
+                serde_json::to_string(&v).expect("json")
+            );
+        }
+    }
     use crate::model::{FaultBatch, Interval, RecordingInfo, RssSample, Thread};
 
     fn thread(tid: u32, name: &str, intervals: &[(u64, u64)]) -> Thread {

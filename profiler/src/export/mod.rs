@@ -39,7 +39,7 @@ pub fn write_files(
     Ok(vec![
         (
             "trace",
-            out.write_atomic("trace.json", &chrome::to_json(rec))?,
+            out.write_atomic_with("trace.json", |w| chrome::write_json(rec, w))?,
         ),
         (
             "report",
