@@ -142,9 +142,34 @@ fn sh(script: &str) -> SandboxCommand {
     }
 }
 
+/// This test binary at a path the environment shows: a checkout under `/tmp` is hidden
+/// there by the environment's own `/tmp`, so the binary is then copied to `/var/tmp`
+/// (once per binary: the name carries cargo's hash of it).
+fn helper_program() -> PathBuf {
+    static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let exe = std::env::current_exe().expect("current exe");
+            let real = std::fs::canonicalize(&exe).unwrap_or_else(|_| exe.clone());
+            if lxprof_emulator::sandbox::hidden_inside(&real).is_none() {
+                return exe;
+            }
+            let name = real.file_name().expect("exe name").to_string_lossy();
+            let copy = PathBuf::from(format!("/var/tmp/lxprof-test-{name}"));
+            let tmp = PathBuf::from(format!(
+                "/var/tmp/.lxprof-test-{name}.{}",
+                std::process::id()
+            ));
+            std::fs::copy(&real, &tmp).expect("copy the test binary out of /tmp");
+            std::fs::rename(&tmp, &copy).expect("rename the copy");
+            copy
+        })
+        .clone()
+}
+
 fn helper_cmd(what: &str) -> SandboxCommand {
     SandboxCommand {
-        program: std::env::current_exe().expect("current exe"),
+        program: helper_program(),
         args: vec![
             "helper".into(),
             "--exact".into(),
