@@ -238,8 +238,8 @@ struct lxprof_thread {
 	u32 faults_major;   /* of which major */
 	u32 on_cpu_unseen;  /* kernel-owned: 1 when first seen on a CPU (its switch-in was before) */
 	u32 _pad;
-	u64 stack_lo;       /* kernel-owned: the user stack's VMA range found at a sample */
-	u64 stack_hi;       /* (samples.bpf.h), for samples whose VMA lookup is refused */
+	u64 stack_lo;       /* kernel-owned: the user stack's VMA range found at a switch-in or sample */
+	u64 stack_hi;       /* (stack_top.bpf.h), for samples whose VMA lookup is refused */
 	u64 task; /* kernel-owned: the task_struct it belongs to (a reused tid is another
 		   * thread); 0 when seeded by user space (taken by the thread's next event) */
 };
