@@ -58,16 +58,14 @@ static __always_inline void lxprof_faults_flush(struct lxprof_thread *e, u32 pid
 	e->faults_major = 0;
 }
 
-/* At a cpu-clock sample of a traced thread (samples.bpf.h): its faults since
- * the last read, sent with its process's RSS once LXPROF_FAULT_BUCKET_NS old,
- * so a thread that stays on a CPU shows its fault rate as it goes. */
-static __always_inline void lxprof_faults_sample(struct task_struct *task, u32 pid, u32 tid,
-						 u64 now)
+/* At a cpu-clock sample of a traced thread (samples.bpf.h; `e`: its entry, may
+ * be NULL): its faults since the last read, sent with its process's RSS once
+ * LXPROF_FAULT_BUCKET_NS old, so a thread that stays on a CPU shows its fault
+ * rate as it goes. */
+static __always_inline void lxprof_faults_sample(struct lxprof_thread *e, struct task_struct *task,
+						 u32 pid, u32 tid, u64 now)
 {
-	if (task->flags & LXPROF_PF_EXITING)
-		return;
-	struct lxprof_thread *e = lxprof_thread_of(task, tid);
-	if (!e)
+	if (!e || task->flags & LXPROF_PF_EXITING)
 		return;
 	u64 since = e->start_ns && e->start_ns <= now ? e->start_ns : now;
 	lxprof_faults_take(e, task, since, now);

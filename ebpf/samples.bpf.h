@@ -173,7 +173,8 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		return 0;
 	lxprof_stack_error(3);
 	struct task_struct *task = bpf_get_current_task_btf();
-	lxprof_faults_sample(task, pid, tid, bpf_ktime_get_ns());
+	struct lxprof_thread *e = lxprof_thread_of(task, tid);
+	lxprof_faults_sample(e, task, pid, tid, bpf_ktime_get_ns());
 	u32 cpu = bpf_get_smp_processor_id();
 	struct lxprof_stack_scratch *b = bpf_map_lookup_elem(&stack_scratch, &cpu);
 	if (!b)
@@ -194,7 +195,7 @@ int sample_cpu(struct bpf_perf_event_data *ctx)
 		kbytes = LXPROF_KERNEL_STACK_MAX * 8;
 
 	u64 want = lxprof_stack_bytes;
-	u64 top = lxprof_stack_top(task, lxprof_thread_of(task, tid), sp);
+	u64 top = lxprof_stack_top(task, e, sp);
 	bool bounded = top > sp;
 	if (bounded && top - sp < want)
 		want = top - sp;
