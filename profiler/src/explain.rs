@@ -77,13 +77,14 @@ fn name_signal_trampolines(
     samples: &[(&str, u32, u64, &StackSample)],
     user: &mut HashMap<u64, Frame>,
 ) {
+    let unnamed_file_frame = |f: &Frame| f.kind == FrameKind::Unknown && f.module.is_some();
+    if !user.values().any(unnamed_file_frame) {
+        return;
+    }
     let unnamed: Vec<u64> = samples
         .iter()
         .flat_map(|(_, _, _, s)| lookup_addrs(&s.user).skip(1))
-        .filter(|a| {
-            user.get(a)
-                .is_some_and(|f| f.kind == FrameKind::Unknown && f.module.is_some())
-        })
+        .filter(|a| user.get(a).is_some_and(unnamed_file_frame))
         .collect::<HashSet<u64>>()
         .into_iter()
         .collect();

@@ -67,17 +67,14 @@ pub fn process_label(p: &Process) -> String {
 /// microseconds as an integer, else up to three decimals without trailing zeros
 /// (the shortest form of `ns / 1000.0`, exact below 2^53 ns).
 fn write_us(out: &mut Vec<u8>, ns: u64) {
-    let (whole, frac) = (ns / 1000, ns % 1000);
     // Writing into a Vec cannot fail.
-    let _ = if frac == 0 {
-        write!(out, "{whole}")
-    } else if frac % 100 == 0 {
-        write!(out, "{whole}.{}", frac / 100)
-    } else if frac % 10 == 0 {
-        write!(out, "{whole}.{:02}", frac / 10)
-    } else {
-        write!(out, "{whole}.{frac:03}")
-    };
+    let _ = write!(out, "{}", ns / 1000);
+    if !ns.is_multiple_of(1000) {
+        let _ = write!(out, ".{:03}", ns % 1000);
+        while out.last() == Some(&b'0') {
+            out.pop();
+        }
+    }
 }
 
 /// An on-CPU slice: the bulk of a trace, so written directly rather than
@@ -499,6 +496,7 @@ pub fn validate(trace: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{FaultBatch, Interval, RecordingInfo, RssSample, Thread};
 
     /// The directly written slices are the bytes serde writes for the same `Value`.
     #[test]
@@ -540,7 +538,6 @@ mod tests {
             );
         }
     }
-    use crate::model::{FaultBatch, Interval, RecordingInfo, RssSample, Thread};
 
     fn thread(tid: u32, name: &str, intervals: &[(u64, u64)]) -> Thread {
         Thread {
