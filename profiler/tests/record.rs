@@ -3,7 +3,7 @@
 //! root or BPF is unavailable; otherwise they skip with a printed reason.
 //! They are serialized: each loads its own probes and counts CPU time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use lxprof::record::{RecordOptions, RecordOutcome, Target, record};
@@ -113,6 +113,27 @@ fn run(name: &str, args: &[&str]) -> (RecordOutcome, Value) {
 
 fn processes(report: &Value) -> &Vec<Value> {
     report["processes"].as_array().expect("processes[]")
+}
+
+/// The command's folded stacks in recording directory `dir`.
+fn command_folded(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("flamegraphs/command.folded")).expect("folded")
+}
+
+/// `(stack, weight)` of each line of a folded-stacks file (`root;…;leaf WEIGHT`).
+fn folded_lines(folded: &str) -> impl Iterator<Item = (&str, u64)> {
+    folded.lines().filter_map(|line| {
+        let (stack, w) = line.rsplit_once(' ')?;
+        Some((stack, w.parse().ok()?))
+    })
+}
+
+/// A folded frame without its category suffix (`name [jit]`, `name [kernel]`).
+fn frame_name(f: &str) -> &str {
+    match f.rsplit_once(" [") {
+        Some((name, tag)) if tag.ends_with(']') && !name.is_empty() => name,
+        _ => f,
+    }
 }
 
 mod cpu {

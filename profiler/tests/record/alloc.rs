@@ -231,14 +231,9 @@ fn samples_in_probed_allocator_calls_keep_their_callers() {
     opts.ring_buffer_bytes = Some(64 << 20);
     opts.freq = Some(999);
     let outcome = record(&opts).expect("record");
-    let folded = std::fs::read_to_string(outcome.output_dir.join("flamegraphs/command.folded"))
-        .expect("folded");
+    let folded = command_folded(&outcome.output_dir);
     let (mut total, mut in_probe, mut with_caller, mut unresolved) = (0u64, 0u64, 0u64, 0u64);
-    for line in folded.lines() {
-        let Some((stack, w)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let w: u64 = w.parse().expect("weight");
+    for (stack, w) in folded_lines(&folded) {
         total += w;
         if stack.contains("[unknown]") || stack.contains("[truncated]") {
             unresolved += w;

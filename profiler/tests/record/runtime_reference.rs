@@ -66,8 +66,7 @@ fn record_script_folded(
         .find(|p| p["role"] == "command")
         .cloned()
         .unwrap_or_else(|| panic!("no command process: {report:#}"));
-    let folded = std::fs::read_to_string(outcome.output_dir.join("flamegraphs/command.folded"))
-        .expect("folded");
+    let folded = command_folded(&outcome.output_dir);
     (
         p,
         std::fs::read_to_string(out).expect("runtime output"),
@@ -357,19 +356,9 @@ fn split_folded(
     slots: usize,
 ) -> Vec<f64> {
     let mut out = vec![0.0; slots];
-    for line in folded.lines() {
-        let Some((stack, w)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(w) = w.parse::<f64>() else { continue };
-        if !stack.contains(tag) {
-            continue;
-        }
-        let frames: Vec<&str> = stack
-            .split(';')
-            .map(|f| f.rsplit_once(" [").map_or(f, |(name, _)| name))
-            .collect();
-        out[slot(frames[0], &frames[1..])] += w;
+    for (stack, w) in folded_lines(folded).filter(|(stack, _)| stack.contains(tag)) {
+        let frames: Vec<&str> = stack.split(';').map(frame_name).collect();
+        out[slot(frames[0], &frames[1..])] += w as f64;
     }
     out
 }

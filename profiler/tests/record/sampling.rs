@@ -71,7 +71,7 @@ fn native_burn_is_app_and_kernel_with_its_rust_function() {
     assert_eq!(category(p, "runtime_ns"), 0);
     assert!(category(p, "app_ns") > cpu / 2, "{p:#}");
     assert_eq!(category(p, "app_ns") + category(p, "kernel_ns"), cpu);
-    let folded = std::fs::read_to_string(dir.join("flamegraphs/command.folded")).expect("folded");
+    let folded = command_folded(dir);
     assert!(
         folded.contains("workload::burn_cpu"),
         "no workload::burn_cpu in\n{folded}"
@@ -219,7 +219,7 @@ fn mono_program_has_jit_and_gc_and_its_csharp_methods() {
         .map(|c| category(p, c))
         .sum();
     assert_eq!(total, p["cpu_ns"].as_u64().expect("cpu_ns"));
-    let folded = std::fs::read_to_string(dir.join("flamegraphs/command.folded")).expect("folded");
+    let folded = command_folded(dir);
     assert!(
         folded.contains("P:AllocateGarbageHeavy"),
         "no C# method of the program in\n{folded}"
@@ -314,16 +314,12 @@ fn node_script_has_its_js_functions_and_categories() {
         .sum();
     assert_eq!(total, p["cpu_ns"].as_u64().expect("cpu_ns"));
     assert!(category(p, "app_ns") > 0, "{p:#}");
-    let folded = std::fs::read_to_string(dir.join("flamegraphs/command.folded")).expect("folded");
-    let fib_samples: u64 = folded
-        .lines()
-        .filter(|l| l.contains("lxprofFib"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+    let folded = command_folded(dir);
+    let fib_samples: u64 = folded_lines(&folded)
+        .filter(|(stack, _)| stack.contains("lxprofFib"))
+        .map(|(_, w)| w)
         .sum();
-    let total_weight: u64 = folded
-        .lines()
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum();
+    let total_weight: u64 = folded_lines(&folded).map(|(_, w)| w).sum();
     eprintln!("lxprofFib: {fib_samples} of {total_weight} ns in the folded stacks");
     assert!(
         folded.contains("lxprofHotLoop") && fib_samples > 0,

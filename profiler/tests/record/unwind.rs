@@ -28,14 +28,6 @@ struct ChainStats {
     total: u64,
 }
 
-/// A folded frame without the category annotation (`name [jit]`, `name [kernel]`).
-fn frame_name(f: &str) -> &str {
-    match f.rsplit_once(" [") {
-        Some((name, tag)) if tag.ends_with(']') && !name.is_empty() => name,
-        _ => f,
-    }
-}
-
 fn is_unresolved(f: &str) -> bool {
     let f = frame_name(f);
     f == "[unknown]" || f.starts_with("[truncated]") || f.starts_with("[no unwind info")
@@ -50,11 +42,7 @@ fn chain_stats(folded: &str, chain: &[&str]) -> ChainStats {
         total: 0,
     };
     let leaf = chain.last().expect("chain");
-    for line in folded.lines() {
-        let Some((stack, w)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(w) = w.parse::<u64>() else { continue };
+    for (stack, w) in folded_lines(folded) {
         let frames: Vec<&str> = stack.split(';').collect();
         s.total += w;
         if frames.iter().any(|f| is_unresolved(f)) {
@@ -89,8 +77,7 @@ fn check_chains(name: &str, argv: Vec<std::ffi::OsString>, chains: &[&[&str]]) {
     opts.freq = Some(499);
     let outcome = record(&opts).expect("record");
     assert_eq!(outcome.exit_status.and_then(|s| s.code), Some(0));
-    let folded = std::fs::read_to_string(outcome.output_dir.join("flamegraphs/command.folded"))
-        .expect("folded");
+    let folded = command_folded(&outcome.output_dir);
     let sample_lines: String = folded.lines().take(12).collect::<Vec<_>>().join("\n");
     for (i, chain) in chains.iter().enumerate() {
         let s = chain_stats(&folded, chain);
