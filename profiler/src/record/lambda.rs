@@ -312,7 +312,7 @@ fn record_into(
         let _span = tracing::info_span!("attribute").entered();
         attribute(&run)
     };
-    let trace = chrome::to_json_with(&recording, &lambda_trace::lambda_events(&run, &attribution));
+    let lambda_events = lambda_trace::lambda_events(&run, &attribution);
     let mut report_json: Value =
         serde_json::from_slice(&report::to_json(&recording)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut report_json {
@@ -325,7 +325,7 @@ fn record_into(
     let (outputs, record_summary) = write_outputs(
         out,
         &recording,
-        &trace,
+        |w| chrome::write_json_with(&recording, &lambda_events, w),
         &report_bytes,
         events_path,
         explained.as_ref(),

@@ -394,7 +394,7 @@ fn record_into(
     let (outputs, summary) = write_outputs(
         out,
         &recording,
-        &chrome::to_json(&recording),
+        |w| chrome::write_json(&recording, w),
         &report::to_json(&recording),
         events_path,
         explained.as_ref(),
@@ -678,14 +678,15 @@ fn end_of_recording_events(probes: &Probes, end_ns: u64) -> Vec<crate::events::E
 pub(crate) fn write_outputs(
     out: &OutputDir,
     recording: &Recording,
-    trace_json: &[u8],
+    write_trace: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
     report_json: &[u8],
     events_path: Option<PathBuf>,
     explained: Option<&explain::Explained>,
     unwritten: &mut Unwritten,
 ) -> (Vec<(String, PathBuf)>, String) {
     let _span = tracing::info_span!("write_outputs").entered();
-    let trace = unwritten.keep(out.write_atomic("trace.json", trace_json));
+    // Streamed into its file: a long recording's trace is hundreds of MB.
+    let trace = unwritten.keep(out.write_atomic_with("trace.json", write_trace));
     let report_path = unwritten.keep(out.write_atomic("report.json", report_json));
     let mut outputs: Vec<(String, PathBuf)> = [
         ("trace", trace),
